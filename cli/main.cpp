@@ -1,0 +1,430 @@
+// normrt: inspect, run and benchmark ONNX models.
+//   normrt info MODEL [--json]
+//   normrt run MODEL [--data DIR] [--input NAME=FILE.pb]... [--save DIR] [--rtol R] [--atol A]
+//   normrt bench MODEL [--dim NAME=VALUE]... [--threads N] [--iterations N | --seconds S] [--json]
+// Exit status: 0 success (outputs match), 1 outputs differ, 2 any error. Errors are one line on stderr.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/half.h"
+#include "onnx/loader.h"
+#include "onnx/op_registry.h"
+#include "onnx/session_factory.h"
+#include "runtime/error.h"
+
+namespace fs = std::filesystem;
+using namespace normrt;
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage:\n"
+    "  normrt info MODEL [--json]\n"
+    "  normrt run MODEL [--data DIR] [--input NAME=FILE.pb]... [--save DIR] [--rtol R] [--atol A]\n"
+    "                   [--threads N] [--isa ISA]\n"
+    "  normrt bench MODEL [--dim NAME=VALUE]... [--threads N] [--iterations N | --seconds S]\n"
+    "                     [--warmup N] [--isa ISA] [--json]\n"
+    "ISA is auto, scalar, avx2, avx512 or neon. Exit status: 0 ok, 1 outputs differ, 2 error.\n";
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Minimal argument reader: positional words and --flag [value] pairs, in order.
+struct Args {
+  std::vector<std::string> words;
+  size_t pos = 0;
+  bool done() const { return pos >= words.size(); }
+  std::string next() { return words[pos++]; }
+  std::string value(const std::string& flag) {
+    if (done()) throw UsageError(flag + " needs a value");
+    return next();
+  }
+};
+
+int64_t parse_int(const std::string& s, const std::string& what, int64_t lo, int64_t hi) {
+  try {
+    size_t used = 0;
+    long long v = std::stoll(s, &used);
+    if (used == s.size() && v >= lo && v <= hi) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError(what + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + s + "'");
+}
+
+double parse_double(const std::string& s, const std::string& what) {
+  try {
+    size_t used = 0;
+    double v = std::stod(s, &used);
+    if (used == s.size() && v >= 0 && std::isfinite(v)) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError(what + " must be a non-negative number, got '" + s + "'");
+}
+
+std::string json_escape(const std::string& s) {
+  std::string r;
+  for (char c : s) {
+    if (c == '"' || c == '\\') r += '\\', r += c;
+    else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      r += buf;
+    } else r += c;
+  }
+  return r;
+}
+
+std::string type_and_shape(const IoInfo& io) {
+  return dtype_name(io.dtype) + (io.shape ? sym_shape_to_string(*io.shape) : "[?]");
+}
+
+kernels::Isa parse_isa(const std::string& s) {
+  bool ok;
+  kernels::Isa isa = kernels::isa_from_string(s, &ok);
+  if (!ok) throw UsageError("--isa must be one of auto, scalar, avx2, avx512, neon, got '" + s + "'");
+  return isa;
+}
+
+// ---- info ----
+int cmd_info(Args& a) {
+  std::string model;
+  bool json = false;
+  while (!a.done()) {
+    std::string w = a.next();
+    if (w == "--json") json = true;
+    else if (w.rfind("--", 0) == 0) throw UsageError("unknown option " + w + " for info");
+    else if (model.empty()) model = w;
+    else throw UsageError("info takes one model");
+  }
+  if (model.empty()) throw UsageError("info needs a model path");
+  Graph g = onnx::load_model_file(model);
+  const auto& reg = onnx::OpRegistry::builtin();
+  std::map<std::string, int> histogram;
+  std::map<std::string, std::string> unsupported;  // "domain:op" -> reason
+  for (const Node& n : g.nodes) {
+    const std::string key = (n.domain.empty() ? "" : n.domain + ":") + n.op_type;
+    ++histogram[key];
+    const int64_t opset = g.opset_for(n.domain);
+    if (opset < 0) unsupported[key] = "no opset imported for its domain";
+    else if (!reg.find(n.domain, n.op_type, opset))
+      unsupported[key] = (reg.knows_op(n.domain, n.op_type) ? "not supported at opset " : "no kernel (opset ") +
+                         std::to_string(opset) + (reg.knows_op(n.domain, n.op_type) ? "" : ")");
+  }
+  // Inputs and outputs as the session sees them (with inferred types) when it can be created.
+  std::vector<IoInfo> ins, outs;
+  std::string session_error;
+  try {
+    auto s = onnx::open_session(model, SessionOptions{1});
+    ins = s->inputs();
+    outs = s->outputs();
+  } catch (const Error& e) {
+    session_error = e.what();
+    for (int v : g.inputs) ins.push_back({g.values[v].name, g.values[v].dtype, g.values[v].shape});
+    for (int v : g.outputs) outs.push_back({g.values[v].name, g.values[v].dtype, g.values[v].shape});
+  }
+  if (json) {
+    std::ostringstream o;
+    auto io_json = [&](const std::vector<IoInfo>& v) {
+      o << "[";
+      for (size_t i = 0; i < v.size(); ++i) {
+        o << (i ? "," : "") << "{\"name\":\"" << json_escape(v[i].name) << "\",\"type\":\"" << dtype_name(v[i].dtype) << "\",\"shape\":";
+        if (!v[i].shape) o << "null";
+        else {
+          o << "[";
+          for (size_t d = 0; d < v[i].shape->size(); ++d) {
+            const Dim& dim = (*v[i].shape)[d];
+            o << (d ? "," : "");
+            if (dim.known()) o << dim.value;
+            else o << "\"" << json_escape(dim.symbol.empty() ? "?" : dim.symbol) << "\"";
+          }
+          o << "]";
+        }
+        o << "}";
+      }
+      o << "]";
+    };
+    o << "{\"model\":\"" << json_escape(model) << "\",\"graph\":\"" << json_escape(g.name) << "\",\"producer\":\""
+      << json_escape(g.producer) << "\",\"opsets\":{";
+    bool first = true;
+    for (auto& [d, v] : g.opsets) o << (first ? "" : ",") << "\"" << json_escape(d.empty() ? "ai.onnx" : d) << "\":" << v, first = false;
+    o << "},\"nodes\":" << g.nodes.size() << ",\"inputs\":";
+    io_json(ins);
+    o << ",\"outputs\":";
+    io_json(outs);
+    o << ",\"ops\":{";
+    first = true;
+    for (auto& [k, c] : histogram) o << (first ? "" : ",") << "\"" << json_escape(k) << "\":" << c, first = false;
+    o << "},\"unsupported_ops\":[";
+    first = true;
+    for (auto& [k, why] : unsupported) o << (first ? "" : ",") << "{\"op\":\"" << json_escape(k) << "\",\"reason\":\"" << json_escape(why) << "\"}", first = false;
+    o << "],\"session_error\":" << (session_error.empty() ? "null" : "\"" + json_escape(session_error) + "\"") << "}";
+    std::cout << o.str() << "\n";
+    return 0;
+  }
+  std::cout << "model:    " << model << "\n";
+  if (!g.name.empty()) std::cout << "graph:    " << g.name << "\n";
+  if (!g.producer.empty()) std::cout << "producer: " << g.producer << "\n";
+  std::cout << "opsets:  ";
+  for (auto& [d, v] : g.opsets) std::cout << " " << (d.empty() ? "ai.onnx" : d) << "=" << v;
+  std::cout << "\ninputs:\n";
+  for (auto& io : ins) std::cout << "  " << io.name << "  " << type_and_shape(io) << "\n";
+  std::cout << "outputs:\n";
+  for (auto& io : outs) std::cout << "  " << io.name << "  " << type_and_shape(io) << "\n";
+  std::cout << "ops (" << g.nodes.size() << " nodes):\n";
+  for (auto& [k, c] : histogram) std::cout << "  " << k << "  " << c << "\n";
+  std::cout << "unsupported ops: " << (unsupported.empty() ? "none" : "") << "\n";
+  for (auto& [k, why] : unsupported) std::cout << "  " << k << "  (" << why << ")\n";
+  if (!session_error.empty()) std::cout << "session: cannot be created: " << session_error << "\n";
+  return 0;
+}
+
+// ---- run ----
+struct Comparison {
+  double max_abs = 0, max_rel = 0;
+  int64_t mismatches = 0;
+  std::string problem;  // shape or type mismatch
+};
+
+Comparison compare(const Tensor& got, const Tensor& want, double rtol, double atol) {
+  Comparison c;
+  if (got.dtype() != want.dtype()) {
+    c.problem = "type " + dtype_name(got.dtype()) + ", expected " + dtype_name(want.dtype());
+    return c;
+  }
+  if (got.shape() != want.shape()) {
+    c.problem = "shape " + shape_to_string(got.shape()) + ", expected " + shape_to_string(want.shape());
+    return c;
+  }
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const double g = got.double_at(i), w = want.double_at(i);
+    if (std::isnan(w) || std::isnan(g)) {
+      if (std::isnan(w) != std::isnan(g)) ++c.mismatches, c.max_abs = INFINITY;
+      continue;
+    }
+    if (std::isinf(w) || std::isinf(g)) {
+      if (g != w) ++c.mismatches, c.max_abs = INFINITY;
+      continue;
+    }
+    const double d = std::fabs(g - w);
+    c.max_abs = std::max(c.max_abs, d);
+    if (w != 0) c.max_rel = std::max(c.max_rel, d / std::fabs(w));
+    if (d > atol + rtol * std::fabs(w)) ++c.mismatches;
+  }
+  return c;
+}
+
+int cmd_run(Args& a) {
+  std::string model, data_dir, save_dir;
+  std::vector<std::pair<std::string, std::string>> named_inputs;
+  double rtol = 1e-3, atol = 1e-7;
+  SessionOptions opts;
+  while (!a.done()) {
+    std::string w = a.next();
+    if (w == "--data") data_dir = a.value(w);
+    else if (w == "--save") save_dir = a.value(w);
+    else if (w == "--rtol") rtol = parse_double(a.value(w), w);
+    else if (w == "--atol") atol = parse_double(a.value(w), w);
+    else if (w == "--threads") opts.threads = static_cast<int>(parse_int(a.value(w), w, 0, 4096));
+    else if (w == "--isa") opts.isa = parse_isa(a.value(w));
+    else if (w == "--input") {
+      std::string v = a.value(w);
+      size_t eq = v.find('=');
+      if (eq == std::string::npos || eq == 0) throw UsageError("--input takes NAME=FILE.pb, got '" + v + "'");
+      named_inputs.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+    } else if (w.rfind("--", 0) == 0) throw UsageError("unknown option " + w + " for run");
+    else if (model.empty()) model = w;
+    else throw UsageError("run takes one model");
+  }
+  if (model.empty()) throw UsageError("run needs a model path");
+  auto session = onnx::open_session(model, opts);
+  const auto& ins = session->inputs();
+  std::map<std::string, Tensor> feeds;
+  if (!data_dir.empty()) {
+    if (!fs::is_directory(data_dir)) fail(ErrorCode::IoError, "--data '" + data_dir + "' is not a folder");
+    for (size_t k = 0; k < ins.size(); ++k) {
+      fs::path p = fs::path(data_dir) / ("input_" + std::to_string(k) + ".pb");
+      if (fs::exists(p)) feeds[ins[k].name] = onnx::load_tensor_file(p.string());
+    }
+  }
+  for (auto& [name, file] : named_inputs) feeds[name] = onnx::load_tensor_file(file);
+  std::vector<std::string> names;
+  std::vector<Tensor> tensors;
+  for (auto& [n, t] : feeds) names.push_back(n), tensors.push_back(t);
+  std::vector<Tensor> results = session->run(names, tensors);
+  const auto& outs = session->outputs();
+  if (!save_dir.empty()) {
+    fs::create_directories(save_dir);
+    for (size_t k = 0; k < results.size(); ++k)
+      onnx::save_tensor_file(results[k], outs[k].name, (fs::path(save_dir) / ("output_" + std::to_string(k) + ".pb")).string());
+  }
+  bool all_ok = true;
+  for (size_t k = 0; k < results.size(); ++k) {
+    const Tensor& r = results[k];
+    std::printf("%-24s %s%s", outs[k].name.c_str(), dtype_name(r.dtype()).c_str(), shape_to_string(r.shape()).c_str());
+    fs::path expected = data_dir.empty() ? fs::path() : fs::path(data_dir) / ("output_" + std::to_string(k) + ".pb");
+    if (!data_dir.empty() && fs::exists(expected)) {
+      Comparison c = compare(r, onnx::load_tensor_file(expected.string()), rtol, atol);
+      if (!c.problem.empty()) {
+        std::printf("  MISMATCH: %s\n", c.problem.c_str());
+        all_ok = false;
+      } else {
+        std::printf("  max_abs_err=%.3g max_rel_err=%.3g %s\n", c.max_abs, c.max_rel,
+                    c.mismatches ? ("FAIL (" + std::to_string(c.mismatches) + " elements outside tolerance)").c_str() : "ok");
+        all_ok &= c.mismatches == 0;
+      }
+    } else {
+      double lo = INFINITY, hi = -INFINITY, sum = 0;
+      for (int64_t i = 0; i < r.numel(); ++i) {
+        double v = r.double_at(i);
+        lo = std::min(lo, v), hi = std::max(hi, v), sum += v;
+      }
+      std::printf("  min=%.6g max=%.6g mean=%.6g\n", lo, hi, r.numel() ? sum / r.numel() : 0.0);
+    }
+  }
+  return all_ok ? 0 : 1;
+}
+
+// ---- bench ----
+Tensor make_input(const IoInfo& io, const std::map<std::string, int64_t>& dims, std::mt19937& rng) {
+  if (!io.shape) fail(ErrorCode::InvalidArgument, "input '" + io.name + "' has unknown rank; normrt bench cannot make data for it");
+  Shape shape;
+  for (const Dim& d : *io.shape) {
+    if (d.known()) {
+      shape.push_back(d.value);
+      continue;
+    }
+    auto it = dims.find(d.symbol);
+    if (d.symbol.empty() || it == dims.end())
+      fail(ErrorCode::InvalidArgument, "input '" + io.name + "' " + sym_shape_to_string(*io.shape) + " has the free dim '" +
+                                           (d.symbol.empty() ? "?" : d.symbol) + "'; give it with --dim " +
+                                           (d.symbol.empty() ? "NAME" : d.symbol) + "=VALUE");
+    shape.push_back(it->second);
+  }
+  Tensor t = Tensor::allocate(io.dtype, shape, "input '" + io.name + "'");
+  std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+  // Floats get uniform noise; integer inputs (token ids, masks) get 1: a valid id and "attend".
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    switch (io.dtype) {
+      case DType::Float32: t.data<float>()[i] = uni(rng); break;
+      case DType::Float64: t.data<double>()[i] = uni(rng); break;
+      case DType::Float16: t.data<uint16_t>()[i] = kernels::float_to_half(uni(rng)); break;
+      case DType::BFloat16: t.data<uint16_t>()[i] = kernels::float_to_bfloat16(uni(rng)); break;
+      case DType::Int64: t.data<int64_t>()[i] = 1; break;
+      case DType::Int32: t.data<int32_t>()[i] = 1; break;
+      default: std::memset(static_cast<char*>(t.raw()) + i * dtype_size(io.dtype), 1, 1); break;
+    }
+  }
+  return t;
+}
+
+int cmd_bench(Args& a) {
+  std::string model;
+  std::map<std::string, int64_t> dims;
+  SessionOptions opts;
+  int64_t iterations = 0, warmup = 3;
+  double seconds = 0;
+  bool json = false;
+  while (!a.done()) {
+    std::string w = a.next();
+    if (w == "--dim") {
+      std::string v = a.value(w);
+      size_t eq = v.find('=');
+      if (eq == std::string::npos || eq == 0) throw UsageError("--dim takes NAME=VALUE, got '" + v + "'");
+      dims[v.substr(0, eq)] = parse_int(v.substr(eq + 1), "--dim " + v.substr(0, eq), 0, int64_t(1) << 40);
+    } else if (w == "--threads") opts.threads = static_cast<int>(parse_int(a.value(w), w, 0, 4096));
+    else if (w == "--iterations") iterations = parse_int(a.value(w), w, 1, 100000000);
+    else if (w == "--seconds") seconds = parse_double(a.value(w), w);
+    else if (w == "--warmup") warmup = parse_int(a.value(w), w, 0, 1000000);
+    else if (w == "--isa") opts.isa = parse_isa(a.value(w));
+    else if (w == "--json") json = true;
+    else if (w.rfind("--", 0) == 0) throw UsageError("unknown option " + w + " for bench");
+    else if (model.empty()) model = w;
+    else throw UsageError("bench takes one model");
+  }
+  if (model.empty()) throw UsageError("bench needs a model path");
+  if (iterations && seconds > 0) throw UsageError("give --iterations or --seconds, not both");
+  if (!iterations && seconds <= 0) seconds = 2.0;
+  auto session = onnx::open_session(model, opts);
+  std::mt19937 rng(42);
+  std::vector<std::string> names;
+  std::vector<Tensor> feeds;
+  std::string input_desc;
+  for (const IoInfo& io : session->inputs()) {
+    names.push_back(io.name);
+    feeds.push_back(make_input(io, dims, rng));
+    input_desc += (input_desc.empty() ? "" : " ") + io.name + ":" + dtype_name(io.dtype) + shape_to_string(feeds.back().shape());
+  }
+  using clock = std::chrono::steady_clock;
+  for (int64_t i = 0; i < warmup; ++i) session->run(names, feeds);
+  std::vector<double> ms;
+  const auto start = clock::now();
+  for (;;) {
+    const auto t0 = clock::now();
+    session->run(names, feeds);
+    ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
+    if (iterations ? static_cast<int64_t>(ms.size()) >= iterations
+                   : std::chrono::duration<double>(clock::now() - start).count() >= seconds && ms.size() >= 5)
+      break;
+  }
+  std::vector<double> sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  auto pct = [&](double p) {  // nearest rank
+    size_t k = static_cast<size_t>(std::ceil(p * sorted.size()));
+    return sorted[std::min(sorted.size() - 1, k ? k - 1 : 0)];
+  };
+  const double median = sorted.size() % 2 ? sorted[sorted.size() / 2]
+                                          : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
+  const double runs_per_s = 1000.0 / median;
+  if (json) {
+    std::printf("{\"model\":\"%s\",\"inputs\":\"%s\",\"threads\":%d,\"isa\":\"%s\",\"iterations\":%zu,\"min_ms\":%.4f,"
+                "\"median_ms\":%.4f,\"p90_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f,\"runs_per_second\":%.3f}\n",
+                json_escape(model).c_str(), json_escape(input_desc).c_str(), session->threads(), kernels::isa_name(session->isa()),
+                ms.size(), sorted.front(), median, pct(0.9), pct(0.99), sorted.back(), runs_per_s);
+    return 0;
+  }
+  std::printf("| model | inputs | threads | isa | runs | min ms | median ms | p90 ms | p99 ms | max ms | runs/s |\n");
+  std::printf("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf("| %s | %s | %d | %s | %zu | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f |\n", fs::path(model).filename().c_str(),
+              input_desc.c_str(), session->threads(), kernels::isa_name(session->isa()), ms.size(), sorted.front(), median,
+              pct(0.9), pct(0.99), sorted.back(), runs_per_s);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) a.words.emplace_back(argv[i]);
+  if (a.done()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  const std::string cmd = a.next();
+  try {
+    if (cmd == "info") return cmd_info(a);
+    if (cmd == "run") return cmd_run(a);
+    if (cmd == "bench") return cmd_bench(a);
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    throw UsageError("unknown command '" + cmd + "'");
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "normrt: %s\n%s", e.what(), kUsage);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "normrt: error: %s\n", e.what());
+    return 2;
+  }
+}

@@ -1,0 +1,34 @@
+#include "onnx/ops/op_util.h"
+
+#include <algorithm>
+
+namespace normrt::onnx {
+
+int64_t normalize_axis(int64_t axis, int64_t rank, const InferContext& ctx, const std::string& what) {
+  if (axis < -rank || axis >= rank)
+    ctx.error(what + " " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+  return axis < 0 ? axis + rank : axis;
+}
+
+SymShape broadcast_sym(const SymShape& a, const SymShape& b, const InferContext& ctx) {
+  const size_t rank = std::max(a.size(), b.size());
+  SymShape out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    Dim da = i < rank - a.size() ? Dim::of(1) : a[i - (rank - a.size())];
+    Dim db = i < rank - b.size() ? Dim::of(1) : b[i - (rank - b.size())];
+    if (da.known() && db.known()) {
+      if (da.value != db.value && da.value != 1 && db.value != 1)
+        ctx.error("shapes " + sym_shape_to_string(a) + " and " + sym_shape_to_string(b) + " do not broadcast");
+      out[i] = da.value == 1 ? db : da;
+    } else if (da.known()) {
+      out[i] = da.value == 1 ? db : da;
+    } else if (db.known()) {
+      out[i] = db.value == 1 ? da : db;
+    } else {
+      out[i] = da == db ? da : Dim{};
+    }
+  }
+  return out;
+}
+
+}  // namespace normrt::onnx

@@ -1,0 +1,58 @@
+// Helpers shared by the op definitions: type dispatch, axis handling, symbolic broadcasting.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "kernels/elementwise.h"
+#include "runtime/error.h"
+#include "runtime/op_kernel.h"
+
+namespace normrt::onnx {
+
+// Calls f.template operator()<T>() with the C++ storage type of `t` (numeric types only).
+template <class F>
+decltype(auto) visit_numeric(DType t, F&& f) {
+  switch (t) {
+    case DType::Float32: return f.template operator()<float>();
+    case DType::Float64: return f.template operator()<double>();
+    case DType::Float16: return f.template operator()<kernels::float16>();
+    case DType::BFloat16: return f.template operator()<kernels::bfloat16>();
+    case DType::Int8: return f.template operator()<int8_t>();
+    case DType::UInt8: return f.template operator()<uint8_t>();
+    case DType::Int16: return f.template operator()<int16_t>();
+    case DType::UInt16: return f.template operator()<uint16_t>();
+    case DType::Int32: return f.template operator()<int32_t>();
+    case DType::UInt32: return f.template operator()<uint32_t>();
+    case DType::Int64: return f.template operator()<int64_t>();
+    case DType::UInt64: return f.template operator()<uint64_t>();
+    default: fail(ErrorCode::NotImplemented, "element type " + dtype_name(t) + " is not supported here");
+  }
+}
+
+// The same over the floating-point types only.
+template <class F>
+decltype(auto) visit_float(DType t, F&& f) {
+  switch (t) {
+    case DType::Float32: return f.template operator()<float>();
+    case DType::Float64: return f.template operator()<double>();
+    case DType::Float16: return f.template operator()<kernels::float16>();
+    case DType::BFloat16: return f.template operator()<kernels::bfloat16>();
+    default: fail(ErrorCode::NotImplemented, "element type " + dtype_name(t) + " is not a floating-point type");
+  }
+}
+
+constexpr std::initializer_list<DType> kFloatTypes = {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16};
+constexpr std::initializer_list<DType> kNumericTypes = {
+    DType::Float32, DType::Float64, DType::Float16, DType::BFloat16, DType::Int8,  DType::UInt8,
+    DType::Int16,   DType::UInt16,  DType::Int32,   DType::UInt32,   DType::Int64, DType::UInt64};
+
+// Maps axis in [-rank, rank) to [0, rank); `what` names it in the error.
+int64_t normalize_axis(int64_t axis, int64_t rank, const InferContext& ctx, const std::string& what = "axis");
+
+// Numpy broadcasting of two possibly symbolic shapes; an error through ctx if incompatible.
+SymShape broadcast_sym(const SymShape& a, const SymShape& b, const InferContext& ctx);
+
+// Grain for element-wise loops: rows of `row_len` elements, aiming at ~16K elements a chunk.
+inline int64_t rows_grain(int64_t row_len) { return row_len >= 16384 ? 1 : 16384 / (row_len > 0 ? row_len : 1); }
+
+}  // namespace normrt::onnx

@@ -1,0 +1,25 @@
+// Buffer reuse: every intermediate value gets a slot, and a slot is handed to a new value once
+// the last reader of its previous value has run. Slots are sized at run time (shapes may be
+// dynamic), each to the largest value it ever holds.
+#pragma once
+#include <cstddef>
+#include <vector>
+
+#include "runtime/graph.h"
+
+namespace normrt {
+
+struct MemoryPlan {
+  std::vector<int> slot_of_value;  // -1: not planned (inputs, constants, graph outputs, views)
+  int num_slots = 0;
+  int planned_values = 0;          // values that live in slots
+  std::vector<size_t> static_bytes;  // per slot, the largest size known at creation (0 if unknown)
+};
+
+// `order` is the execution order; `runs[n]` is false for nodes that never run (folded);
+// `view_of_input[n]` >= 0 when output 0 of node n is a view of that input (it then shares the
+// input's storage, which must stay alive until the view's last reader).
+MemoryPlan plan_memory(const Graph& g, const std::vector<int>& order, const std::vector<bool>& runs,
+                       const std::vector<int>& view_of_input);
+
+}  // namespace normrt

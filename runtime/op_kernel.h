@@ -1,0 +1,75 @@
+// What the executor knows of an op: a kernel object created once per node at session creation
+// (attributes parsed and checked there), asked for output types/shapes, then run.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernels/isa.h"
+#include "runtime/error.h"
+#include "runtime/graph.h"
+#include "runtime/parallel.h"
+#include "runtime/tensor.h"
+
+namespace normrt {
+
+// Type and (possibly symbolic) shape of a value, plus its contents when known (initializers,
+// Constant outputs; at run time, every input).
+struct ValueType {
+  DType dtype = DType::Undefined;
+  std::optional<SymShape> shape;
+  const Tensor* value = nullptr;
+  bool present() const { return dtype != DType::Undefined; }
+  bool shape_known() const;  // rank and every dim known
+  Shape concrete_shape() const;
+};
+
+SymShape to_sym(const Shape& s);
+
+class InferContext {
+ public:
+  InferContext(const Node& node, std::vector<ValueType> inputs, size_t num_outputs, bool at_run)
+      : node_(node), inputs_(std::move(inputs)), outputs_(num_outputs), at_run_(at_run) {}
+  const Node& node() const { return node_; }
+  size_t num_inputs() const { return inputs_.size(); }
+  bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i].present(); }
+  // The i-th input; an InvalidModel error naming the node if it is required and missing.
+  const ValueType& input(size_t i) const;
+  size_t num_outputs() const { return outputs_.size(); }
+  ValueType& output(size_t i) { return outputs_[i]; }
+  std::vector<ValueType>& outputs() { return outputs_; }
+  bool at_run() const { return at_run_; }
+  // Errors found while inferring: InvalidModel at session creation, RuntimeError at run time
+  // (when they depend on input data or dynamic dims).
+  [[noreturn]] void error(const std::string& what) const;
+  [[noreturn]] void unsupported(const std::string& what) const;
+  // Throws unless the input's type is one of `allowed`.
+  void expect_type(size_t i, std::initializer_list<DType> allowed) const;
+
+ private:
+  const Node& node_;
+  std::vector<ValueType> inputs_;
+  std::vector<ValueType> outputs_;
+  bool at_run_;
+};
+
+struct ComputeContext {
+  const Node& node;
+  std::vector<const Tensor*> inputs;  // nullptr for omitted optional inputs
+  std::vector<Tensor*> outputs;       // allocated to the inferred shapes; nullptr if omitted
+  const Parallel& parallel;
+  kernels::Isa isa;                   // resolved, never Auto
+  [[noreturn]] void error(const std::string& what) const;
+};
+
+class OpKernel {
+ public:
+  virtual ~OpKernel() = default;
+  virtual void infer(InferContext& ctx) const = 0;
+  virtual void compute(ComputeContext& ctx) const = 0;
+  // >= 0 when output 0 holds exactly the bytes of that input (Identity, Reshape): the executor
+  // then makes it a view instead of running compute.
+  virtual int output_aliases_input() const { return -1; }
+};
+
+}  // namespace normrt

@@ -1,0 +1,264 @@
+#include "runtime/session.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "runtime/error.h"
+#include "runtime/parallel.h"
+
+namespace normrt {
+
+kernels::Isa isa_from_environment() {
+  const char* env = std::getenv("NORMRT_ISA");
+  if (!env || !*env) return kernels::Isa::Auto;
+  bool ok;
+  kernels::Isa isa = kernels::isa_from_string(env, &ok);
+  if (!ok) fail(ErrorCode::InvalidArgument, std::string("NORMRT_ISA='") + env + "' is not one of auto, scalar, avx2, avx512, neon");
+  return isa;
+}
+
+kernels::Isa choose_isa(kernels::Isa requested) {
+  kernels::Isa isa = requested == kernels::Isa::Auto ? isa_from_environment() : requested;
+  if (!kernels::isa_available(isa))
+    fail(ErrorCode::InvalidArgument, std::string("ISA '") + kernels::isa_name(isa) + "' is not available on this CPU");
+  return kernels::resolve_isa(isa);
+}
+
+struct Session::RunState {
+  explicit RunState(int threads) : parallel(threads) {}
+  Parallel parallel;
+  std::vector<std::shared_ptr<void>> slot_storage;
+  std::vector<size_t> slot_capacity;
+};
+
+Session::Session(Graph graph, const KernelResolver& resolve, SessionOptions options) : graph_(std::move(graph)) {
+  isa_ = choose_isa(options.isa);
+  threads_ = Parallel(options.threads).threads();
+  const size_t n = graph_.nodes.size();
+  // Kernels first: an unsupported op fails here, naming the node, before anything else is done.
+  kernels_.resize(n);
+  for (size_t i = 0; i < n; ++i) kernels_[i] = resolve(graph_, graph_.nodes[i]);
+  order_ = topological_order(graph_);
+  runs_.assign(n, true);
+  view_of_input_.assign(n, -1);
+  for (size_t i = 0; i < n; ++i) view_of_input_[i] = kernels_[i]->output_aliases_input();
+  infer_static();
+  plan_ = plan_memory(graph_, order_, runs_, view_of_input_);
+  for (int v : graph_.inputs) inputs_.push_back({graph_.values[v].name, graph_.values[v].dtype, graph_.values[v].shape});
+  for (int v : graph_.outputs) outputs_.push_back({graph_.values[v].name, graph_.values[v].dtype, graph_.values[v].shape});
+}
+
+Session::~Session() = default;
+
+int Session::folded_nodes() const {
+  int c = 0;
+  for (bool r : runs_) c += !r;
+  return c;
+}
+
+void Session::infer_static() {
+  for (int v : graph_.inputs)
+    if (graph_.values[v].dtype == DType::Undefined)
+      fail(ErrorCode::InvalidModel, graph_.model_label + ": graph input '" + graph_.values[v].name + "' has no element type");
+  for (int n : order_) {
+    const Node& node = graph_.nodes[n];
+    std::vector<ValueType> ins;
+    bool all_constant = true;
+    for (int v : node.inputs) {
+      ValueType vt;
+      if (v >= 0) {
+        const Value& val = graph_.values[v];
+        vt.dtype = val.dtype;
+        vt.shape = val.shape;
+        vt.value = val.constant.get();
+        all_constant &= vt.value != nullptr;
+      }
+      ins.push_back(std::move(vt));
+    }
+    InferContext ctx(node, std::move(ins), node.outputs.size(), false);
+    try {
+      kernels_[n]->infer(ctx);
+    } catch (const Error& e) {
+      fail(e.code(), graph_.model_label + ": " + e.what());
+    }
+    bool folded = !node.outputs.empty();
+    for (size_t o = 0; o < node.outputs.size(); ++o) {
+      const int v = node.outputs[o];
+      if (v < 0) continue;
+      Value& val = graph_.values[v];
+      const ValueType& out = ctx.output(o);
+      if (out.dtype == DType::Undefined)
+        fail(ErrorCode::InvalidModel, graph_.model_label + ": " + node.label() + ": output " + std::to_string(o) + " has no type");
+      val.dtype = out.dtype;
+      if (out.shape) val.shape = out.shape;
+      if (out.value)
+        val.constant = std::make_shared<Tensor>(*out.value);
+      else
+        folded = false;
+    }
+    (void)all_constant;
+    if (folded) runs_[n] = false;
+  }
+}
+
+std::unique_ptr<Session::RunState> Session::acquire() const {
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    if (!pool_.empty()) {
+      auto s = std::move(pool_.back());
+      pool_.pop_back();
+      return s;
+    }
+  }
+  auto s = std::make_unique<RunState>(threads_);
+  s->slot_storage.resize(plan_.num_slots);
+  s->slot_capacity.assign(plan_.num_slots, 0);
+  return s;
+}
+
+void Session::release(std::unique_ptr<RunState> s) const {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  pool_.push_back(std::move(s));
+}
+
+namespace {
+std::string names_of(const Graph& g, const std::vector<int>& ids) {
+  std::string r;
+  for (int v : ids) r += (r.empty() ? "" : ", ") + g.values[v].name;
+  return r;
+}
+}  // namespace
+
+std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, const std::vector<Tensor>& inputs,
+                                 const std::vector<std::string>& output_names) const {
+  const Graph& g = graph_;
+  if (input_names.size() != inputs.size())
+    fail(ErrorCode::InvalidArgument, "run: " + std::to_string(input_names.size()) + " input names for " +
+                                         std::to_string(inputs.size()) + " input tensors");
+  std::vector<Tensor> vals(g.values.size());
+  std::vector<bool> fed(g.values.size(), false);
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (g.values[v].constant) vals[v] = *g.values[v].constant;
+
+  // Check the feeds against the model: names, types, ranks, fixed dims, and that a symbolic dim
+  // ("batch") has one value across all inputs.
+  std::map<std::string, int64_t> symbols;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string& name = input_names[i];
+    int v = -1;
+    for (int in : g.inputs)
+      if (g.values[in].name == name) v = in;
+    if (v < 0) fail(ErrorCode::InvalidArgument, "run: '" + name + "' is not an input of the model (its inputs are: " + names_of(g, g.inputs) + ")");
+    if (fed[v]) fail(ErrorCode::InvalidArgument, "run: input '" + name + "' is given twice");
+    const Tensor& t = inputs[i];
+    const Value& val = g.values[v];
+    if (t.dtype() != val.dtype)
+      fail(ErrorCode::InvalidArgument, "run: input '" + name + "' has element type " + dtype_name(t.dtype()) +
+                                           ", the model expects " + dtype_name(val.dtype));
+    if (t.raw() == nullptr && t.numel() != 0) fail(ErrorCode::InvalidArgument, "run: input '" + name + "' has no data");
+    if (val.shape) {
+      const SymShape& s = *val.shape;
+      if (t.rank() != s.size())
+        fail(ErrorCode::InvalidArgument, "run: input '" + name + "' has shape " + shape_to_string(t.shape()) +
+                                             ", the model expects rank " + std::to_string(s.size()) + " " + sym_shape_to_string(s));
+      for (size_t d = 0; d < s.size(); ++d) {
+        const int64_t got = t.shape()[d];
+        if (s[d].known() && s[d].value != got)
+          fail(ErrorCode::InvalidArgument, "run: input '" + name + "' has shape " + shape_to_string(t.shape()) +
+                                               ", the model expects " + sym_shape_to_string(s));
+        if (!s[d].known() && !s[d].symbol.empty()) {
+          auto [it, inserted] = symbols.emplace(s[d].symbol, got);
+          if (!inserted && it->second != got)
+            fail(ErrorCode::InvalidArgument, "run: input '" + name + "' gives dim '" + s[d].symbol + "' the value " +
+                                                 std::to_string(got) + ", another input gave it " + std::to_string(it->second));
+        }
+      }
+    }
+    vals[v] = t;
+    fed[v] = true;
+  }
+  for (int v : g.inputs)
+    if (!fed[v]) fail(ErrorCode::InvalidArgument, "run: input '" + g.values[v].name + "' is missing");
+
+  std::vector<int> wanted;
+  if (output_names.empty()) {
+    wanted = g.outputs;
+  } else {
+    for (const std::string& name : output_names) {
+      int v = -1;
+      for (int o : g.outputs)
+        if (g.values[o].name == name) v = o;
+      if (v < 0) fail(ErrorCode::InvalidArgument, "run: '" + name + "' is not an output of the model (its outputs are: " + names_of(g, g.outputs) + ")");
+      wanted.push_back(v);
+    }
+  }
+
+  std::unique_ptr<RunState> state = acquire();
+  std::vector<bool> fresh(g.values.size(), false);  // owned storage made by this run
+  try {
+    state->parallel.run([&] {
+      for (int n : order_) {
+        if (!runs_[n]) continue;
+        const Node& node = g.nodes[n];
+        std::vector<ValueType> ins;
+        std::vector<const Tensor*> in_tensors;
+        for (int v : node.inputs) {
+          ValueType vt;
+          if (v >= 0) {
+            const Tensor& t = vals[v];
+            vt.dtype = t.dtype();
+            vt.shape = to_sym(t.shape());
+            vt.value = &t;
+          }
+          ins.push_back(std::move(vt));
+          in_tensors.push_back(v >= 0 ? &vals[v] : nullptr);
+        }
+        InferContext ictx(node, std::move(ins), node.outputs.size(), true);
+        kernels_[n]->infer(ictx);
+        std::vector<Tensor*> out_tensors;
+        for (size_t o = 0; o < node.outputs.size(); ++o) {
+          const int v = node.outputs[o];
+          if (v < 0) {
+            out_tensors.push_back(nullptr);
+            continue;
+          }
+          const ValueType& ot = ictx.output(o);
+          if (!ot.shape_known()) fail(ErrorCode::RuntimeError, node.label() + ": output shape is unknown at run time");
+          const Shape shape = ot.concrete_shape();
+          const int slot = plan_.slot_of_value[v];
+          if (o == 0 && view_of_input_[n] >= 0) {
+            const Tensor& src = vals[node.inputs[view_of_input_[n]]];
+            vals[v] = Tensor::view(ot.dtype, shape, src.storage(), const_cast<void*>(src.raw()));
+          } else if (slot >= 0) {
+            const size_t bytes = checked_bytes(ot.dtype, checked_numel(shape, node.label()), node.label());
+            if (state->slot_capacity[slot] < bytes) {
+              state->slot_storage[slot] = allocate_aligned(bytes);
+              state->slot_capacity[slot] = bytes;
+            }
+            vals[v] = Tensor::view(ot.dtype, shape, state->slot_storage[slot], state->slot_storage[slot].get());
+          } else {
+            const size_t bytes = checked_bytes(ot.dtype, checked_numel(shape, node.label()), node.label());
+            auto storage = allocate_aligned(bytes);
+            vals[v] = Tensor::view(ot.dtype, shape, storage, storage.get());
+            fresh[v] = true;
+          }
+          out_tensors.push_back(&vals[v]);
+        }
+        if (view_of_input_[n] >= 0 && node.outputs.size() == 1) continue;
+        ComputeContext cctx{node, std::move(in_tensors), std::move(out_tensors), state->parallel, isa_};
+        kernels_[n]->compute(cctx);
+      }
+    });
+  } catch (...) {
+    release(std::move(state));
+    throw;
+  }
+  release(std::move(state));
+
+  std::vector<Tensor> result;
+  for (int v : wanted) result.push_back(fresh[v] ? vals[v] : vals[v].clone());
+  return result;
+}
+
+}  // namespace normrt

@@ -1,0 +1,76 @@
+// A session owns a graph, one kernel per node, the execution order and the memory plan, all made
+// once at creation. run() may be called from several threads at once: each call takes its own
+// run state (buffers and thread arena) from a pool.
+#pragma once
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "kernels/isa.h"
+#include "runtime/graph.h"
+#include "runtime/memory_plan.h"
+#include "runtime/op_kernel.h"
+
+namespace normrt {
+
+struct SessionOptions {
+  int threads = 0;                       // 0: all hardware threads; 1: no worker threads
+  kernels::Isa isa = kernels::Isa::Auto; // Auto: NORMRT_ISA if set, else the best this CPU has
+};
+
+struct IoInfo {
+  std::string name;
+  DType dtype = DType::Undefined;
+  std::optional<SymShape> shape;
+};
+
+// Creates the kernel for one node (the ONNX op registry, in practice).
+using KernelResolver = std::function<std::unique_ptr<OpKernel>(const Graph&, const Node&)>;
+
+class Session {
+ public:
+  Session(Graph graph, const KernelResolver& resolve, SessionOptions options = {});
+  ~Session();
+
+  const Graph& graph() const { return graph_; }
+  const std::vector<IoInfo>& inputs() const { return inputs_; }
+  const std::vector<IoInfo>& outputs() const { return outputs_; }
+  const MemoryPlan& memory_plan() const { return plan_; }
+  const std::vector<int>& execution_order() const { return order_; }
+  int threads() const { return threads_; }
+  kernels::Isa isa() const { return isa_; }
+  // Nodes whose outputs were computed at creation (Constant and the like); they never run.
+  int folded_nodes() const;
+
+  // Runs the graph. `inputs[i]` feeds the graph input named `input_names[i]`; returns the
+  // outputs named in `output_names` (all graph outputs, in order, when it is empty).
+  std::vector<Tensor> run(const std::vector<std::string>& input_names, const std::vector<Tensor>& inputs,
+                          const std::vector<std::string>& output_names = {}) const;
+
+ private:
+  struct RunState;
+  std::unique_ptr<RunState> acquire() const;
+  void release(std::unique_ptr<RunState> s) const;
+  void infer_static();
+
+  Graph graph_;
+  std::vector<std::unique_ptr<OpKernel>> kernels_;  // per node
+  std::vector<int> order_;
+  std::vector<bool> runs_;
+  std::vector<int> view_of_input_;
+  MemoryPlan plan_;
+  std::vector<IoInfo> inputs_, outputs_;
+  int threads_;
+  kernels::Isa isa_;
+  mutable std::mutex pool_mutex_;
+  mutable std::vector<std::unique_ptr<RunState>> pool_;
+};
+
+// Reads NORMRT_ISA; Auto when unset. Throws InvalidArgument for an unknown name.
+kernels::Isa isa_from_environment();
+// The ISA a session will use: the requested one (or the environment's), checked against the CPU.
+kernels::Isa choose_isa(kernels::Isa requested);
+
+}  // namespace normrt

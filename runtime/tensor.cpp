@@ -1,0 +1,114 @@
+#include "runtime/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "kernels/half.h"
+#include "runtime/error.h"
+
+namespace normrt {
+
+int64_t checked_numel(const Shape& shape, const std::string& what) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) fail(ErrorCode::InvalidArgument, what + ": negative dimension in shape " + shape_to_string(shape));
+    if (__builtin_mul_overflow(n, d, &n))
+      fail(ErrorCode::InvalidArgument, what + ": element count of shape " + shape_to_string(shape) + " overflows int64");
+  }
+  return n;
+}
+
+size_t checked_bytes(DType t, int64_t numel, const std::string& what, size_t max_bytes) {
+  size_t esize = dtype_size(t);
+  if (esize == 0) fail(ErrorCode::NotImplemented, what + ": element type " + dtype_name(t) + " is not supported");
+  size_t bytes;
+  if (numel < 0 || __builtin_mul_overflow(static_cast<size_t>(numel), esize, &bytes))
+    fail(ErrorCode::InvalidArgument, what + ": byte size overflows");
+  if (bytes > max_bytes)
+    fail(ErrorCode::OutOfMemory, what + ": needs " + std::to_string(bytes) + " bytes, above the limit of " +
+                                     std::to_string(max_bytes));
+  return bytes;
+}
+
+std::string shape_to_string(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::shared_ptr<void> allocate_aligned(size_t bytes) {
+  // Round up so aligned_alloc's size requirement holds; never ask for 0 bytes.
+  size_t rounded = (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
+  if (rounded == 0) rounded = kTensorAlignment;
+  void* p = std::aligned_alloc(kTensorAlignment, rounded);
+  if (!p) fail(ErrorCode::OutOfMemory, "allocation of " + std::to_string(bytes) + " bytes failed");
+  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+}
+
+Tensor Tensor::allocate(DType t, Shape shape, const std::string& what) {
+  Tensor r;
+  r.dtype_ = t;
+  r.numel_ = checked_numel(shape, what);
+  size_t bytes = checked_bytes(t, r.numel_, what);
+  r.shape_ = std::move(shape);
+  r.storage_ = allocate_aligned(bytes);
+  r.data_ = r.storage_.get();
+  std::memset(r.data_, 0, bytes);
+  return r;
+}
+
+Tensor Tensor::borrow(DType t, Shape shape, void* data) { return view(t, std::move(shape), nullptr, data); }
+
+Tensor Tensor::view(DType t, Shape shape, std::shared_ptr<void> storage, void* data) {
+  Tensor r;
+  r.dtype_ = t;
+  r.numel_ = checked_numel(shape, "tensor");
+  r.shape_ = std::move(shape);
+  r.storage_ = std::move(storage);
+  r.data_ = data;
+  return r;
+}
+
+Tensor Tensor::reshaped(Shape shape) const {
+  Tensor r = *this;
+  if (checked_numel(shape, "reshape") != numel_)
+    fail(ErrorCode::InvalidArgument,
+         "cannot view shape " + shape_to_string(shape_) + " as " + shape_to_string(shape));
+  r.shape_ = std::move(shape);
+  return r;
+}
+
+Tensor Tensor::clone() const {
+  Tensor r = allocate(dtype_, shape_);
+  if (byte_size()) std::memcpy(r.data_, data_, byte_size());
+  return r;
+}
+
+int64_t Tensor::int_at(int64_t i) const {
+  switch (dtype_) {
+    case DType::Int64: return data<int64_t>()[i];
+    case DType::Int32: return data<int32_t>()[i];
+    case DType::Int16: return data<int16_t>()[i];
+    case DType::Int8: return data<int8_t>()[i];
+    case DType::UInt8: return data<uint8_t>()[i];
+    case DType::UInt16: return data<uint16_t>()[i];
+    case DType::UInt32: return data<uint32_t>()[i];
+    case DType::UInt64: return static_cast<int64_t>(data<uint64_t>()[i]);
+    case DType::Bool: return data<uint8_t>()[i] != 0;
+    default: return static_cast<int64_t>(double_at(i));
+  }
+}
+
+double Tensor::double_at(int64_t i) const {
+  switch (dtype_) {
+    case DType::Float32: return data<float>()[i];
+    case DType::Float64: return data<double>()[i];
+    case DType::Float16: return kernels::half_to_float(data<uint16_t>()[i]);
+    case DType::BFloat16: return kernels::bfloat16_to_float(data<uint16_t>()[i]);
+    case DType::UInt64: return static_cast<double>(data<uint64_t>()[i]);
+    default: return static_cast<double>(int_at(i));
+  }
+}
+
+}  // namespace normrt
