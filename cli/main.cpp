@@ -21,6 +21,7 @@
 #include "onnx/op_registry.h"
 #include "onnx/session_factory.h"
 #include "runtime/error.h"
+#include "runtime/tensor_compare.h"
 
 namespace fs = std::filesystem;
 using namespace normrt;
@@ -190,40 +191,6 @@ int cmd_info(Args& a) {
 }
 
 // ---- run ----
-struct Comparison {
-  double max_abs = 0, max_rel = 0;
-  int64_t mismatches = 0;
-  std::string problem;  // shape or type mismatch
-};
-
-Comparison compare(const Tensor& got, const Tensor& want, double rtol, double atol) {
-  Comparison c;
-  if (got.dtype() != want.dtype()) {
-    c.problem = "type " + dtype_name(got.dtype()) + ", expected " + dtype_name(want.dtype());
-    return c;
-  }
-  if (got.shape() != want.shape()) {
-    c.problem = "shape " + shape_to_string(got.shape()) + ", expected " + shape_to_string(want.shape());
-    return c;
-  }
-  for (int64_t i = 0; i < got.numel(); ++i) {
-    const double g = got.double_at(i), w = want.double_at(i);
-    if (std::isnan(w) || std::isnan(g)) {
-      if (std::isnan(w) != std::isnan(g)) ++c.mismatches, c.max_abs = INFINITY;
-      continue;
-    }
-    if (std::isinf(w) || std::isinf(g)) {
-      if (g != w) ++c.mismatches, c.max_abs = INFINITY;
-      continue;
-    }
-    const double d = std::fabs(g - w);
-    c.max_abs = std::max(c.max_abs, d);
-    if (w != 0) c.max_rel = std::max(c.max_rel, d / std::fabs(w));
-    if (d > atol + rtol * std::fabs(w)) ++c.mismatches;
-  }
-  return c;
-}
-
 int cmd_run(Args& a) {
   std::string model, data_dir, save_dir;
   std::vector<std::pair<std::string, std::string>> named_inputs;
@@ -274,15 +241,14 @@ int cmd_run(Args& a) {
     std::printf("%-24s %s%s", outs[k].name.c_str(), dtype_name(r.dtype()).c_str(), shape_to_string(r.shape()).c_str());
     fs::path expected = data_dir.empty() ? fs::path() : fs::path(data_dir) / ("output_" + std::to_string(k) + ".pb");
     if (!data_dir.empty() && fs::exists(expected)) {
-      Comparison c = compare(r, onnx::load_tensor_file(expected.string()), rtol, atol);
+      TensorComparison c = compare_tensors(r, onnx::load_tensor_file(expected.string()), rtol, atol);
       if (!c.problem.empty()) {
         std::printf("  MISMATCH: %s\n", c.problem.c_str());
-        all_ok = false;
       } else {
         std::printf("  max_abs_err=%.3g max_rel_err=%.3g %s\n", c.max_abs, c.max_rel,
                     c.mismatches ? ("FAIL (" + std::to_string(c.mismatches) + " elements outside tolerance)").c_str() : "ok");
-        all_ok &= c.mismatches == 0;
       }
+      all_ok &= c.ok();
     } else {
       double lo = INFINITY, hi = -INFINITY, sum = 0;
       for (int64_t i = 0; i < r.numel(); ++i) {
