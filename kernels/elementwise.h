@@ -71,6 +71,7 @@ template <class C> inline C apply_binary(BinaryOp op, C x, C y) {
 template <class T, BinaryOp OP>
 void binary_rows(const T* a, const T* b, T* out, const BroadcastPlan& p, int64_t row_begin, int64_t row_end) {
   using C = compute_t<T>;
+  if (row_begin >= row_end) return;  // also keeps zero-sized dims out of the index arithmetic
   const int rank = static_cast<int>(p.out_shape.size());
   std::vector<int64_t> idx(rank > 0 ? rank - 1 : 0, 0);
   // Decompose row_begin into the outer index.

@@ -6,6 +6,7 @@ namespace {
 template <class E>
 void transpose_impl(const E* in, E* out, const std::vector<int64_t>& in_shape, const std::vector<int64_t>& perm,
                     int64_t row_begin, int64_t row_end) {
+  if (row_begin >= row_end) return;
   const int rank = static_cast<int>(perm.size());
   std::vector<int64_t> in_stride(rank), out_shape(rank), stride(rank);
   int64_t s = 1;

@@ -1,0 +1,60 @@
+// Writes the small models that the C API test, the C example and the CLI test read:
+//   make_test_models OUT_DIR
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "onnx/model_builder.h"
+
+using namespace normrt;
+
+namespace {
+void write(const std::filesystem::path& p, const std::string& bytes) {
+  std::ofstream f(p, std::ios::binary);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+Tensor filled(Shape s, float v) {
+  Tensor t = Tensor::allocate(DType::Float32, std::move(s));
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = v;
+  return t;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: make_test_models OUT_DIR\n");
+    return 2;
+  }
+  const std::filesystem::path out = argv[1];
+  std::filesystem::create_directories(out);
+
+  // LayerNormalization over the last axis of X[batch, 8], gamma = 1, beta = 0.
+  onnx::ModelSpec ln;
+  ln.graph_name = "layernorm_seed";
+  ln.inputs = {{"X", 1, {std::string("batch"), int64_t(8)}}};
+  ln.outputs = {{"Y", 1, {std::string("batch"), int64_t(8)}}};
+  ln.initializers = {onnx::tensor_spec("gamma", filled({8}, 1.0f)), onnx::tensor_spec("beta", filled({8}, 0.0f))};
+  Attribute eps;
+  eps.kind = Attribute::Kind::Float;
+  eps.f = 1e-12f;
+  ln.nodes = {{"LayerNormalization", {"X", "gamma", "beta"}, {"Y"}, {{"epsilon", eps}}, "ln"}};
+  write(out / "layernorm_seed.onnx", onnx::serialize_model(ln));
+
+  // Z = X + Y with broadcasting, X[batch, 3] and Y[3].
+  onnx::ModelSpec add;
+  add.graph_name = "add_broadcast";
+  add.inputs = {{"X", 1, {std::string("batch"), int64_t(3)}}, {"Y", 1, {int64_t(3)}}};
+  add.outputs = {{"Z", 1, {std::string("batch"), int64_t(3)}}};
+  add.nodes = {{"Add", {"X", "Y"}, {"Z"}, {}, "add"}};
+  write(out / "add_broadcast.onnx", onnx::serialize_model(add));
+
+  // A model with an op normrt has no kernel for.
+  onnx::ModelSpec bad;
+  bad.inputs = {{"X", 1, {int64_t(2)}}};
+  bad.outputs = {{"Y", 1, {int64_t(2)}}};
+  bad.nodes = {{"NoSuchOp", {"X"}, {"Y"}, {}, "mystery"}};
+  write(out / "unsupported_op.onnx", onnx::serialize_model(bad));
+  std::printf("test models written to %s\n", out.c_str());
+  return 0;
+}

@@ -1,0 +1,177 @@
+// The IR, topological order, kernel resolution and the memory planner.
+#include <doctest/doctest.h>
+
+#include "onnx/op_registry.h"
+#include "runtime/memory_plan.h"
+#include "test_util.h"
+
+using namespace normrt;
+using namespace normrt::test;
+
+namespace {
+// A chain X -> Add -> Add -> ... (n nodes) -> Y, each adding the constant C.
+onnx::ModelSpec add_chain(int n) {
+  onnx::ModelSpec m;
+  m.inputs = {{"X", 1, {int64_t(4), int64_t(8)}}};
+  m.outputs = {{"Y", 1, {int64_t(4), int64_t(8)}}};
+  m.initializers = {onnx::tensor_spec("C", f32({8}, {1, 1, 1, 1, 1, 1, 1, 1}))};
+  std::string prev = "X";
+  for (int i = 0; i < n; ++i) {
+    std::string out = i == n - 1 ? "Y" : "t" + std::to_string(i);
+    m.nodes.push_back({"Add", {prev, "C"}, {out}, {}, "add" + std::to_string(i)});
+    prev = out;
+  }
+  return m;
+}
+
+Graph graph_of(const onnx::ModelSpec& m) {
+  const std::string b = onnx::serialize_model(m);
+  return onnx::load_model_buffer(b.data(), b.size(), {}, "g.onnx");
+}
+}  // namespace
+
+TEST_CASE("topological order puts producers first, whatever the file order") {
+  onnx::ModelSpec m = add_chain(4);
+  std::reverse(m.nodes.begin(), m.nodes.end());
+  Graph g = graph_of(m);
+  std::vector<int> order = topological_order(g);
+  REQUIRE(order.size() == 4);
+  for (size_t i = 0; i < order.size(); ++i) CHECK(g.nodes[order[i]].name == "add" + std::to_string(i));
+  // And the session runs it correctly.
+  auto s = open(m);
+  Tensor x = f32({4, 8}, std::vector<float>(32, 0.5f));
+  CHECK(s->run({"X"}, {x})[0].data<float>()[31] == 4.5f);
+}
+
+TEST_CASE("a cycle is reported with a node on it") {
+  onnx::ModelSpec m;
+  m.inputs = {{"X", 1, {int64_t(2)}}};
+  m.outputs = {{"Y", 1, {int64_t(2)}}};
+  m.nodes = {{"Add", {"X", "b"}, {"a"}, {}, "first"}, {"Identity", {"a"}, {"b"}, {}, "second"}, {"Identity", {"a"}, {"Y"}, {}, "third"}};
+  auto [code, msg] = error_of([&] { open(m); });
+  CHECK(code == ErrorCode::InvalidModel);
+  CHECK(msg.find("cycle") != std::string::npos);
+  CHECK((msg.find("'first'") != std::string::npos || msg.find("'second'") != std::string::npos));
+}
+
+TEST_CASE("an unsupported op fails session creation naming node, op, domain and opset") {
+  onnx::ModelSpec m = one_node("FancyOp", {{"X", 1, {int64_t(2)}}}, {{"Y", 1, {int64_t(2)}}}, {}, 15);
+  auto [code, msg] = error_of([&] { open(m); });
+  CHECK(code == ErrorCode::NotImplemented);
+  CHECK(msg.find("node 'the_FancyOp'") != std::string::npos);
+  CHECK(msg.find("op FancyOp in domain ai.onnx at opset 15") != std::string::npos);
+
+  onnx::ModelSpec ms = one_node("FusedThing", {{"X", 1, {int64_t(2)}}}, {{"Y", 1, {int64_t(2)}}});
+  ms.nodes[0].domain = "com.microsoft";
+  ms.opsets["com.microsoft"] = 1;
+  auto [code2, msg2] = error_of([&] { open(ms); });
+  CHECK(msg2.find("domain com.microsoft at opset 1") != std::string::npos);
+
+  SUBCASE("a known op outside its opset range") {
+    onnx::ModelSpec ln = one_node("LayerNormalization", {{"X", 1, {int64_t(2)}}, {"S", 1, {int64_t(2)}}}, {{"Y", 1, {int64_t(2)}}}, {}, 16);
+    auto [c, m3] = error_of([&] { open(ln); });
+    CHECK(c == ErrorCode::NotImplemented);
+    CHECK(m3.find("at opset 16: normrt does not support this op at that opset") != std::string::npos);
+  }
+  SUBCASE("an opset newer than normrt knows") {
+    onnx::ModelSpec add = one_node("Add", {{"A", 1, {int64_t(2)}}, {"B", 1, {int64_t(2)}}}, {{"C", 1, {int64_t(2)}}},
+                                   {}, onnx::kMaxDefaultOpset + 1);
+    auto [c, m4] = error_of([&] { open(add); });
+    CHECK(c == ErrorCode::NotImplemented);
+  }
+}
+
+TEST_CASE("the registry keeps opset-dependent semantics apart") {
+  const auto& reg = onnx::OpRegistry::builtin();
+  const onnx::OpEntry* r13 = reg.find("", "Reshape", 13);
+  const onnx::OpEntry* r14 = reg.find("", "Reshape", 14);
+  REQUIRE(r13);
+  REQUIRE(r14);
+  CHECK(r13 != r14);  // allowzero arrived in opset 14
+  CHECK(reg.find("", "Softmax", 12) != reg.find("", "Softmax", 13));
+  CHECK(reg.find("", "LayerNormalization", 16) == nullptr);
+  CHECK(reg.find("ai.onnx", "Add", 14) == reg.find("", "Add", 14));
+}
+
+TEST_CASE("memory plan reuses buffers after their last use") {
+  const int n = 10;
+  auto s = open(add_chain(n));
+  const MemoryPlan& p = s->memory_plan();
+  CHECK(p.planned_values == n - 1);  // every intermediate, not the output
+  CHECK(p.num_slots == 2);           // a chain needs only two buffers, ping-ponged
+  CHECK(p.static_bytes[0] == 4 * 8 * 4);
+  Tensor x = f32({4, 8}, std::vector<float>(32, 0.0f));
+  Tensor y = s->run({"X"}, {x})[0];
+  for (float v : y.span<float>()) CHECK(v == float(n));
+}
+
+TEST_CASE("memory plan keeps a value alive while a branch still reads it") {
+  // a = X + C; b = a + C; c = b + C; Y = a + c  (a must survive until the last node)
+  onnx::ModelSpec m;
+  m.inputs = {{"X", 1, {int64_t(3)}}};
+  m.outputs = {{"Y", 1, {int64_t(3)}}};
+  m.initializers = {onnx::tensor_spec("C", f32({3}, {1, 2, 3}))};
+  m.nodes = {{"Add", {"X", "C"}, {"a"}, {}, "n0"}, {"Add", {"a", "C"}, {"b"}, {}, "n1"},
+             {"Add", {"b", "C"}, {"c"}, {}, "n2"}, {"Add", {"a", "c"}, {"Y"}, {}, "n3"}};
+  auto s = open(m);
+  const Graph& g = s->graph();
+  const MemoryPlan& p = s->memory_plan();
+  const int sa = p.slot_of_value[g.find_value("a")], sb = p.slot_of_value[g.find_value("b")], sc = p.slot_of_value[g.find_value("c")];
+  CHECK(sa != sb);
+  CHECK(sa != sc);
+  CHECK(sb != sc);  // c is written while b is read
+  CHECK(p.num_slots == 3);
+  Tensor y = s->run({"X"}, {f32({3}, {0, 0, 0})})[0];
+  // a = C, c = 3C, Y = 4C
+  CHECK(y.data<float>()[0] == 4.0f);
+  CHECK(y.data<float>()[2] == 12.0f);
+}
+
+TEST_CASE("views (Reshape) share their input's buffer and extend its lifetime") {
+  onnx::ModelSpec m;
+  m.inputs = {{"X", 1, {int64_t(2), int64_t(3)}}};
+  m.outputs = {{"Y", 1, {int64_t(3), int64_t(2)}}};
+  m.initializers = {onnx::tensor_spec("C", f32({1}, {1})), onnx::tensor_spec("shape", typed<int64_t>(DType::Int64, {2}, {3, 2}))};
+  m.nodes = {{"Add", {"X", "C"}, {"a"}, {}, "n0"}, {"Reshape", {"a", "shape"}, {"r"}, {}, "n1"},
+             {"Add", {"r", "C"}, {"b"}, {}, "n2"}, {"Add", {"b", "r"}, {"Y"}, {}, "n3"}};
+  auto s = open(m);
+  const Graph& g = s->graph();
+  const MemoryPlan& p = s->memory_plan();
+  CHECK(p.slot_of_value[g.find_value("r")] == -1);  // a view: no buffer of its own
+  CHECK(p.slot_of_value[g.find_value("a")] != p.slot_of_value[g.find_value("b")]);
+  Tensor y = s->run({"X"}, {f32({2, 3}, {0, 1, 2, 3, 4, 5})})[0];
+  CHECK(y.shape() == Shape{3, 2});
+  CHECK(y.data<float>()[5] == 13.0f);  // r = 6, b = 7, Y = 13
+}
+
+TEST_CASE("Constant nodes are folded at session creation") {
+  onnx::ModelSpec m;
+  m.inputs = {{"X", 1, {int64_t(2)}}};
+  m.outputs = {{"Y", 1, {int64_t(2)}}};
+  m.nodes = {{"Constant", {}, {"k"}, {{"value", attr_tensor(f32({2}, {10, 20}))}}, "const"},
+             {"Add", {"X", "k"}, {"Y"}, {}, "add"}};
+  auto s = open(m);
+  CHECK(s->folded_nodes() == 1);
+  CHECK(s->graph().values[s->graph().find_value("k")].constant != nullptr);
+  Tensor y = s->run({"X"}, {f32({2}, {1, 2})})[0];
+  CHECK(y.data<float>()[1] == 22.0f);
+}
+
+TEST_CASE("shape inference at creation: symbolic dims propagate, conflicts are errors") {
+  onnx::ModelSpec m = one_node("Add", {{"A", 1, {std::string("batch"), int64_t(4)}}, {"B", 1, {std::string("batch"), int64_t(1)}}},
+                               {{"C", 1, {}, false}});
+  auto s = open(m);
+  REQUIRE(s->outputs()[0].shape);
+  CHECK(sym_shape_to_string(*s->outputs()[0].shape) == "[batch,4]");
+  CHECK(s->outputs()[0].dtype == DType::Float32);
+
+  onnx::ModelSpec bad = one_node("Add", {{"A", 1, {int64_t(3)}}, {"B", 1, {int64_t(4)}}}, {{"C", 1, {int64_t(4)}}});
+  auto [code, msg] = error_of([&] { open(bad); });
+  CHECK(code == ErrorCode::InvalidModel);
+  CHECK(msg.find("do not broadcast") != std::string::npos);
+  CHECK(msg.find("the_Add") != std::string::npos);
+
+  onnx::ModelSpec mixed = one_node("Add", {{"A", 1, {int64_t(3)}}, {"B", 7, {int64_t(3)}}}, {{"C", 1, {int64_t(3)}}});
+  auto [code2, msg2] = error_of([&] { open(mixed); });
+  CHECK(msg2.find("different element types") != std::string::npos);
+}

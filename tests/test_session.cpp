@@ -1,0 +1,292 @@
+// Ops and sessions end to end: broadcasting, shape ops, LayerNormalization, run-time checks,
+// threads and concurrent runs.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <atomic>
+#include <thread>
+
+#include "kernels/half.h"
+#include "test_util.h"
+
+using namespace normrt;
+using namespace normrt::test;
+
+namespace {
+Tensor random_f32(Shape s, uint32_t seed, float scale = 1.0f) {
+  Tensor t = Tensor::allocate(DType::Float32, std::move(s));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> n(0, scale);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = n(rng);
+  return t;
+}
+
+onnx::ModelSpec layer_norm_model(Shape x_shape, Shape scale_shape, int64_t axis, bool with_bias, int outputs, float eps = 1e-5f) {
+  auto dims = [](const Shape& s) {
+    std::vector<std::variant<int64_t, std::string>> d;
+    for (int64_t v : s) d.push_back(v);
+    return d;
+  };
+  onnx::ModelSpec m;
+  m.inputs = {{"X", 1, dims(x_shape)}, {"S", 1, dims(scale_shape)}};
+  if (with_bias) m.inputs.push_back({"B", 1, dims(scale_shape)});
+  m.outputs = {{"Y", 1, {}, false}};
+  if (outputs > 1) m.outputs.push_back({"Mean", 1, {}, false});
+  if (outputs > 2) m.outputs.push_back({"InvStd", 1, {}, false});
+  onnx::NodeSpec n{"LayerNormalization", {"X", "S"}, {"Y"}, {{"axis", attr_int(axis)}, {"epsilon", attr_float(eps)}}, "ln"};
+  n.inputs.push_back(with_bias ? "B" : "");
+  if (outputs > 1) n.outputs.push_back("Mean");
+  if (outputs > 2) n.outputs.push_back("InvStd");
+  m.nodes = {n};
+  return m;
+}
+}  // namespace
+
+TEST_CASE("the seed example through a LayerNormalization model") {
+  auto s = open(layer_norm_model({1, 8}, {8}, -1, true, 3, 1e-12f));
+  std::vector<Tensor> out = s->run({"X", "S", "B"}, {f32({1, 8}, {5, 5, 0, 0, 0, 0, 0, 0}), f32({8}, std::vector<float>(8, 1)),
+                                                     f32({8}, std::vector<float>(8, 0))});
+  REQUIRE(out.size() == 3);
+  CHECK(out[1].shape() == Shape{1, 1});
+  CHECK(out[1].data<float>()[0] == doctest::Approx(1.25));
+  CHECK(1.0 / out[2].data<float>()[0] == doctest::Approx(2.1650635).epsilon(1e-6));
+  CHECK(out[0].data<float>()[0] == doctest::Approx(1.7320508).epsilon(1e-6));
+  CHECK(out[0].data<float>()[7] == doctest::Approx(-0.5773503).epsilon(1e-6));
+}
+
+TEST_CASE("LayerNormalization: axes, scale broadcast, no bias, against float64") {
+  struct Case { Shape x, scale; int64_t axis; };
+  for (const Case& c : {Case{{2, 3, 4, 5}, {4, 5}, 2}, Case{{2, 3, 4, 5}, {5}, -2}, Case{{6, 7}, {6, 7}, 0},
+                        Case{{3, 1}, {1}, -1}, Case{{2, 3, 17}, {1, 17}, -2}}) {
+    auto s = open(layer_norm_model(c.x, c.scale, c.axis, false, 1));
+    Tensor x = random_f32(c.x, 3, 4.0f), sc = random_f32(c.scale, 4);
+    Tensor y = s->run({"X", "S"}, {x, sc})[0];
+    const int64_t rank = static_cast<int64_t>(c.x.size()), axis = c.axis < 0 ? c.axis + rank : c.axis;
+    int64_t rows = 1, d = 1;
+    for (int64_t i = 0; i < rank; ++i) (i < axis ? rows : d) *= c.x[i];
+    const int64_t sn = sc.numel();
+    double worst = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      double m = 0, v = 0;
+      for (int64_t i = 0; i < d; ++i) m += x.data<float>()[r * d + i];
+      m /= d;
+      for (int64_t i = 0; i < d; ++i) v += std::pow(x.data<float>()[r * d + i] - m, 2);
+      v /= d;
+      for (int64_t i = 0; i < d; ++i) {
+        const double want = (x.data<float>()[r * d + i] - m) / std::sqrt(v + 1e-5) * sc.data<float>()[i % sn];
+        worst = std::max(worst, std::fabs(y.data<float>()[r * d + i] - want));
+      }
+    }
+    INFO("x " << shape_to_string(c.x) << " axis " << c.axis);
+    CHECK(worst < 2e-6);
+  }
+}
+
+TEST_CASE("LayerNormalization rejects a scale that does not match the normalized shape") {
+  auto [code, msg] = error_of([&] { open(layer_norm_model({2, 8}, {7}, -1, false, 1)); });
+  CHECK(code == ErrorCode::InvalidModel);
+  CHECK(msg.find("node 'ln'") != std::string::npos);
+  auto [code2, msg2] = error_of([&] { open(layer_norm_model({2, 8}, {8}, 2, false, 1)); });
+  CHECK(msg2.find("axis 2 is out of range") != std::string::npos);
+}
+
+TEST_CASE("Add/Sub/Mul/Div broadcast through a session, every numeric type") {
+  for (int type : {1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 16}) {
+    onnx::ModelSpec m;
+    m.inputs = {{"A", type, {int64_t(2), int64_t(3)}}, {"B", type, {int64_t(3)}}};
+    m.outputs = {{"Y", type, {int64_t(2), int64_t(3)}}};
+    m.nodes = {{"Mul", {"A", "B"}, {"p"}, {}, "mul"}, {"Add", {"p", "A"}, {"q"}, {}, "add"},
+               {"Sub", {"q", "B"}, {"r"}, {}, "sub"}, {"Div", {"r", "B"}, {"Y"}, {}, "div"}};
+    auto s = open(m);
+    const DType dt = static_cast<DType>(type);
+    // Values chosen so every step is exact in every type: A = 6, B = 2 -> ((12 + 6) - 2) / 2 = 8.
+    Tensor a = Tensor::allocate(dt, {2, 3}), b = Tensor::allocate(dt, {3});
+    auto fill = [&](Tensor& t, double v) {
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        switch (dt) {
+          case DType::Float32: t.data<float>()[i] = float(v); break;
+          case DType::Float64: t.data<double>()[i] = v; break;
+          case DType::Float16: t.data<uint16_t>()[i] = kernels::float_to_half(float(v)); break;
+          case DType::BFloat16: t.data<uint16_t>()[i] = kernels::float_to_bfloat16(float(v)); break;
+          default: std::memset(static_cast<char*>(t.raw()) + i * dtype_size(dt), 0, dtype_size(dt));
+                   *(static_cast<uint8_t*>(t.raw()) + i * dtype_size(dt)) = static_cast<uint8_t>(v);
+        }
+      }
+    };
+    fill(a, 6);
+    fill(b, 2);
+    Tensor y = s->run({"A", "B"}, {a, b})[0];
+    INFO("type " << dtype_name(dt));
+    CHECK(y.dtype() == dt);
+    for (int64_t i = 0; i < 6; ++i) CHECK(y.double_at(i) == 8.0);
+  }
+}
+
+TEST_CASE("Reshape: 0, -1, allowzero, and errors") {
+  auto reshape = [](std::vector<int64_t> target, int64_t allowzero, Shape in, int64_t opset = 14) {
+    onnx::ModelSpec m;
+    std::vector<std::variant<int64_t, std::string>> d;
+    for (int64_t v : in) d.push_back(v);
+    m.opsets = {{"", opset}};
+    m.inputs = {{"X", 1, d}};
+    m.outputs = {{"Y", 1, {}, false}};
+    m.initializers = {onnx::tensor_spec("shape", typed<int64_t>(DType::Int64, {int64_t(target.size())}, target))};
+    m.nodes = {{"Reshape", {"X", "shape"}, {"Y"}, {{"allowzero", attr_int(allowzero)}}, "reshape"}};
+    if (opset < 14) m.nodes[0].attributes.clear();
+    return m;
+  };
+  auto s = open(reshape({0, -1}, 0, {2, 3, 4}));
+  CHECK(sym_shape_to_string(*s->outputs()[0].shape) == "[2,12]");
+  Tensor y = s->run({"X"}, {random_f32({2, 3, 4}, 1)})[0];
+  CHECK(y.shape() == Shape{2, 12});
+  auto s0 = open(reshape({0, 4}, 1, {0, 4}));
+  CHECK(s0->run({"X"}, {Tensor::allocate(DType::Float32, {0, 4})})[0].shape() == Shape{0, 4});
+  auto s13 = open(reshape({-1, 0}, 0, {3, 2}, 13));
+  CHECK(s13->run({"X"}, {random_f32({3, 2}, 1)})[0].shape() == Shape{3, 2});
+  auto [code, msg] = error_of([&] { open(reshape({5, -1}, 0, {2, 3})); });
+  CHECK(code == ErrorCode::InvalidModel);
+  CHECK(msg.find("cannot reshape") != std::string::npos);
+  auto [code2, msg2] = error_of([&] { open(reshape({-1, -1}, 0, {2, 3})); });
+  CHECK(msg2.find("more than one -1") != std::string::npos);
+}
+
+TEST_CASE("Transpose, Gather and Cast") {
+  onnx::ModelSpec t = one_node("Transpose", {{"X", 1, {int64_t(2), int64_t(3)}}}, {{"Y", 1, {}, false}}, {{"perm", attr_ints({1, 0})}});
+  Tensor y = open(t)->run({"X"}, {f32({2, 3}, {0, 1, 2, 3, 4, 5})})[0];
+  CHECK(y.shape() == Shape{3, 2});
+  CHECK(y.data<float>()[1] == 3.0f);
+  auto [code, msg] = error_of([&] { open(one_node("Transpose", {{"X", 1, {int64_t(2), int64_t(3)}}}, {{"Y", 1, {}, false}}, {{"perm", attr_ints({0, 0})}})); });
+  CHECK(msg.find("not a permutation") != std::string::npos);
+
+  onnx::ModelSpec g = one_node("Gather", {{"D", 1, {int64_t(3), int64_t(2)}}, {"I", 7, {int64_t(2)}}}, {{"Y", 1, {}, false}});
+  auto gs = open(g);
+  Tensor gy = gs->run({"D", "I"}, {f32({3, 2}, {0, 1, 10, 11, 20, 21}), typed<int64_t>(DType::Int64, {2}, {2, -3})})[0];
+  CHECK(gy.shape() == Shape{2, 2});
+  CHECK(gy.data<float>()[0] == 20.0f);
+  CHECK(gy.data<float>()[3] == 1.0f);
+  auto [gc, gm] = error_of([&] { gs->run({"D", "I"}, {f32({3, 2}, {0, 1, 10, 11, 20, 21}), typed<int64_t>(DType::Int64, {2}, {3, 0})}); });
+  CHECK(gc == ErrorCode::RuntimeError);
+  CHECK(gm.find("index 3 is out of range") != std::string::npos);
+
+  onnx::ModelSpec c = one_node("Cast", {{"X", 1, {int64_t(4)}}}, {{"Y", 6, {int64_t(4)}}}, {{"to", attr_int(6)}});
+  Tensor cy = open(c)->run({"X"}, {f32({4}, {1.9f, -1.9f, NAN, 1e20f})})[0];
+  CHECK(cy.dtype() == DType::Int32);
+  CHECK(cy.data<int32_t>()[0] == 1);
+  CHECK(cy.data<int32_t>()[1] == -1);
+  CHECK(cy.data<int32_t>()[2] == 0);             // NaN -> 0, not undefined behaviour
+  CHECK(cy.data<int32_t>()[3] == INT32_MAX);     // saturates
+}
+
+TEST_CASE("MatMul with batch broadcasting and 1-D operands, against float64") {
+  struct Case { Shape a, b; };
+  for (const Case& c : {Case{{7, 17}, {17, 5}}, Case{{2, 1, 3, 4}, {3, 4, 6}}, Case{{4}, {2, 4, 3}}, Case{{2, 5, 4}, {4}}, Case{{1, 1}, {1, 1}}}) {
+    onnx::ModelSpec m = one_node("MatMul", {{"A", 1, {}, false}, {"B", 1, {}, false}}, {{"C", 1, {}, false}});
+    m.inputs[0].has_shape = m.inputs[1].has_shape = false;
+    Tensor a = random_f32(c.a, 5), b = random_f32(c.b, 6);
+    Tensor y = open(m, {2})->run({"A", "B"}, {a, b})[0];
+    // Reference through numpy rules spelled out for these cases.
+    Shape sa = c.a, sb = c.b;
+    if (sa.size() == 1) sa.insert(sa.begin(), 1);
+    if (sb.size() == 1) sb.push_back(1);
+    const int64_t M = sa[sa.size() - 2], K = sa.back(), N = sb.back();
+    const int64_t batches = y.numel() / (M * N);
+    const int64_t a_mats = a.numel() / (M * K), b_mats = b.numel() / (K * N);
+    for (int64_t bi = 0; bi < batches; ++bi)
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          // In these cases the broadcast batch index maps to (bi % mats) for the operand that repeats.
+          const int64_t am = a_mats == batches ? bi : (a_mats == 1 ? 0 : bi / (batches / a_mats));
+          const int64_t bm = b_mats == batches ? bi : (b_mats == 1 ? 0 : bi % b_mats);
+          double want = 0;
+          for (int64_t k = 0; k < K; ++k) want += double(a.data<float>()[am * M * K + i * K + k]) * b.data<float>()[bm * K * N + k * N + j];
+          REQUIRE(std::fabs(y.data<float>()[(bi * M + i) * N + j] - want) < 1e-5);
+        }
+  }
+}
+
+TEST_CASE("run-time input checks give clear errors") {
+  onnx::ModelSpec m = one_node("Add", {{"A", 1, {std::string("batch"), int64_t(3)}}, {"B", 1, {std::string("batch"), int64_t(3)}}},
+                               {{"C", 1, {std::string("batch"), int64_t(3)}}});
+  auto s = open(m);
+  Tensor ok = random_f32({2, 3}, 1);
+  auto expect = [&](std::vector<std::string> names, std::vector<Tensor> ts, const std::string& text, std::vector<std::string> outs = {}) {
+    auto [code, msg] = error_of([&] { s->run(names, ts, outs); });
+    CHECK(code == ErrorCode::InvalidArgument);
+    INFO(msg);
+    CHECK(msg.find(text) != std::string::npos);
+  };
+  expect({"A", "Z"}, {ok, ok}, "'Z' is not an input of the model");
+  expect({"A"}, {ok}, "input 'B' is missing");
+  expect({"A", "A"}, {ok, ok}, "given twice");
+  expect({"A", "B"}, {ok, typed<int64_t>(DType::Int64, {2, 3}, {1, 2, 3, 4, 5, 6})}, "element type int64, the model expects float");
+  expect({"A", "B"}, {ok, random_f32({6}, 1)}, "expects rank 2");
+  expect({"A", "B"}, {ok, random_f32({2, 4}, 1)}, "expects [batch,3]");
+  expect({"A", "B"}, {ok, random_f32({5, 3}, 1)}, "gives dim 'batch' the value 5");
+  expect({"A", "B"}, {ok, ok}, "'nope' is not an output", {"nope"});
+  Tensor null_data = Tensor::borrow(DType::Float32, {2, 3}, nullptr);
+  expect({"A", "B"}, {ok, null_data}, "has no data");
+  // Dynamic dims: the same session runs any batch.
+  for (int64_t batch : {1, 5, 0}) CHECK(s->run({"A", "B"}, {random_f32({batch, 3}, 2), random_f32({batch, 3}, 3)})[0].shape() == Shape{batch, 3});
+}
+
+TEST_CASE("threads: results do not depend on the thread count, and concurrent runs agree") {
+  onnx::ModelSpec m = layer_norm_model({64, 96}, {96}, -1, true, 1);
+  Tensor x = random_f32({64, 96}, 11, 100.0f), sc = random_f32({96}, 12), b = random_f32({96}, 13);
+  Tensor ref = open(m, {1})->run({"X", "S", "B"}, {x, sc, b})[0];
+  auto s2 = open(m, {2});
+  CHECK(s2->threads() == 2);
+  Tensor two = s2->run({"X", "S", "B"}, {x, sc, b})[0];
+  CHECK(std::memcmp(ref.raw(), two.raw(), ref.byte_size()) == 0);
+  // Several threads call run on one session at once.
+  std::vector<std::thread> pool;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t)
+    pool.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        Tensor y = s2->run({"X", "S", "B"}, {x, sc, b})[0];
+        if (std::memcmp(ref.raw(), y.raw(), ref.byte_size()) != 0) ++mismatches;
+      }
+    });
+  for (auto& th : pool) th.join();
+  CHECK(mismatches == 0);
+}
+
+TEST_CASE("ISA selection: forced paths and the environment variable") {
+  onnx::ModelSpec m = layer_norm_model({2, 8}, {8}, -1, false, 1);
+  CHECK(open(m, {1, kernels::Isa::Scalar})->isa() == kernels::Isa::Scalar);
+  CHECK(open(m, {1})->isa() == kernels::best_isa());
+  for (kernels::Isa isa : {kernels::Isa::Avx2, kernels::Isa::Avx512, kernels::Isa::Neon}) {
+    if (kernels::isa_available(isa)) {
+      CHECK(open(m, {1, isa})->isa() == isa);
+    } else {
+      auto [code, msg] = error_of([&] { open(m, {1, isa}); });
+      CHECK(code == ErrorCode::InvalidArgument);
+      CHECK(msg.find("not available on this CPU") != std::string::npos);
+    }
+  }
+  setenv("NORMRT_ISA", "scalar", 1);
+  CHECK(open(m, {1})->isa() == kernels::Isa::Scalar);
+  setenv("NORMRT_ISA", "sse9", 1);
+  auto [code, msg] = error_of([&] { open(m, {1}); });
+  CHECK(msg.find("NORMRT_ISA='sse9'") != std::string::npos);
+  unsetenv("NORMRT_ISA");
+}
+
+TEST_CASE("the bundled tiny BERT model matches its float64 reference data") {
+  const std::string dir = NORMRT_SOURCE_DIR "/models/tiny_bert";
+  for (int set : {0, 1}) {
+    for (int threads : {1, 2}) {
+      auto s = onnx::open_session(dir + "/model.onnx", {threads});
+      const std::string d = dir + "/test_data_set_" + std::to_string(set);
+      std::vector<Tensor> out = s->run({"input_ids", "attention_mask"},
+                                       {onnx::load_tensor_file(d + "/input_0.pb"), onnx::load_tensor_file(d + "/input_1.pb")});
+      Tensor want = onnx::load_tensor_file(d + "/output_0.pb");
+      REQUIRE(out[0].shape() == want.shape());
+      double worst = 0;
+      for (int64_t i = 0; i < want.numel(); ++i) worst = std::max(worst, std::fabs(out[0].double_at(i) - want.double_at(i)));
+      INFO("set " << set << " threads " << threads);
+      CHECK(worst < 1e-5);
+    }
+  }
+}
