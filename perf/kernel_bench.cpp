@@ -1,0 +1,67 @@
+// Kernel benchmarks. Speed is read as a ratio against a peer measured in the same run: here
+// memcpy of the same bytes (read X once, write Y once), the floor for a normalization or an
+// element-wise op. Run: build/perf/normrt_kernel_bench [--benchmark_filter=...]
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/elementwise.h"
+#include "kernels/norm.h"
+
+using namespace normrt::kernels;
+
+namespace {
+std::vector<float> random_vector(size_t n, uint32_t seed) {
+  std::vector<float> v(n);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d;
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// Shapes: (rows, d) of BERT-base LayerNorm at sequence 128 and 512, and a GroupNorm-like long row.
+void shapes(benchmark::internal::Benchmark* b) {
+  b->Args({128, 768})->Args({512, 768})->Args({32, 16384});
+}
+
+void BM_memcpy_same_bytes(benchmark::State& state) {
+  const size_t n = static_cast<size_t>(state.range(0) * state.range(1));
+  std::vector<float> x = random_vector(n, 1), y(n);
+  for (auto _ : state) {
+    std::memcpy(y.data(), x.data(), n * 4);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * n * 8);
+}
+
+void BM_layer_norm_rows_f32(benchmark::State& state) {
+  const int64_t rows = state.range(0), d = state.range(1);
+  std::vector<float> x = random_vector(rows * d, 1), y(rows * d), g(d, 1.0f), b(d, 0.0f), mean(rows), inv(rows);
+  for (auto _ : state) {
+    layer_norm_rows<float, float>(x.data(), g.data(), b.data(), y.data(), mean.data(), inv.data(), d, 1e-5, 0, rows);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * rows * d * 8);
+}
+
+void BM_add_broadcast_row_f32(benchmark::State& state) {
+  const int64_t rows = state.range(0), d = state.range(1);
+  std::vector<float> x = random_vector(rows * d, 1), bias = random_vector(d, 2), y(rows * d);
+  const BroadcastPlan plan = make_broadcast_plan({rows, d}, {d});
+  for (auto _ : state) {
+    binary_rows<float>(BinaryOp::Add, x.data(), bias.data(), y.data(), plan, 0, plan.outer);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * rows * d * 8);
+}
+}  // namespace
+
+BENCHMARK(BM_memcpy_same_bytes)->Apply(shapes);
+BENCHMARK(BM_layer_norm_rows_f32)->Apply(shapes);
+BENCHMARK(BM_add_broadcast_row_f32)->Apply(shapes);
+BENCHMARK_MAIN();
