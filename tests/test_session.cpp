@@ -290,3 +290,15 @@ TEST_CASE("the bundled tiny BERT model matches its float64 reference data") {
     }
   }
 }
+
+TEST_CASE("tensors normrt allocates are 64-byte aligned") {
+  for (int64_t n : {1, 3, 17, 1000}) {
+    Tensor t = Tensor::allocate(DType::Float32, {n});
+    CHECK(reinterpret_cast<uintptr_t>(t.raw()) % kTensorAlignment == 0);
+  }
+  onnx::ModelSpec m = one_node("Add", {{"A", 1, {int64_t(3), int64_t(5)}}, {"B", 1, {int64_t(5)}}}, {{"C", 1, {int64_t(3), int64_t(5)}}});
+  m.nodes[0].outputs = {"t"};
+  m.nodes.push_back({"Mul", {"t", "B"}, {"C"}, {}, "mul"});
+  Tensor y = open(m)->run({"A", "B"}, {random_f32({3, 5}, 1), random_f32({5}, 2)})[0];
+  CHECK(reinterpret_cast<uintptr_t>(y.raw()) % kTensorAlignment == 0);
+}
