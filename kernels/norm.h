@@ -1,46 +1,173 @@
-// Normalization kernels. This first version is the exact reference path: statistics in float64
-// from sums shifted by the row's first element (so a large mean does not cancel the variance),
-// then one normalize-and-affine sweep. The SIMD single-pass kernels build on the same contract.
+// Normalization kernels (LayerNorm, RMSNorm, GroupNorm/InstanceNorm, BatchNorm, Skip variants).
+//
+// Numerics. A row's statistics come from one read of the data as sums of (x - pivot), the pivot
+// being the row's first element: differences of nearby floats are exact, so a large mean does not
+// cancel the variance the way E[x^2] - E[x]^2 does. Each SIMD lane accumulates a short chain in
+// float and flushes into double every few vectors. The output is ((x - pivot) - shift) * a + b,
+// where shift = mean - pivot is small, so a mean of 1e5 costs no precision. A row of identical
+// values gives exactly b.
+//
+// Determinism. A row is cut into segments of kNormSegment values whose sums are merged in order,
+// whether one thread does them all or several share them, so a row's output never depends on the
+// thread count, the batch size or the other rows.
+//
+// ISA. The hot loops are a small table of primitives per ISA (norm_<isa>.cpp, built with that ISA's
+// flags); everything else here is ISA-independent.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 #include "kernels/elementwise.h"
+#include "kernels/isa.h"
 
 namespace normrt::kernels {
 
-// Mean and 1/sqrt(var + eps) of n values, var being the population variance.
-template <class T>
-inline void row_moments(const T* x, int64_t n, double eps, double& mean, double& inv_std) {
-  const double pivot = n > 0 ? double(compute_t<T>(x[0])) : 0.0;
+struct NormPrimitives {
+  Isa isa;
+  // *s += sum(x[i] - pivot), *ss += sum((x[i] - pivot)^2) over n values.
+  void (*shifted_sums)(const float* x, int64_t n, float pivot, double* s, double* ss);
+  // y[i] = ((x[i] - pivot) - shift) * (inv_std * g[i]) + b[i]; g and b may be null (1 and 0).
+  void (*normalize_vec)(const float* x, float* y, int64_t n, float pivot, float shift, float inv_std, const float* g,
+                        const float* b);
+  // y[i] = ((x[i] - pivot) - shift) * a + c.
+  void (*normalize_channel)(const float* x, float* y, int64_t n, float pivot, float shift, float a, float c);
+  // out[i] = (x[i] + skip[i]) + bias[i]; bias may be null.
+  void (*add_rows)(const float* x, const float* skip, const float* bias, float* out, int64_t n);
+};
+
+// The primitives for `isa` (Auto means the best available). Throws std::invalid_argument if this
+// build or CPU lacks it.
+const NormPrimitives& norm_primitives(Isa isa);
+
+constexpr int64_t kNormSegment = 16384;
+inline int64_t norm_segments(int64_t n) { return n <= kNormSegment ? 1 : (n + kNormSegment - 1) / kNormSegment; }
+
+struct ShiftedSums {
   double s = 0, ss = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    double v = double(compute_t<T>(x[i])) - pivot;
-    s += v;
-    ss += v * v;
-  }
-  const double m = n > 0 ? s / double(n) : 0.0;
-  const double var = n > 0 ? std::max(ss / double(n) - m * m, 0.0) : 0.0;
-  mean = pivot + m;
-  inv_std = 1.0 / std::sqrt(var + eps);
-  if (std::isnan(s) || std::isnan(ss)) mean = inv_std = std::nan("");  // NaN anywhere poisons the row
+};
+// Sums of segment k of a row of n values.
+inline ShiftedSums segment_sums(const NormPrimitives& k, const float* row, int64_t n, float pivot, int64_t seg) {
+  ShiftedSums r;
+  const int64_t lo = seg * kNormSegment, hi = std::min(n, lo + kNormSegment);
+  k.shifted_sums(row + lo, hi - lo, pivot, &r.s, &r.ss);
+  return r;
 }
 
-// LayerNormalization over rows [row_begin, row_end) of a [rows, d] matrix.
-// scale and bias have d elements (bias may be null); mean / inv_std (may be null) one per row.
+struct NormStats {
+  float pivot = 0, shift = 0, inv_std = 0;  // what the normalize primitives take
+  double mean = 0, inv_std_d = 0;           // for the optional Mean / InvStdDev outputs
+};
+// Statistics from merged sums. rms: no mean subtraction (pivot 0), inv_std = 1/sqrt(mean(x^2) + eps).
+inline NormStats finish_stats(const ShiftedSums& t, int64_t n, float pivot, double eps, bool rms) {
+  NormStats st;
+  const double inv_n = n > 0 ? 1.0 / double(n) : 0.0;
+  if (rms) {
+    st.inv_std_d = 1.0 / std::sqrt(t.ss * inv_n + eps);
+  } else {
+    const double m = t.s * inv_n;
+    const double var = std::max(t.ss * inv_n - m * m, 0.0);  // NaN stays NaN (max keeps its first argument)
+    st.pivot = pivot;
+    st.shift = static_cast<float>(m);
+    st.mean = double(pivot) + m;
+    st.inv_std_d = 1.0 / std::sqrt((std::isnan(t.ss) ? t.ss : var) + eps);
+  }
+  st.inv_std = static_cast<float>(st.inv_std_d);
+  return st;
+}
+
+// True when the pivot lies more than 3 standard deviations from the mean (say, the row's first
+// value is an outlier): var = ss/n - m^2 then cancels, so the sums are taken again around the mean.
+// Ordinary rows never need it; such a row is read a second time, from cache.
+inline bool needs_repivot(const ShiftedSums& t, int64_t n) {
+  if (n == 0) return false;
+  const double m = t.s / double(n), var = t.ss / double(n) - m * m;
+  return m * m > 9.0 * var && std::isfinite(m);
+}
+// The better pivot: the mean found with the first one, as a float.
+inline float repivot(const ShiftedSums& t, int64_t n, float pivot) { return static_cast<float>(double(pivot) + t.s / double(n)); }
+
+// Sums of a whole row around `pivot`, segments merged in order.
+inline ShiftedSums row_sums(const NormPrimitives& k, const float* row, int64_t n, float pivot) {
+  ShiftedSums total;
+  for (int64_t seg = 0, ns = norm_segments(n); seg < ns; ++seg) {
+    ShiftedSums p = segment_sums(k, row, n, pivot, seg);
+    total.s += p.s;
+    total.ss += p.ss;
+  }
+  return total;
+}
+
+// Whole-row statistics.
+inline NormStats row_stats(const NormPrimitives& k, const float* row, int64_t n, double eps, bool rms) {
+  float pivot = rms || n == 0 ? 0.0f : row[0];
+  ShiftedSums total = row_sums(k, row, n, pivot);
+  if (!rms && needs_repivot(total, n)) {
+    pivot = repivot(total, n, pivot);
+    total = row_sums(k, row, n, pivot);
+  }
+  return finish_stats(total, n, pivot, eps, rms);
+}
+
+// LayerNormalization (rms = false) or RMSNormalization (rms = true) of rows [r0, r1) of a
+// [rows, d] matrix. gamma, beta have d values (either may be null). When skip is set, each row
+// first becomes (x + skip) + bias (skip has skip_rows rows, reused cyclically; bias has d values or
+// is null), written to sum_out (which may be y) and normalized from there while it is in cache.
+// mean_out / inv_std_out get one value per row (null to skip).
+struct RowNormArgs {
+  const float* x;
+  float* y;
+  int64_t d;
+  double eps;
+  bool rms = false;
+  const float* gamma = nullptr;
+  const float* beta = nullptr;
+  const float* skip = nullptr;
+  int64_t skip_rows = 0;
+  const float* bias = nullptr;
+  float* sum_out = nullptr;
+  float* mean_out = nullptr;
+  float* inv_std_out = nullptr;
+};
+void row_norm(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t r1);
+
+// GroupNormalization / InstanceNormalization on NCHW-like data: `units` = N * groups blocks of
+// channels_per_group * spatial contiguous values; channel c of a sample is scaled by gamma[c] and
+// shifted by beta[c] (C = groups * channels_per_group values each). Units [u0, u1).
+struct GroupNormArgs {
+  const float* x;
+  float* y;
+  int64_t groups, channels_per_group, spatial;
+  double eps;
+  const float* gamma;
+  const float* beta;
+  float* mean_out = nullptr;     // one per unit, may be null
+  float* inv_std_out = nullptr;
+};
+void group_norm(const NormPrimitives& k, const GroupNormArgs& a, int64_t u0, int64_t u1);
+// Normalizes unit u given its statistics, channels [c0, c1) of it only (for splitting one unit).
+void group_norm_apply(const NormPrimitives& k, const GroupNormArgs& a, int64_t u, const NormStats& st, int64_t c0, int64_t c1);
+
+// The float64 reference of LayerNormalization used by the tests and for float64 tensors:
+// two passes in double over the row.
 template <class T, class U>
-void layer_norm_rows(const T* x, const T* scale, const T* bias, T* y, U* mean_out, U* inv_std_out, int64_t d,
-                     double eps, int64_t row_begin, int64_t row_end) {
+void layer_norm_rows_reference(const T* x, const T* scale, const T* bias, T* y, U* mean_out, U* inv_std_out, int64_t d,
+                               double eps, int64_t row_begin, int64_t row_end) {
   for (int64_t r = row_begin; r < row_end; ++r) {
     const T* xr = x + r * d;
-    T* yr = y + r * d;
-    double mean, inv_std;
-    row_moments(xr, d, eps, mean, inv_std);
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < d; ++i) mean += double(compute_t<T>(xr[i]));
+    mean /= double(d);
     for (int64_t i = 0; i < d; ++i) {
-      double v = (double(compute_t<T>(xr[i])) - mean) * inv_std * double(compute_t<T>(scale[i]));
+      const double v = double(compute_t<T>(xr[i])) - mean;
+      var += v * v;
+    }
+    var /= double(d);
+    const double inv_std = 1.0 / std::sqrt(var + eps);
+    for (int64_t i = 0; i < d; ++i) {
+      double v = (double(compute_t<T>(xr[i])) - mean) * inv_std * (scale ? double(compute_t<T>(scale[i])) : 1.0);
       if (bias) v += double(compute_t<T>(bias[i]));
-      yr[i] = T(static_cast<compute_t<T>>(v));
+      y[r * d + i] = T(static_cast<compute_t<T>>(v));
     }
     if (mean_out) mean_out[r] = U(static_cast<compute_t<U>>(mean));
     if (inv_std_out) inv_std_out[r] = U(static_cast<compute_t<U>>(inv_std));

@@ -9,6 +9,7 @@
 
 #include "kernels/elementwise.h"
 #include "kernels/norm.h"
+#include "kernels/elementwise.h"
 
 using namespace normrt::kernels;
 
@@ -40,8 +41,12 @@ void BM_memcpy_same_bytes(benchmark::State& state) {
 void BM_layer_norm_rows_f32(benchmark::State& state) {
   const int64_t rows = state.range(0), d = state.range(1);
   std::vector<float> x = random_vector(rows * d, 1), y(rows * d), g(d, 1.0f), b(d, 0.0f), mean(rows), inv(rows);
+  const NormPrimitives& k = norm_primitives(Isa::Auto);
   for (auto _ : state) {
-    layer_norm_rows<float, float>(x.data(), g.data(), b.data(), y.data(), mean.data(), inv.data(), d, 1e-5, 0, rows);
+    RowNormArgs a{x.data(), y.data(), d, 1e-5, false, g.data(), b.data()};
+    a.mean_out = mean.data();
+    a.inv_std_out = inv.data();
+    row_norm(k, a, 0, rows);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }

@@ -1,5 +1,13 @@
-// LayerNormalization (opset 17). The kernel is kernels/norm.h; this file handles the ONNX side:
-// axis, epsilon, stash_type, scale/bias broadcast over the normalized shape, optional outputs.
+// The normalization family on the kernels of kernels/norm.h:
+//   LayerNormalization (17+), RMSNormalization (23+), GroupNormalization (18-20: scale/bias per
+//   group; 21+: per channel), InstanceNormalization (6+), BatchNormalization (9+, inference), and
+//   the ONNX Runtime contrib ops SimplifiedLayerNormalization, SkipLayerNormalization and
+//   SkipSimplifiedLayerNormalization.
+// float32 is computed directly; float16 / bfloat16 are widened to float32 (statistics are always
+// float32-or-better) and narrowed on the way out; LayerNormalization on float64 uses the float64
+// reference kernel.
+#include <cstring>
+
 #include "kernels/norm.h"
 #include "onnx/op_registry.h"
 #include "onnx/ops/op_util.h"
@@ -8,96 +16,464 @@ namespace normrt::onnx {
 
 namespace {
 
-class LayerNormalization final : public OpKernel {
+using kernels::NormPrimitives;
+
+// A float32 view of a tensor: the tensor's own data when it is float32, else a widened copy.
+struct FloatIn {
+  const float* p = nullptr;
+  std::vector<float> buf;
+};
+FloatIn float_in(const Tensor* t) {
+  FloatIn r;
+  if (!t) return r;
+  if (t->dtype() == DType::Float32) {
+    r.p = t->data<float>();
+    return r;
+  }
+  r.buf.resize(t->numel());
+  visit_float(t->dtype(), [&]<class T>() {
+    const T* src = t->data<T>();
+    for (int64_t i = 0; i < t->numel(); ++i) r.buf[i] = static_cast<float>(kernels::compute_t<T>(src[i]));
+  });
+  r.p = r.buf.data();
+  return r;
+}
+
+// A float32 destination for a tensor; commit() narrows it when the tensor is not float32.
+struct FloatOut {
+  Tensor* t = nullptr;
+  float* p = nullptr;
+  std::vector<float> buf;
+  void commit() {
+    if (!t || t->dtype() == DType::Float32) return;
+    visit_float(t->dtype(), [&]<class T>() {
+      T* dst = t->data<T>();
+      for (int64_t i = 0; i < t->numel(); ++i) dst[i] = T(static_cast<kernels::compute_t<T>>(buf[i]));
+    });
+  }
+};
+FloatOut float_out(Tensor* t) {
+  FloatOut r;
+  r.t = t;
+  if (!t) return r;
+  if (t->dtype() == DType::Float32) {
+    r.p = t->data<float>();
+  } else {
+    r.buf.resize(t->numel());
+    r.p = r.buf.data();
+  }
+  return r;
+}
+
+constexpr std::initializer_list<DType> kNormTypes = {DType::Float32, DType::Float16, DType::BFloat16};
+
+// `t` broadcast to `shape` (a copy only when it is not already that size), as float32.
+FloatIn expand_to(const Tensor* t, const Shape& shape) {
+  if (!t) return {};
+  if (t->shape() == shape || t->numel() == checked_numel(shape, "scale")) return float_in(t);
+  FloatIn src = float_in(t);
+  FloatIn r;
+  r.buf.resize(checked_numel(shape, "scale"));
+  std::vector<float> zeros(r.buf.size(), 0.0f);
+  const kernels::BroadcastPlan plan = kernels::make_broadcast_plan(t->shape(), shape);
+  kernels::binary_rows<float>(kernels::BinaryOp::Add, src.p, zeros.data(), r.buf.data(), plan, 0, plan.outer);
+  r.p = r.buf.data();
+  return r;
+}
+
+// Checks that `in` broadcasts to `target` without changing it.
+void expect_broadcasts_to(const InferContext& ctx, size_t input, const SymShape& target) {
+  if (!ctx.has_input(input) || !ctx.input(input).shape) return;
+  const SymShape& s = *ctx.input(input).shape;
+  if (s.size() > target.size())
+    ctx.error("input " + std::to_string(input) + " " + sym_shape_to_string(s) + " has more dims than " + sym_shape_to_string(target));
+  for (size_t k = 0; k < s.size(); ++k) {
+    const Dim& d = s[k];
+    const Dim& t = target[target.size() - s.size() + k];
+    if (d.known() && t.known() && d.value != 1 && d.value != t.value)
+      ctx.error("input " + std::to_string(input) + " " + sym_shape_to_string(s) + " does not broadcast to " + sym_shape_to_string(target));
+  }
+}
+
+void expect_same_type(const InferContext& ctx, std::initializer_list<size_t> inputs) {
+  for (size_t i : inputs)
+    if (ctx.has_input(i) && ctx.input(i).dtype != ctx.input(0).dtype)
+      ctx.error("input " + std::to_string(i) + " has element type " + dtype_name(ctx.input(i).dtype) + ", input 0 has " +
+                dtype_name(ctx.input(0).dtype));
+}
+
+// Statistics of one long row with its segments spread over threads and merged in order: the
+// same sums, hence the same bits, as kernels::row_stats on one thread.
+kernels::NormStats split_stats(const ComputeContext& ctx, const NormPrimitives& k, const float* row, int64_t n, double eps,
+                               bool rms) {
+  auto sums = [&](float pivot) {
+    std::vector<kernels::ShiftedSums> parts(kernels::norm_segments(n));
+    ctx.parallel.for_range(static_cast<int64_t>(parts.size()), 1, [&](int64_t s0, int64_t s1) {
+      for (int64_t s = s0; s < s1; ++s) parts[s] = kernels::segment_sums(k, row, n, pivot, s);
+    });
+    kernels::ShiftedSums total;
+    for (const auto& p : parts) total.s += p.s, total.ss += p.ss;
+    return total;
+  };
+  float pivot = rms ? 0.0f : row[0];
+  kernels::ShiftedSums total = sums(pivot);
+  if (!rms && kernels::needs_repivot(total, n)) {
+    pivot = kernels::repivot(total, n, pivot);
+    total = sums(pivot);
+  }
+  return kernels::finish_stats(total, n, pivot, eps, rms);
+}
+
+// Rows of length d normalized independently: spread rows over threads, or, when there are fewer
+// rows than threads and rows are long, split each row's segments and its normalize sweep.
+void run_rows(const ComputeContext& ctx, const NormPrimitives& k, kernels::RowNormArgs a, int64_t rows) {
+  const int threads = ctx.parallel.threads();
+  if (threads == 1 || rows >= threads || a.d < 2 * kernels::kNormSegment) {
+    ctx.parallel.for_range(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, a.d)),
+                           [&](int64_t r0, int64_t r1) { kernels::row_norm(k, a, r0, r1); });
+    return;
+  }
+  const int64_t d = a.d;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* src = a.x + r * d;
+    if (a.skip) {
+      float* sum = a.sum_out + r * d;
+      const float* skip = a.skip + (r % a.skip_rows) * d;
+      ctx.parallel.for_range(d, 16384, [&](int64_t i0, int64_t i1) {
+        k.add_rows(src + i0, skip + i0, a.bias ? a.bias + i0 : nullptr, sum + i0, i1 - i0);
+      });
+      src = sum;
+    }
+    const kernels::NormStats st = split_stats(ctx, k, src, d, a.eps, a.rms);
+    float* y = a.y + r * d;
+    ctx.parallel.for_range(d, 16384, [&](int64_t i0, int64_t i1) {
+      k.normalize_vec(src + i0, y + i0, i1 - i0, st.pivot, st.shift, st.inv_std, a.gamma ? a.gamma + i0 : nullptr,
+                      a.beta ? a.beta + i0 : nullptr);
+    });
+    if (a.mean_out) a.mean_out[r] = static_cast<float>(st.mean);
+    if (a.inv_std_out) a.inv_std_out[r] = st.inv_std;
+  }
+}
+
+// Writes float statistics into an output of any float type.
+void store_stats(Tensor* out, const std::vector<float>& v) {
+  if (!out) return;
+  visit_float(out->dtype(), [&]<class U>() {
+    for (size_t i = 0; i < v.size(); ++i) out->data<U>()[i] = U(static_cast<kernels::compute_t<U>>(v[i]));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// LayerNormalization, RMSNormalization and the contrib ops built on rows.
+
+struct RowOpConfig {
+  bool rms = false;            // RMS: no mean subtraction
+  bool skip = false;           // inputs: input, skip, gamma, [beta], [bias] (or gamma, [bias] for RMS)
+  bool has_beta_input = true;  // LayerNormalization / SkipLayerNormalization take a beta input
+  bool fixed_last_axis = false;
+  int mean_output = -1, inv_std_output = -1, sum_output = -1;
+};
+
+class RowNorm final : public OpKernel {
  public:
-  LayerNormalization(int64_t axis, float epsilon, DType stash) : axis_(axis), epsilon_(epsilon), stash_(stash) {}
+  RowNorm(RowOpConfig cfg, int64_t axis, float eps, DType stash) : cfg_(cfg), axis_(axis), eps_(eps), stash_(stash) {}
+
+  // Input positions for this op form.
+  size_t gamma_index() const { return cfg_.skip ? 2 : 1; }
+  int beta_index() const { return cfg_.has_beta_input ? int(gamma_index()) + 1 : -1; }
+  int bias_index() const { return cfg_.skip ? int(gamma_index()) + (cfg_.has_beta_input ? 2 : 1) : -1; }
 
   void infer(InferContext& ctx) const override {
-    ctx.expect_type(0, kFloatTypes);
+    ctx.expect_type(0, {DType::Float32, DType::Float16, DType::BFloat16, DType::Float64});
     const ValueType& x = ctx.input(0);
-    for (size_t i : {1, 2})
-      if (ctx.has_input(i) && ctx.input(i).dtype != x.dtype)
-        ctx.error("input " + std::to_string(i) + " has element type " + dtype_name(ctx.input(i).dtype) +
-                  ", but X has " + dtype_name(x.dtype));
-    ctx.input(1);  // scale is required
+    if (x.dtype == DType::Float64 && (cfg_.rms || cfg_.skip)) ctx.unsupported("float64 input is supported by LayerNormalization only");
+    ctx.input(gamma_index());
+    expect_same_type(ctx, {1, 2, 3, 4});
     ctx.output(0).dtype = x.dtype;
     ctx.output(0).shape = x.shape;
+    SymShape stat_shape;
+    bool stat_known = false;
     if (x.shape) {
       const int64_t rank = static_cast<int64_t>(x.shape->size());
-      if (rank == 0) ctx.error("X must have rank >= 1");
-      const int64_t axis = normalize_axis(axis_, rank, ctx);
-      SymShape normalized(x.shape->begin() + axis, x.shape->end());
-      for (size_t i : {1, 2})
-        if (ctx.has_input(i) && ctx.input(i).shape) {
-          // scale and bias must broadcast to the normalized shape without changing it.
-          SymShape b = broadcast_sym(normalized, *ctx.input(i).shape, ctx);
-          if (b.size() != normalized.size()) ctx.error("input " + std::to_string(i) + " has more dims than the normalized shape");
-          for (size_t k = 0; k < b.size(); ++k)
-            if (b[k].known() && normalized[k].known() && b[k].value != normalized[k].value)
-              ctx.error("input " + std::to_string(i) + " does not broadcast to the normalized shape " +
-                        sym_shape_to_string(normalized));
-        }
-      SymShape stat(x.shape->begin(), x.shape->begin() + axis);
-      stat.resize(rank, Dim::of(1));
-      for (size_t o : {1, 2})
-        if (o < ctx.num_outputs()) ctx.output(o).shape = stat;
+      if (rank == 0) ctx.error("input 0 must have rank >= 1");
+      const int64_t axis = normalize_axis(cfg_.fixed_last_axis ? -1 : axis_, rank, ctx);
+      const SymShape normalized(x.shape->begin() + axis, x.shape->end());
+      for (int i : {int(gamma_index()), beta_index(), bias_index()})
+        if (i >= 0) expect_broadcasts_to(ctx, i, cfg_.skip ? SymShape{normalized.back()} : normalized);
+      if (cfg_.skip && ctx.has_input(1)) expect_broadcasts_to(ctx, 1, *x.shape);
+      stat_shape.assign(x.shape->begin(), x.shape->begin() + axis);
+      stat_shape.resize(rank, Dim::of(1));
+      stat_known = true;
     }
-    for (size_t o : {1, 2})
-      if (o < ctx.num_outputs()) ctx.output(o).dtype = stash_;
+    for (int o : {cfg_.mean_output, cfg_.inv_std_output})
+      if (o >= 0 && o < int(ctx.num_outputs())) {
+        ctx.output(o).dtype = cfg_.skip ? DType::Float32 : stash_;
+        if (stat_known) ctx.output(o).shape = stat_shape;
+      }
+    if (cfg_.sum_output >= 0 && cfg_.sum_output < int(ctx.num_outputs())) ctx.output(cfg_.sum_output) = ValueType{x.dtype, x.shape};
   }
 
   void compute(ComputeContext& ctx) const override {
     const Tensor& x = *ctx.inputs[0];
     const int64_t rank = static_cast<int64_t>(x.rank());
-    const int64_t axis = axis_ < 0 ? axis_ + rank : axis_;
+    const int64_t axis = cfg_.fixed_last_axis ? rank - 1 : (axis_ < 0 ? axis_ + rank : axis_);
     int64_t rows = 1, d = 1;
     for (int64_t i = 0; i < rank; ++i) (i < axis ? rows : d) *= x.shape()[i];
+    if (x.numel() == 0) return;
+    auto input = [&](int i) -> const Tensor* { return i >= 0 && i < int(ctx.inputs.size()) ? ctx.inputs[i] : nullptr; };
+    auto output = [&](int o) -> Tensor* { return o >= 0 && o < int(ctx.outputs.size()) ? ctx.outputs[o] : nullptr; };
     const Shape normalized(x.shape().begin() + axis, x.shape().end());
-    const Tensor scale = expand_to(*ctx.inputs[1], normalized);
-    const Tensor bias = ctx.inputs.size() > 2 && ctx.inputs[2] ? expand_to(*ctx.inputs[2], normalized) : Tensor();
-    Tensor* mean = ctx.outputs.size() > 1 ? ctx.outputs[1] : nullptr;
-    Tensor* inv_std = ctx.outputs.size() > 2 ? ctx.outputs[2] : nullptr;
-    visit_float(x.dtype(), [&]<class T>() {
-      visit_float(stash_, [&]<class U>() {
-        ctx.parallel.for_range(rows, rows_grain(d), [&](int64_t r0, int64_t r1) {
-          kernels::layer_norm_rows<T, U>(x.data<T>(), scale.data<T>(), bias.numel() ? bias.data<T>() : nullptr,
-                                         ctx.outputs[0]->data<T>(), mean ? mean->data<U>() : nullptr,
-                                         inv_std ? inv_std->data<U>() : nullptr, d, epsilon_, r0, r1);
-        });
+
+    if (x.dtype() == DType::Float64) {  // the float64 reference
+      const Tensor scale = materialize(*input(gamma_index()), normalized);
+      const Tensor* b = input(beta_index());
+      const Tensor bias = b ? materialize(*b, normalized) : Tensor();
+      std::vector<float> mean(rows), inv(rows);
+      ctx.parallel.for_range(rows, std::max<int64_t>(1, 16384 / d), [&](int64_t r0, int64_t r1) {
+        kernels::layer_norm_rows_reference<double, float>(x.data<double>(), scale.data<double>(), b ? bias.data<double>() : nullptr,
+                                                          ctx.outputs[0]->data<double>(), mean.data(), inv.data(), d, eps_, r0, r1);
       });
-    });
+      store_stats(output(cfg_.mean_output), mean);
+      store_stats(output(cfg_.inv_std_output), inv);
+      return;
+    }
+
+    const NormPrimitives& k = kernels::norm_primitives(ctx.isa);
+    FloatIn xf = float_in(&x);
+    FloatIn gamma = expand_to(input(gamma_index()), cfg_.skip ? Shape{d} : normalized);
+    FloatIn beta = expand_to(input(beta_index()), cfg_.skip ? Shape{d} : normalized);
+    FloatOut y = float_out(ctx.outputs[0]);
+    kernels::RowNormArgs a{xf.p, y.p, d, eps_, cfg_.rms, gamma.p, beta.p};
+    FloatIn skip, bias;
+    FloatOut sum;
+    std::vector<float> scratch;
+    if (cfg_.skip) {
+      const Tensor* s = input(1);
+      skip = float_in(s);
+      bias = expand_to(input(bias_index()), Shape{d});
+      if (s->numel() == 0 || s->numel() % d || x.numel() % s->numel())
+        ctx.error("skip " + shape_to_string(s->shape()) + " does not broadcast to input " + shape_to_string(x.shape()));
+      a.skip = skip.p;
+      a.skip_rows = s->numel() / d;
+      a.bias = bias.p;
+      sum = float_out(output(cfg_.sum_output));
+      a.sum_out = sum.p ? sum.p : a.y;  // without the sum output, the sum lives in y until normalized
+    }
+    std::vector<float> mean, inv;
+    if (output(cfg_.mean_output) && !cfg_.rms) mean.resize(rows), a.mean_out = mean.data();
+    if (output(cfg_.inv_std_output)) inv.resize(rows), a.inv_std_out = inv.data();
+    run_rows(ctx, k, a, rows);
+    y.commit();
+    sum.commit();
+    if (Tensor* m = output(cfg_.mean_output)) {
+      if (cfg_.rms) std::memset(m->raw(), 0, m->byte_size());  // RMS forms have no mean
+      else store_stats(m, mean);
+    }
+    store_stats(output(cfg_.inv_std_output), inv);
   }
 
  private:
-  // `t` broadcast to `shape` (a copy only when it is not already that size).
-  static Tensor expand_to(const Tensor& t, const Shape& shape) {
+  static Tensor materialize(const Tensor& t, const Shape& shape) {
     if (t.shape() == shape) return t;
     Tensor out = Tensor::allocate(t.dtype(), shape);
     Tensor zeros = Tensor::allocate(t.dtype(), shape);
     const kernels::BroadcastPlan plan = kernels::make_broadcast_plan(t.shape(), shape);
-    visit_float(t.dtype(), [&]<class T>() {
-      kernels::binary_rows<T>(kernels::BinaryOp::Add, t.data<T>(), zeros.data<T>(), out.data<T>(), plan, 0, plan.outer);
-    });
+    kernels::binary_rows<double>(kernels::BinaryOp::Add, t.data<double>(), zeros.data<double>(), out.data<double>(), plan, 0, plan.outer);
     return out;
   }
 
+  RowOpConfig cfg_;
   int64_t axis_;
-  float epsilon_;
+  double eps_;
   DType stash_;
 };
+
+DType stash_type_of(const Node& n) {
+  const int64_t stash = n.attr_int("stash_type", 1);
+  const DType u = static_cast<DType>(stash);
+  if (u != DType::Float32 && u != DType::Float64 && u != DType::BFloat16 && u != DType::Float16)
+    fail(ErrorCode::InvalidModel, n.label() + ": stash_type " + std::to_string(stash) + " is not a floating-point type");
+  return u;
+}
+
+float epsilon_of(const Node& n, float fallback = 1e-5f) {
+  const float eps = n.attr_float("epsilon", fallback);
+  if (!(eps >= 0) || !std::isfinite(eps)) fail(ErrorCode::InvalidModel, n.label() + ": epsilon must be finite and >= 0");
+  return eps;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GroupNormalization and InstanceNormalization: N * groups units of channels_per_group * spatial.
+
+class GroupNorm final : public OpKernel {
+ public:
+  // per_channel: scale/bias have C values (GroupNormalization 21+, InstanceNormalization);
+  // otherwise one per group (GroupNormalization 18-20). groups = 0 means one group per channel.
+  GroupNorm(int64_t groups, float eps, bool per_channel) : groups_(groups), eps_(eps), per_channel_(per_channel) {}
+
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, kNormTypes);
+    const ValueType& x = ctx.input(0);
+    ctx.input(1), ctx.input(2);
+    expect_same_type(ctx, {1, 2});
+    ctx.output(0).dtype = x.dtype;
+    ctx.output(0).shape = x.shape;
+    if (!x.shape) return;
+    if (x.shape->size() < 2) ctx.error("input must have rank >= 2 (N, C, ...), got " + sym_shape_to_string(*x.shape));
+    const Dim c = (*x.shape)[1];
+    if (!c.known()) return;
+    const int64_t groups = groups_ ? groups_ : c.value;
+    if (groups_ && c.value % groups_ != 0)
+      ctx.error("channels (" + std::to_string(c.value) + ") are not divisible by num_groups (" + std::to_string(groups_) + ")");
+    const int64_t want = per_channel_ ? c.value : groups;
+    for (size_t i : {1, 2}) {
+      const ValueType& v = ctx.input(i);
+      if (v.shape_known() && checked_numel(v.concrete_shape(), "scale") != want)
+        ctx.error("input " + std::to_string(i) + " " + sym_shape_to_string(*v.shape) + " must hold " + std::to_string(want) +
+                  (per_channel_ ? " values (one per channel)" : " values (one per group)"));
+    }
+  }
+
+  void compute(ComputeContext& ctx) const override {
+    const Tensor& x = *ctx.inputs[0];
+    if (x.numel() == 0) return;
+    const int64_t n = x.shape()[0], c = x.shape()[1];
+    const int64_t groups = groups_ ? groups_ : c;
+    const int64_t spatial = x.numel() / (n * c), cpg = c / groups;
+    FloatIn xf = float_in(&x), scale = float_in(ctx.inputs[1]), bias = float_in(ctx.inputs[2]);
+    if (!per_channel_) {  // per-group values: repeat each for the group's channels
+      std::vector<float> s(c), b(c);
+      for (int64_t ch = 0; ch < c; ++ch) s[ch] = scale.p[ch / cpg], b[ch] = bias.p[ch / cpg];
+      scale.buf = std::move(s), bias.buf = std::move(b);
+      scale.p = scale.buf.data(), bias.p = bias.buf.data();
+    }
+    FloatOut y = float_out(ctx.outputs[0]);
+    const NormPrimitives& k = kernels::norm_primitives(ctx.isa);
+    const kernels::GroupNormArgs a{xf.p, y.p, groups, cpg, spatial, eps_, scale.p, bias.p};
+    const int64_t units = n * groups, unit_len = cpg * spatial;
+    const int threads = ctx.parallel.threads();
+    if (threads == 1 || units >= threads || unit_len < 2 * kernels::kNormSegment) {
+      ctx.parallel.for_range(units, std::max<int64_t>(1, 16384 / unit_len), [&](int64_t u0, int64_t u1) { kernels::group_norm(k, a, u0, u1); });
+    } else {
+      // Fewer units than threads, each long: split the statistics by segment and the sweep by channel.
+      for (int64_t u = 0; u < units; ++u) {
+        const kernels::NormStats st = split_stats(ctx, k, xf.p + u * unit_len, unit_len, eps_, false);
+        if (cpg >= threads) {
+          ctx.parallel.for_range(cpg, 1, [&](int64_t c0, int64_t c1) { kernels::group_norm_apply(k, a, u, st, c0, c1); });
+        } else {  // one (or few) long channels: split the sweep by element ranges
+          for (int64_t j = 0; j < cpg; ++j) {
+            const int64_t ch = (u % groups) * cpg + j, off = u * unit_len + j * spatial;
+            ctx.parallel.for_range(spatial, 16384, [&](int64_t i0, int64_t i1) {
+              k.normalize_channel(xf.p + off + i0, y.p + off + i0, i1 - i0, st.pivot, st.shift, st.inv_std * scale.p[ch], bias.p[ch]);
+            });
+          }
+        }
+      }
+    }
+    y.commit();
+  }
+
+ private:
+  int64_t groups_;
+  double eps_;
+  bool per_channel_;
+};
+
+// BatchNormalization in inference mode: y = (x - mean[c]) / sqrt(var[c] + eps) * scale[c] + B[c].
+class BatchNorm final : public OpKernel {
+ public:
+  explicit BatchNorm(float eps) : eps_(eps) {}
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, kNormTypes);
+    const ValueType& x = ctx.input(0);
+    for (size_t i = 1; i <= 4; ++i) ctx.input(i);
+    ctx.output(0).dtype = x.dtype;
+    ctx.output(0).shape = x.shape;
+    if (ctx.num_outputs() > 1) ctx.unsupported("training-mode outputs (running mean/var) are not supported");
+    if (x.shape && x.shape->size() < 2) ctx.error("input must have rank >= 2 (N, C, ...)");
+    if (x.shape && (*x.shape)[1].known())
+      for (size_t i = 1; i <= 4; ++i)
+        if (ctx.input(i).shape_known() && checked_numel(ctx.input(i).concrete_shape(), "bn") != (*x.shape)[1].value)
+          ctx.error("input " + std::to_string(i) + " must hold one value per channel (" + std::to_string((*x.shape)[1].value) + ")");
+  }
+  void compute(ComputeContext& ctx) const override {
+    const Tensor& x = *ctx.inputs[0];
+    if (x.numel() == 0) return;
+    const int64_t n = x.shape()[0], c = x.shape()[1], spatial = x.numel() / (n * c);
+    FloatIn xf = float_in(&x), scale = float_in(ctx.inputs[1]), bias = float_in(ctx.inputs[2]);
+    FloatIn mean = float_in(ctx.inputs[3]), var = float_in(ctx.inputs[4]);
+    std::vector<float> a(c), b(c);
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const double inv = 1.0 / std::sqrt(double(var.p[ch]) + eps_);
+      a[ch] = static_cast<float>(scale.p[ch] * inv);
+      b[ch] = static_cast<float>(bias.p[ch] - mean.p[ch] * scale.p[ch] * inv);
+    }
+    FloatOut y = float_out(ctx.outputs[0]);
+    const NormPrimitives& k = kernels::norm_primitives(ctx.isa);
+    ctx.parallel.for_range(n * c, std::max<int64_t>(1, 16384 / spatial), [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) k.normalize_channel(xf.p + u * spatial, y.p + u * spatial, spatial, 0.0f, 0.0f, a[u % c], b[u % c]);
+    });
+    y.commit();
+  }
+
+ private:
+  double eps_;
+};
+
+std::unique_ptr<OpKernel> make_layer_norm(const Node& n, int64_t) {
+  RowOpConfig cfg;
+  cfg.mean_output = 1, cfg.inv_std_output = 2;
+  return std::make_unique<RowNorm>(cfg, n.attr_int("axis", -1), epsilon_of(n), stash_type_of(n));
+}
+std::unique_ptr<OpKernel> make_rms_norm(const Node& n, int64_t) {
+  RowOpConfig cfg;
+  cfg.rms = true, cfg.has_beta_input = false;
+  return std::make_unique<RowNorm>(cfg, n.attr_int("axis", -1), epsilon_of(n), stash_type_of(n));
+}
+std::unique_ptr<OpKernel> make_simplified_layer_norm(const Node& n, int64_t) {
+  RowOpConfig cfg;
+  cfg.rms = true, cfg.has_beta_input = false, cfg.inv_std_output = 1;
+  return std::make_unique<RowNorm>(cfg, n.attr_int("axis", -1), epsilon_of(n), stash_type_of(n));
+}
+std::unique_ptr<OpKernel> make_skip_layer_norm(const Node& n, int64_t) {
+  RowOpConfig cfg;
+  cfg.skip = true, cfg.fixed_last_axis = true, cfg.mean_output = 1, cfg.inv_std_output = 2, cfg.sum_output = 3;
+  return std::make_unique<RowNorm>(cfg, -1, epsilon_of(n, 1e-12f), DType::Float32);
+}
+std::unique_ptr<OpKernel> make_skip_simplified_layer_norm(const Node& n, int64_t) {
+  RowOpConfig cfg;
+  cfg.rms = true, cfg.skip = true, cfg.has_beta_input = false, cfg.fixed_last_axis = true;
+  cfg.mean_output = 1, cfg.inv_std_output = 2, cfg.sum_output = 3;
+  return std::make_unique<RowNorm>(cfg, -1, epsilon_of(n, 1e-12f), DType::Float32);
+}
+std::unique_ptr<OpKernel> make_group_norm(const Node& n, bool per_channel) {
+  const int64_t groups = n.require_attribute("num_groups").i;
+  if (n.require_attribute("num_groups").kind != Attribute::Kind::Int || groups <= 0)
+    fail(ErrorCode::InvalidModel, n.label() + ": num_groups must be a positive integer, got " + std::to_string(groups));
+  return std::make_unique<GroupNorm>(groups, epsilon_of(n), per_channel);
+}
 
 }  // namespace
 
 void register_norm_ops(OpRegistry& r) {
-  r.add("", "LayerNormalization", 17, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
-    const int64_t stash = n.attr_int("stash_type", 1);
-    const DType u = static_cast<DType>(stash);
-    if (u != DType::Float32 && u != DType::Float64 && u != DType::BFloat16 && u != DType::Float16)
-      fail(ErrorCode::InvalidModel, n.label() + ": stash_type " + std::to_string(stash) + " is not a floating-point type");
-    const float eps = n.attr_float("epsilon", 1e-5f);
-    if (!(eps >= 0)) fail(ErrorCode::InvalidModel, n.label() + ": epsilon must be >= 0");
-    return std::make_unique<LayerNormalization>(n.attr_int("axis", -1), eps, u);
+  r.add("", "LayerNormalization", 17, kMaxDefaultOpset, make_layer_norm);
+  r.add("", "RMSNormalization", 23, kMaxDefaultOpset, make_rms_norm);
+  r.add("", "GroupNormalization", 18, 20, [](const Node& n, int64_t) { return make_group_norm(n, false); });
+  r.add("", "GroupNormalization", 21, kMaxDefaultOpset, [](const Node& n, int64_t) { return make_group_norm(n, true); });
+  r.add("", "InstanceNormalization", 6, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<GroupNorm>(0, epsilon_of(n), true);
   });
+  r.add("", "BatchNormalization", 9, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    if (n.attr_int("training_mode", 0) != 0)
+      fail(ErrorCode::NotImplemented, n.label() + ": training_mode=1 is not supported (inference only)");
+    return std::make_unique<BatchNorm>(epsilon_of(n));
+  });
+  // ONNX Runtime registers SimplifiedLayerNormalization in the default domain; exporters also
+  // write it under com.microsoft.
+  r.add("", "SimplifiedLayerNormalization", 1, kMaxDefaultOpset, make_simplified_layer_norm);
+  r.add(kMicrosoftDomain, "SimplifiedLayerNormalization", 1, 1, make_simplified_layer_norm);
+  r.add(kMicrosoftDomain, "SkipLayerNormalization", 1, 1, make_skip_layer_norm);
+  r.add(kMicrosoftDomain, "SkipSimplifiedLayerNormalization", 1, 1, make_skip_simplified_layer_norm);
 }
 
 }  // namespace normrt::onnx

@@ -1,0 +1,66 @@
+#include "kernels/norm.h"
+
+#include <stdexcept>
+#include <string>
+
+namespace normrt::kernels {
+
+const NormPrimitives& norm_primitives_scalar();
+#if defined(__x86_64__)
+const NormPrimitives& norm_primitives_avx2();
+const NormPrimitives& norm_primitives_avx512();
+#elif defined(__aarch64__)
+const NormPrimitives& norm_primitives_neon();
+#endif
+
+const NormPrimitives& norm_primitives(Isa isa) {
+  isa = resolve_isa(isa);
+  if (!isa_available(isa)) throw std::invalid_argument(std::string("ISA ") + isa_name(isa) + " is not available");
+  switch (isa) {
+#if defined(__x86_64__)
+    case Isa::Avx512: return norm_primitives_avx512();
+    case Isa::Avx2: return norm_primitives_avx2();
+#elif defined(__aarch64__)
+    case Isa::Neon: return norm_primitives_neon();
+#endif
+    default: return norm_primitives_scalar();
+  }
+}
+
+void row_norm(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* src = a.x + r * a.d;
+    if (a.skip) {
+      float* sum = a.sum_out + r * a.d;
+      k.add_rows(src, a.skip + (r % a.skip_rows) * a.d, a.bias, sum, a.d);
+      src = sum;  // normalized from cache
+    }
+    const NormStats st = row_stats(k, src, a.d, a.eps, a.rms);
+    k.normalize_vec(src, a.y + r * a.d, a.d, st.pivot, st.shift, st.inv_std, a.gamma, a.beta);
+    if (a.mean_out) a.mean_out[r] = static_cast<float>(st.mean);
+    if (a.inv_std_out) a.inv_std_out[r] = st.inv_std;
+  }
+}
+
+void group_norm_apply(const NormPrimitives& k, const GroupNormArgs& a, int64_t u, const NormStats& st, int64_t c0, int64_t c1) {
+  const int64_t g = u % a.groups;
+  const int64_t unit_len = a.channels_per_group * a.spatial;
+  for (int64_t j = c0; j < c1; ++j) {
+    const int64_t ch = g * a.channels_per_group + j;
+    const float gamma = a.gamma ? a.gamma[ch] : 1.0f, beta = a.beta ? a.beta[ch] : 0.0f;
+    const int64_t off = u * unit_len + j * a.spatial;
+    k.normalize_channel(a.x + off, a.y + off, a.spatial, st.pivot, st.shift, st.inv_std * gamma, beta);
+  }
+}
+
+void group_norm(const NormPrimitives& k, const GroupNormArgs& a, int64_t u0, int64_t u1) {
+  const int64_t unit_len = a.channels_per_group * a.spatial;
+  for (int64_t u = u0; u < u1; ++u) {
+    const NormStats st = row_stats(k, a.x + u * unit_len, unit_len, a.eps, false);
+    group_norm_apply(k, a, u, st, 0, a.channels_per_group);
+    if (a.mean_out) a.mean_out[u] = static_cast<float>(st.mean);
+    if (a.inv_std_out) a.inv_std_out[u] = st.inv_std;
+  }
+}
+
+}  // namespace normrt::kernels

@@ -1,0 +1,52 @@
+// The scalar normalization primitives: the same algorithm as norm_simd.h, one value at a time.
+// They are the portable fallback and the easiest place to read what the primitives compute.
+#include <cmath>
+
+#include "kernels/norm.h"
+
+namespace normrt::kernels {
+
+namespace {
+
+void shifted_sums(const float* x, int64_t n, float pivot, double* s_out, double* ss_out) {
+  double s = 0, ss = 0;
+  // Short float chains (16 values) flushed into double, as the SIMD lanes do.
+  for (int64_t i = 0; i < n; i += 16) {
+    float bs = 0, bq = 0;
+    for (int64_t j = i, end = std::min(n, i + 16); j < end; ++j) {
+      const float a = x[j] - pivot;
+      bs += a;
+      bq += a * a;
+    }
+    s += bs;
+    ss += bq;
+  }
+  *s_out += s;
+  *ss_out += ss;
+}
+
+void normalize_vec(const float* x, float* y, int64_t n, float pivot, float shift, float inv_std, const float* g,
+                   const float* b) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float t = (x[i] - pivot) - shift;
+    const float a = g ? inv_std * g[i] : inv_std;
+    y[i] = b ? t * a + b[i] : t * a;
+  }
+}
+
+void normalize_channel(const float* x, float* y, int64_t n, float pivot, float shift, float a, float c) {
+  for (int64_t i = 0; i < n; ++i) y[i] = ((x[i] - pivot) - shift) * a + c;
+}
+
+void add_rows(const float* x, const float* skip, const float* bias, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = bias ? (x[i] + skip[i]) + bias[i] : x[i] + skip[i];
+}
+
+}  // namespace
+
+const NormPrimitives& norm_primitives_scalar() {
+  static const NormPrimitives t{Isa::Scalar, shifted_sums, normalize_vec, normalize_channel, add_rows};
+  return t;
+}
+
+}  // namespace normrt::kernels
