@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/isa.h"
 #include "onnx/loader.h"
 #include "onnx/session_factory.h"
 #include "runtime/error.h"
@@ -57,6 +58,16 @@ int main(int argc, char** argv) {
     else dir = a;
   }
   if (const char* env = std::getenv("NORMRT_NODE_TESTS")) dir = env;
+  // Under NORMRT_ISA=X every session takes that kernel path; a path this CPU lacks is a skip.
+  if (const char* isa = std::getenv("NORMRT_ISA"); isa && *isa) {
+    bool ok;
+    const kernels::Isa want = kernels::isa_from_string(isa, &ok);
+    if (!ok || !kernels::isa_available(want)) {
+      std::printf("conformance: SKIPPED: ISA '%s' is not available here\n", isa);
+      return 77;
+    }
+    std::printf("conformance: kernel ISA forced to %s\n", isa);
+  }
   if (!fs::is_directory(dir)) {
     if (in_ci()) {
       std::printf("conformance: FAILED: folder '%s' is missing (CI is set)\n", dir.c_str());
