@@ -12,18 +12,23 @@ struct Norm {
   using B = xsimd::batch<float, Arch>;
   static constexpr int64_t W = B::size;
 
-  // Adds every lane of v to acc in double (no float horizontal add, whose rounding would count).
-  static double lanes_sum(const B& v) {
-    alignas(64) float lanes[W];
-    v.store_aligned(lanes);
-    double acc = 0;
-    for (int64_t i = 0; i < W; ++i) acc += lanes[i];
-    return acc;
-  }
+  // Per-lane double accumulators. Flushing adds each float lane into its own double, so the
+  // flush is W independent additions (vectorised by the compiler) rather than a serial chain;
+  // the lanes are reduced once, at the end.
+  struct LaneSums {
+    alignas(64) double s[W] = {};
+    alignas(64) double q[W] = {};
+    void flush(const B& sv, const B& qv) {
+      alignas(64) float fs[W], fq[W];
+      sv.store_aligned(fs);
+      qv.store_aligned(fq);
+      for (int64_t l = 0; l < W; ++l) s[l] += fs[l], q[l] += fq[l];
+    }
+  };
 
   static void shifted_sums(const float* x, int64_t n, float pivot, double* s_out, double* ss_out) {
     const B p(pivot);
-    double s = 0, ss = 0;
+    LaneSums acc;
     int64_t i = 0;
     // Four independent accumulators, each fed at most 4 times before the flush into double: a
     // chain of 4 float additions per lane keeps the sums accurate to a few ulps.
@@ -36,8 +41,7 @@ struct Norm {
         s0 += a, s1 += b, s2 += c, s3 += d;
         q0 = xsimd::fma(a, a, q0), q1 = xsimd::fma(b, b, q1), q2 = xsimd::fma(c, c, q2), q3 = xsimd::fma(d, d, q3);
       }
-      s += lanes_sum(s0) + lanes_sum(s1) + lanes_sum(s2) + lanes_sum(s3);
-      ss += lanes_sum(q0) + lanes_sum(q1) + lanes_sum(q2) + lanes_sum(q3);
+      acc.flush((s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3));
     }
     // Fewer than 16 vectors left: one vector at a time, then the scalar tail.
     B s0(0.0f), q0(0.0f);
@@ -47,11 +51,13 @@ struct Norm {
       s0 += a;
       q0 = xsimd::fma(a, a, q0);
       if (++count == 4) {
-        s += lanes_sum(s0), ss += lanes_sum(q0);
+        acc.flush(s0, q0);
         s0 = B(0.0f), q0 = B(0.0f), count = 0;
       }
     }
-    s += lanes_sum(s0), ss += lanes_sum(q0);
+    acc.flush(s0, q0);
+    double s = 0, ss = 0;
+    for (int64_t l = 0; l < W; ++l) s += acc.s[l], ss += acc.q[l];
     for (; i < n; ++i) {
       const float a = x[i] - pivot;
       s += double(a);

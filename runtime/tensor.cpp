@@ -2,7 +2,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <vector>
 
 #include "kernels/half.h"
 #include "runtime/error.h"
@@ -37,10 +39,82 @@ std::string shape_to_string(const Shape& shape) {
   return s + "]";
 }
 
+namespace {
+
+// Large blocks freed by tensors are kept for reuse: a fresh block of megabytes costs a page fault
+// per 4 KiB on first touch, which for a normalization or a copy is slower than the work itself.
+// Blocks are reused only for requests of the same rounded size, and the cache holds at most
+// kBlockCacheBytes, so it cannot grow without bound.
+class BlockCache {
+ public:
+  static constexpr size_t kMinBytes = size_t(1) << 20;         // smaller blocks go straight to malloc
+  static constexpr size_t kBlockCacheBytes = size_t(256) << 20;
+  static constexpr size_t kGranule = size_t(64) << 10;
+
+  static size_t round(size_t bytes) { return (bytes + kGranule - 1) / kGranule * kGranule; }
+
+  void* take(size_t rounded) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (size_t i = 0; i < blocks_.size(); ++i)
+      if (blocks_[i].bytes == rounded) {
+        void* p = blocks_[i].ptr;
+        cached_ -= rounded;
+        blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(i));
+        return p;
+      }
+    return nullptr;
+  }
+
+  void give(void* p, size_t rounded) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      // Oldest blocks make room for the newest.
+      while (!blocks_.empty() && cached_ + rounded > kBlockCacheBytes) {
+        std::free(blocks_.front().ptr);
+        cached_ -= blocks_.front().bytes;
+        blocks_.erase(blocks_.begin());
+      }
+      if (rounded <= kBlockCacheBytes) {
+        blocks_.push_back({p, rounded});
+        cached_ += rounded;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+  ~BlockCache() {
+    for (auto& b : blocks_) std::free(b.ptr);
+  }
+
+ private:
+  struct Block {
+    void* ptr;
+    size_t bytes;
+  };
+  std::mutex mutex_;
+  std::vector<Block> blocks_;
+  size_t cached_ = 0;
+};
+
+BlockCache& block_cache() {
+  static BlockCache* cache = new BlockCache();  // never destroyed: tensors may outlive static destruction
+  return *cache;
+}
+
+}  // namespace
+
 std::shared_ptr<void> allocate_aligned(size_t bytes) {
   // Round up so aligned_alloc's size requirement holds; never ask for 0 bytes.
   size_t rounded = (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
   if (rounded == 0) rounded = kTensorAlignment;
+  if (rounded >= BlockCache::kMinBytes) {
+    rounded = BlockCache::round(rounded);
+    void* p = block_cache().take(rounded);
+    if (!p) p = std::aligned_alloc(kTensorAlignment, rounded);
+    if (!p) fail(ErrorCode::OutOfMemory, "allocation of " + std::to_string(bytes) + " bytes failed");
+    return std::shared_ptr<void>(p, [rounded](void* q) { block_cache().give(q, rounded); });
+  }
   void* p = std::aligned_alloc(kTensorAlignment, rounded);
   if (!p) fail(ErrorCode::OutOfMemory, "allocation of " + std::to_string(bytes) + " bytes failed");
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
