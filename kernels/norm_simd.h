@@ -1,6 +1,9 @@
 // The normalization primitives written once with xsimd; norm_<isa>.cpp instantiates them with that
 // ISA's compiler flags. See kernels/norm.h for the contract.
 #pragma once
+#include <type_traits>
+#include <utility>
+
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/norm.h"
@@ -12,17 +15,43 @@ struct Norm {
   using B = xsimd::batch<float, Arch>;
   static constexpr int64_t W = B::size;
 
-  // Per-lane double accumulators. Flushing adds each float lane into its own double, so the
-  // flush is W independent additions (vectorised by the compiler) rather than a serial chain;
-  // the lanes are reduced once, at the end.
+  using D = xsimd::batch<double, Arch>;
+
+  // The float lanes of v as two double batches (low half, high half). xsimd 8.1 has no widening
+  // conversion, so this one step uses each ISA's intrinsic.
+  static std::pair<D, D> widen(const B& v) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<Arch, xsimd::avx512bw>) {
+      const __m512 r = v;
+      const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1));
+      return {D(_mm512_cvtps_pd(_mm512_castps512_ps256(r))), D(_mm512_cvtps_pd(hi))};
+    }
+#endif
+#if defined(__AVX2__)
+    if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
+      const __m256 r = v;
+      return {D(_mm256_cvtps_pd(_mm256_castps256_ps128(r))), D(_mm256_cvtps_pd(_mm256_extractf128_ps(r, 1)))};
+    }
+#endif
+#if defined(__aarch64__)
+    if constexpr (std::is_same_v<Arch, xsimd::neon64>) {
+      const float32x4_t r = v;
+      return {D(vcvt_f64_f32(vget_low_f32(r))), D(vcvt_high_f64_f32(r))};
+    }
+#endif
+    static_assert(B::size == 2 * D::size, "unsupported architecture for widen()");
+  }
+
+  // Per-lane double accumulators: each flush widens the float lanes and adds them in double
+  // vectors, so nothing leaves the registers; the lanes are reduced once, at the end.
   struct LaneSums {
-    alignas(64) double s[W] = {};
-    alignas(64) double q[W] = {};
+    // Parentheses, not braces: D{0.0} would pick xsimd's initializer_list constructor and read a
+    // whole batch from a one-element list.
+    D s_lo = D(0.0), s_hi = D(0.0), q_lo = D(0.0), q_hi = D(0.0);
     void flush(const B& sv, const B& qv) {
-      alignas(64) float fs[W], fq[W];
-      sv.store_aligned(fs);
-      qv.store_aligned(fq);
-      for (int64_t l = 0; l < W; ++l) s[l] += fs[l], q[l] += fq[l];
+      const auto [a, b] = widen(sv);
+      const auto [c, d] = widen(qv);
+      s_lo += a, s_hi += b, q_lo += c, q_hi += d;
     }
   };
 
@@ -56,8 +85,7 @@ struct Norm {
       }
     }
     acc.flush(s0, q0);
-    double s = 0, ss = 0;
-    for (int64_t l = 0; l < W; ++l) s += acc.s[l], ss += acc.q[l];
+    double s = xsimd::hadd(acc.s_lo + acc.s_hi), ss = xsimd::hadd(acc.q_lo + acc.q_hi);
     for (; i < n; ++i) {
       const float a = x[i] - pivot;
       s += double(a);
@@ -67,26 +95,52 @@ struct Norm {
     *ss_out += ss;
   }
 
+  // One loop per (gamma?, beta?, shift?) form so the loop body has no branches.
+  template <bool G, bool Bias, bool Shift>
+  static void normalize_loop(const float* x, float* y, int64_t n, float pivot, float shift, float inv_std, const float* g,
+                             const float* b) {
+    const B p(pivot), m(shift), r(inv_std);
+    auto one = [&](int64_t i) {
+      B t = B::load_unaligned(x + i) - p;
+      if constexpr (Shift) t = t - m;
+      B a = r;
+      if constexpr (G) a = r * B::load_unaligned(g + i);
+      if constexpr (Bias) return xsimd::fma(t, a, B::load_unaligned(b + i));
+      else return B(t * a);
+    };
+    int64_t i = 0;
+    for (; i + 2 * W <= n; i += 2 * W) {
+      const B v0 = one(i), v1 = one(i + W);
+      v0.store_unaligned(y + i);
+      v1.store_unaligned(y + i + W);
+    }
+    for (; i + W <= n; i += W) one(i).store_unaligned(y + i);
+    for (; i < n; ++i) {
+      float t = x[i] - pivot;
+      if constexpr (Shift) t = t - shift;
+      const float a = G ? inv_std * g[i] : inv_std;
+      y[i] = Bias ? std::fma(t, a, b[i]) : t * a;
+    }
+  }
+
   static void normalize_vec(const float* x, float* y, int64_t n, float pivot, float shift, float inv_std, const float* g,
                             const float* b) {
-    const B p(pivot), m(shift), r(inv_std);
-    int64_t i = 0;
-    for (; i + W <= n; i += W) {
-      const B t = (B::load_unaligned(x + i) - p) - m;
-      const B a = g ? r * B::load_unaligned(g + i) : r;
-      const B v = b ? xsimd::fma(t, a, B::load_unaligned(b + i)) : t * a;
-      v.store_unaligned(y + i);
-    }
-    for (; i < n; ++i) {
-      const float t = (x[i] - pivot) - shift;
-      const float a = g ? inv_std * g[i] : inv_std;
-      y[i] = b ? std::fma(t, a, b[i]) : t * a;
-    }
+    const bool sh = shift != 0.0f;
+    if (g && b) return sh ? normalize_loop<true, true, true>(x, y, n, pivot, shift, inv_std, g, b)
+                          : normalize_loop<true, true, false>(x, y, n, pivot, shift, inv_std, g, b);
+    if (g) return sh ? normalize_loop<true, false, true>(x, y, n, pivot, shift, inv_std, g, b)
+                     : normalize_loop<true, false, false>(x, y, n, pivot, shift, inv_std, g, b);
+    if (b) return sh ? normalize_loop<false, true, true>(x, y, n, pivot, shift, inv_std, g, b)
+                     : normalize_loop<false, true, false>(x, y, n, pivot, shift, inv_std, g, b);
+    return sh ? normalize_loop<false, false, true>(x, y, n, pivot, shift, inv_std, g, b)
+              : normalize_loop<false, false, false>(x, y, n, pivot, shift, inv_std, g, b);
   }
 
   static void normalize_channel(const float* x, float* y, int64_t n, float pivot, float shift, float a, float c) {
     const B p(pivot), m(shift), av(a), cv(c);
     int64_t i = 0;
+    if (shift == 0.0f)
+      for (; i + W <= n; i += W) xsimd::fma(B::load_unaligned(x + i) - p, av, cv).store_unaligned(y + i);
     for (; i + W <= n; i += W) xsimd::fma((B::load_unaligned(x + i) - p) - m, av, cv).store_unaligned(y + i);
     for (; i < n; ++i) y[i] = std::fma((x[i] - pivot) - shift, a, c);
   }
