@@ -1,0 +1,75 @@
+"""Model-level half of perf/norm_peers.sh: normrt (`normrt bench --json`) against ONNX Runtime
+(perf/peers/ort_bench.js) on the models of make_norm_models, and PyTorch's group_norm."""
+import json
+import subprocess
+import sys
+import time
+
+build, seconds = sys.argv[1], float(sys.argv[2])
+models = f"{build}/perf/norm_models"
+SHAPES = {  # model -> (shape, ops in the chain)
+    "ln_1x128x768": ([1, 128, 768], 1), "ln_8x512x768": ([8, 512, 768], 1),
+    "ln_32x128x1024": ([32, 128, 1024], 1), "ln_1x2048x4096": ([1, 2048, 4096], 1),
+    "gn_1x320x64x64_g32": ([1, 320, 64, 64], 1), "gn_2x640x32x32_g32": ([2, 640, 32, 32], 1),
+    "gn_1x512x4000_g512": ([1, 512, 4000], 1),
+    "chain_ln64_8x128x768": ([8, 128, 768], 64), "chain_gn16_1x320x64x64_g32": ([1, 320, 64, 64], 16),
+}
+
+
+def normrt_ms(model, threads):
+    out = subprocess.run([f"{build}/normrt", "bench", f"{models}/{model}.onnx", "--threads", str(threads),
+                          "--seconds", str(seconds), "--json"], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["median_ms"]
+
+
+def ort_ms(model, threads):
+    out = subprocess.run(["node", "perf/peers/ort_bench.js", f"{models}/{model}.onnx", str(threads), str(seconds)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["median_ms"]
+
+
+def torch_gn_ms(shape, groups, threads):
+    import torch
+    torch.set_num_threads(threads)
+    x = torch.randn(*shape)
+    w, b = torch.randn(shape[1]), torch.randn(shape[1])
+    with torch.no_grad():
+        for _ in range(3):
+            torch.nn.functional.group_norm(x, groups, w, b)
+        times, start = [], time.perf_counter()
+        while len(times) < 10 or time.perf_counter() - start < seconds:
+            t0 = time.perf_counter()
+            torch.nn.functional.group_norm(x, groups, w, b)
+            times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    return times[len(times) // 2]
+
+
+try:
+    import torch  # noqa: F401
+    have_torch = True
+except ImportError:
+    have_torch = False
+
+print("| model | threads | normrt ms/op | ORT ms/op | PyTorch ms/op | normrt GB/s | ORT GB/s | normrt / ORT | normrt / PyTorch |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for threads in (1, 2):
+    over_n, over_o = normrt_ms("overhead_ln_1x8", threads), ort_ms("overhead_ln_1x8", threads)
+    for model, (shape, count) in SHAPES.items():
+        n_ms, o_ms = normrt_ms(model, threads), ort_ms(model, threads)
+        if count == 1:  # single op: subtract each runtime's own per-call cost
+            n_op, o_op = max(n_ms - over_n, 1e-6), max(o_ms - over_o, 1e-6)
+        else:
+            n_op, o_op = n_ms / count, o_ms / count
+        elems = 1
+        for d in shape:
+            elems *= d
+        gb = 8.0 * elems / 1e9
+        t_col, t_ratio = "n/a", "n/a"
+        if model.startswith(("gn_", "chain_gn")) and have_torch:
+            groups = int(model.rsplit("_g", 1)[1])
+            t_op = torch_gn_ms(shape, groups, threads)
+            t_col, t_ratio = f"{t_op:.3f}", f"{t_op / n_op:.2f}x"
+        print(f"| {model} | {threads} | {n_op:.4f} | {o_op:.4f} | {t_col} | {gb / (n_op / 1e3):.1f} | "
+              f"{gb / (o_op / 1e3):.1f} | {o_op / n_op:.2f}x | {t_ratio} |", flush=True)
+    print(f"| per-call overhead (LN [1,8]) | {threads} | {over_n:.4f} | {over_o:.4f} | | | | | |")
