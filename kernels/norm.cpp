@@ -28,17 +28,33 @@ const NormPrimitives& norm_primitives(Isa isa) {
 }
 
 void row_norm(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t r1) {
-  for (int64_t r = r0; r < r1; ++r) {
-    const float* src = a.x + r * a.d;
-    if (a.skip) {
-      float* sum = a.sum_out + r * a.d;
-      k.add_rows(src, a.skip + (r % a.skip_rows) * a.d, a.bias, sum, a.d);
-      src = sum;  // normalized from cache
+  // Rows go kRowBlock at a time: statistics row by row, then one sweep over all of them, so the
+  // gamma and beta vectors are loaded once per block instead of once per row.
+  const float* src[kRowBlock];
+  float* dst[kRowBlock];
+  float pivot[kRowBlock], shift[kRowBlock], inv[kRowBlock];
+  for (int64_t r = r0; r < r1;) {
+    const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, r1 - r));
+    for (int j = 0; j < rows; ++j) {
+      const int64_t row = r + j;
+      src[j] = a.x + row * a.d;
+      if (a.skip) {
+        float* sum = a.sum_out + row * a.d;
+        k.add_rows(src[j], a.skip + (row % a.skip_rows) * a.d, a.bias, sum, a.d);
+        src[j] = sum;  // normalized from cache
+      }
+      const NormStats st = row_stats(k, src[j], a.d, a.eps, a.rms);
+      dst[j] = a.y + row * a.d;
+      pivot[j] = st.pivot, shift[j] = st.shift, inv[j] = st.inv_std;
+      if (a.mean_out) a.mean_out[row] = static_cast<float>(st.mean);
+      if (a.inv_std_out) a.inv_std_out[row] = st.inv_std;
     }
-    const NormStats st = row_stats(k, src, a.d, a.eps, a.rms);
-    k.normalize_vec(src, a.y + r * a.d, a.d, st.pivot, st.shift, st.inv_std, a.gamma, a.beta);
-    if (a.mean_out) a.mean_out[r] = static_cast<float>(st.mean);
-    if (a.inv_std_out) a.inv_std_out[r] = st.inv_std;
+    if (rows == kRowBlock) {
+      k.normalize_rows(src, dst, a.d, pivot, shift, inv, a.gamma, a.beta);
+    } else {
+      for (int j = 0; j < rows; ++j) k.normalize_vec(src[j], dst[j], a.d, pivot[j], shift[j], inv[j], a.gamma, a.beta);
+    }
+    r += rows;
   }
 }
 

@@ -32,9 +32,14 @@ struct NormPrimitives {
                         const float* b);
   // y[i] = ((x[i] - pivot) - shift) * a + c.
   void (*normalize_channel)(const float* x, float* y, int64_t n, float pivot, float shift, float a, float c);
+  // normalize_vec for kRowBlock rows at once, so gamma and beta are loaded once for all of them.
+  void (*normalize_rows)(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* shift,
+                         const float* inv_std, const float* g, const float* b);
   // out[i] = (x[i] + skip[i]) + bias[i]; bias may be null.
   void (*add_rows)(const float* x, const float* skip, const float* bias, float* out, int64_t n);
 };
+
+constexpr int kRowBlock = 4;
 
 // The primitives for `isa` (Auto means the best available). Throws std::invalid_argument if this
 // build or CPU lacks it.

@@ -38,6 +38,11 @@ void normalize_channel(const float* x, float* y, int64_t n, float pivot, float s
   for (int64_t i = 0; i < n; ++i) y[i] = ((x[i] - pivot) - shift) * a + c;
 }
 
+void normalize_rows(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* shift,
+                    const float* inv_std, const float* g, const float* b) {
+  for (int k = 0; k < kRowBlock; ++k) normalize_vec(x[k], y[k], n, pivot[k], shift[k], inv_std[k], g, b);
+}
+
 void add_rows(const float* x, const float* skip, const float* bias, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = bias ? (x[i] + skip[i]) + bias[i] : x[i] + skip[i];
 }
@@ -45,7 +50,7 @@ void add_rows(const float* x, const float* skip, const float* bias, float* out, 
 }  // namespace
 
 const NormPrimitives& norm_primitives_scalar() {
-  static const NormPrimitives t{Isa::Scalar, shifted_sums, normalize_vec, normalize_channel, add_rows};
+  static const NormPrimitives t{Isa::Scalar, shifted_sums, normalize_vec, normalize_channel, normalize_rows, add_rows};
   return t;
 }
 

@@ -136,6 +136,38 @@ struct Norm {
               : normalize_loop<false, false, false>(x, y, n, pivot, shift, inv_std, g, b);
   }
 
+  template <bool G, bool Bias>
+  static void normalize_rows_loop(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* shift,
+                                  const float* inv_std, const float* g, const float* b) {
+    constexpr int R = kRowBlock;
+    B p[R], m[R], r[R];
+    for (int k = 0; k < R; ++k) p[k] = B(pivot[k]), m[k] = B(shift[k]), r[k] = B(inv_std[k]);
+    int64_t i = 0;
+    for (; i + W <= n; i += W) {
+      const B gv = G ? B::load_unaligned(g + i) : B(1.0f);
+      const B bv = Bias ? B::load_unaligned(b + i) : B(0.0f);
+      for (int k = 0; k < R; ++k) {
+        const B t = (B::load_unaligned(x[k] + i) - p[k]) - m[k];
+        const B a = G ? r[k] * gv : r[k];
+        (Bias ? xsimd::fma(t, a, bv) : B(t * a)).store_unaligned(y[k] + i);
+      }
+    }
+    for (; i < n; ++i)
+      for (int k = 0; k < R; ++k) {
+        const float t = (x[k][i] - pivot[k]) - shift[k];
+        const float a = G ? inv_std[k] * g[i] : inv_std[k];
+        y[k][i] = Bias ? std::fma(t, a, b[i]) : t * a;
+      }
+  }
+
+  static void normalize_rows(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* shift,
+                             const float* inv_std, const float* g, const float* b) {
+    if (g && b) return normalize_rows_loop<true, true>(x, y, n, pivot, shift, inv_std, g, b);
+    if (g) return normalize_rows_loop<true, false>(x, y, n, pivot, shift, inv_std, g, b);
+    if (b) return normalize_rows_loop<false, true>(x, y, n, pivot, shift, inv_std, g, b);
+    return normalize_rows_loop<false, false>(x, y, n, pivot, shift, inv_std, g, b);
+  }
+
   static void normalize_channel(const float* x, float* y, int64_t n, float pivot, float shift, float a, float c) {
     const B p(pivot), m(shift), av(a), cv(c);
     int64_t i = 0;
@@ -156,7 +188,7 @@ struct Norm {
   }
 
   static const NormPrimitives& table(Isa isa) {
-    static const NormPrimitives t{isa, shifted_sums, normalize_vec, normalize_channel, add_rows};
+    static const NormPrimitives t{isa, shifted_sums, normalize_vec, normalize_channel, normalize_rows, add_rows};
     return t;
   }
 };
