@@ -114,12 +114,17 @@ normrt_status* io_info(const normrt_session* session, size_t index, normrt_io_in
   });
 }
 
-normrt::Shape shape_of(const int64_t* dims, size_t rank, const char* fn) {
+// Checks a tensor description from the caller: a supported type and non-negative dims whose byte
+// size does not overflow. Returns the byte size; `shape` receives the dims.
+size_t checked_description(normrt_type type, const int64_t* dims, size_t rank, const char* fn, normrt::Shape& shape) {
+  const normrt::DType t = static_cast<normrt::DType>(type);
+  if (!normrt::dtype_supported(t))
+    normrt::fail(normrt::ErrorCode::InvalidArgument, std::string(fn) + ": unsupported element type " + std::to_string(type));
   if (rank > 0) require(dims, fn, "dims");
-  normrt::Shape s(dims, dims + rank);
-  for (int64_t d : s)
-    if (d < 0) normrt::fail(normrt::ErrorCode::InvalidArgument, std::string(fn) + ": negative dimension in " + normrt::shape_to_string(s));
-  return s;
+  shape.assign(dims, dims + rank);
+  for (int64_t d : shape)
+    if (d < 0) normrt::fail(normrt::ErrorCode::InvalidArgument, std::string(fn) + ": negative dimension in " + normrt::shape_to_string(shape));
+  return normrt::checked_bytes(t, normrt::checked_numel(shape, fn), fn);
 }
 
 }  // namespace
@@ -245,10 +250,9 @@ normrt_status* normrt_tensor_create(normrt_type type, const int64_t* dims, size_
   if (out) *out = nullptr;
   return guarded(fn, [&] {
     require(out, fn, "out");
+    normrt::Shape shape;
+    const size_t need = checked_description(type, dims, rank, fn, shape);
     const normrt::DType t = static_cast<normrt::DType>(type);
-    if (!normrt::dtype_supported(t)) normrt::fail(normrt::ErrorCode::InvalidArgument, std::string(fn) + ": unsupported element type " + std::to_string(type));
-    normrt::Shape shape = shape_of(dims, rank, fn);
-    const size_t need = normrt::checked_bytes(t, normrt::checked_numel(shape, fn), fn);
     if (data && byte_size != need)
       normrt::fail(normrt::ErrorCode::InvalidArgument, std::string(fn) + ": byte_size is " + std::to_string(byte_size) + " but shape " +
                                                            normrt::shape_to_string(shape) + " needs " + std::to_string(need));
@@ -264,10 +268,9 @@ normrt_status* normrt_tensor_borrow(normrt_type type, const int64_t* dims, size_
   if (out) *out = nullptr;
   return guarded(fn, [&] {
     require(out, fn, "out");
+    normrt::Shape shape;
+    const size_t need = checked_description(type, dims, rank, fn, shape);
     const normrt::DType t = static_cast<normrt::DType>(type);
-    if (!normrt::dtype_supported(t)) normrt::fail(normrt::ErrorCode::InvalidArgument, std::string(fn) + ": unsupported element type " + std::to_string(type));
-    normrt::Shape shape = shape_of(dims, rank, fn);
-    const size_t need = normrt::checked_bytes(t, normrt::checked_numel(shape, fn), fn);
     if (need) require(data, fn, "data");
     if (byte_size < need)
       normrt::fail(normrt::ErrorCode::InvalidArgument, std::string(fn) + ": buffer of " + std::to_string(byte_size) + " bytes is too small for shape " +

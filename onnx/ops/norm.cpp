@@ -67,16 +67,22 @@ FloatOut float_out(Tensor* t) {
 
 constexpr std::initializer_list<DType> kNormTypes = {DType::Float32, DType::Float16, DType::BFloat16};
 
-// `t` broadcast to `shape` (a copy only when it is not already that size), as float32.
+// `t`'s elements (of type T) broadcast to `shape`.
+template <class T>
+std::vector<T> broadcast_copy(const T* src, const Shape& from, const Shape& shape) {
+  std::vector<T> out(checked_numel(shape, "scale")), zeros(out.size(), T(0));
+  const kernels::BroadcastPlan plan = kernels::make_broadcast_plan(from, shape);
+  kernels::binary_rows<T>(kernels::BinaryOp::Add, src, zeros.data(), out.data(), plan, 0, plan.outer);
+  return out;
+}
+
+// `t` broadcast to `shape` as float32 (a copy only when it is not already that size).
 FloatIn expand_to(const Tensor* t, const Shape& shape) {
   if (!t) return {};
   if (t->shape() == shape || t->numel() == checked_numel(shape, "scale")) return float_in(t);
   FloatIn src = float_in(t);
   FloatIn r;
-  r.buf.resize(checked_numel(shape, "scale"));
-  std::vector<float> zeros(r.buf.size(), 0.0f);
-  const kernels::BroadcastPlan plan = kernels::make_broadcast_plan(t->shape(), shape);
-  kernels::binary_rows<float>(kernels::BinaryOp::Add, src.p, zeros.data(), r.buf.data(), plan, 0, plan.outer);
+  r.buf = broadcast_copy(src.p, t->shape(), shape);
   r.p = r.buf.data();
   return r;
 }
@@ -273,12 +279,12 @@ class RowNorm final : public OpKernel {
   }
 
  private:
+  // A float64 `t` broadcast to `shape`, as a tensor.
   static Tensor materialize(const Tensor& t, const Shape& shape) {
     if (t.shape() == shape) return t;
-    Tensor out = Tensor::allocate(t.dtype(), shape);
-    Tensor zeros = Tensor::allocate(t.dtype(), shape);
-    const kernels::BroadcastPlan plan = kernels::make_broadcast_plan(t.shape(), shape);
-    kernels::binary_rows<double>(kernels::BinaryOp::Add, t.data<double>(), zeros.data<double>(), out.data<double>(), plan, 0, plan.outer);
+    std::vector<double> v = broadcast_copy(t.data<double>(), t.shape(), shape);
+    Tensor out = Tensor::allocate(DType::Float64, shape);
+    std::memcpy(out.raw(), v.data(), v.size() * sizeof(double));
     return out;
   }
 
