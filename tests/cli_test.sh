@@ -45,32 +45,32 @@ fi
 expect 0 "info on a model with an unsupported op" "$normrt" info "$models/unsupported_op.onnx"
 contains out "NoSuchOp +\(no kernel \(opset 17\)\)" "info names the unsupported op"
 
-expect 0 "run --data matching outputs" "$normrt" run "$bert/model.onnx" --data "$bert/test_data_set_0" --rtol 1e-4 --atol 1e-5
+expect 0 "run --data matching outputs" "$normrt" run "$bert/model.onnx" --data "$bert/data_0" --rtol 1e-4 --atol 1e-5
 contains out "last_hidden_state +float\[2,8,64\] +max_abs_err=.* ok" "run prints errors per output"
 
-expect 0 "run --input and --save" "$normrt" run "$bert/model.onnx" --input "input_ids=$bert/test_data_set_1/input_0.pb" \
-  --input "attention_mask=$bert/test_data_set_1/input_1.pb" --save "$tmp/saved"
+expect 0 "run --input and --save" "$normrt" run "$bert/model.onnx" --input "input_ids=$bert/data_1/input_0.pb" \
+  --input "attention_mask=$bert/data_1/input_1.pb" --save "$tmp/saved"
 [ -f "$tmp/saved/output_0.pb" ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: --save wrote nothing"; }
-expect 0 "run compares saved outputs" "$normrt" run "$bert/model.onnx" --input "input_ids=$bert/test_data_set_1/input_0.pb" \
-  --input "attention_mask=$bert/test_data_set_1/input_1.pb" --data "$tmp/saved" --rtol 0 --atol 0
+expect 0 "run compares saved outputs" "$normrt" run "$bert/model.onnx" --input "input_ids=$bert/data_1/input_0.pb" \
+  --input "attention_mask=$bert/data_1/input_1.pb" --data "$tmp/saved" --rtol 0 --atol 0
 
 # Inputs of data set 1 against the expected outputs of data set 0: outputs differ -> 1.
 mkdir -p "$tmp/mixed"
-cp "$bert/test_data_set_0/input_0.pb" "$bert/test_data_set_0/input_1.pb" "$tmp/mixed/"
+cp "$bert/data_0/input_0.pb" "$bert/data_0/input_1.pb" "$tmp/mixed/"
 cp "$tmp/saved/output_0.pb" "$tmp/mixed/output_0.pb"
 expect 1 "run with mismatching expected outputs" "$normrt" run "$bert/model.onnx" --data "$tmp/mixed"
 contains out "MISMATCH: shape" "run names the mismatch"
-expect 1 "run with values outside tolerance" "$normrt" run "$bert/model.onnx" --data "$bert/test_data_set_0" --rtol 0 --atol 0
+expect 1 "run with values outside tolerance" "$normrt" run "$bert/model.onnx" --data "$bert/data_0" --rtol 0 --atol 0
 
 expect 2 "run on a missing model" "$normrt" run "$tmp/none.onnx"
 contains err "^normrt: error: .*none.onnx" "error names the model"
 [ "$(wc -l <"$tmp/err")" -eq 1 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAIL: error is not one line"; cat "$tmp/err"; }
-expect 2 "run with a missing input" "$normrt" run "$bert/model.onnx" --input "input_ids=$bert/test_data_set_0/input_0.pb"
+expect 2 "run with a missing input" "$normrt" run "$bert/model.onnx" --input "input_ids=$bert/data_0/input_0.pb"
 contains err "input 'attention_mask' is missing" "missing input named"
 expect 2 "run on an unsupported op" "$normrt" run "$models/unsupported_op.onnx"
 contains err "node 'mystery' \(NoSuchOp\).*opset 17" "unsupported op error names node, op and opset"
 expect 2 "run with a wrong input type" "$normrt" run "$bert/model.onnx" --input "input_ids=$tmp/saved/output_0.pb" \
-  --input "attention_mask=$bert/test_data_set_0/input_1.pb"
+  --input "attention_mask=$bert/data_0/input_1.pb"
 contains err "input 'input_ids' has element type float, the model expects int64" "wrong type named"
 printf 'garbage' > "$tmp/bad.onnx"
 expect 2 "run on garbage" "$normrt" run "$tmp/bad.onnx"

@@ -278,7 +278,7 @@ TEST_CASE("the bundled tiny BERT model matches its float64 reference data") {
   for (int set : {0, 1}) {
     for (int threads : {1, 2}) {
       auto s = onnx::open_session(dir + "/model.onnx", {threads});
-      const std::string d = dir + "/test_data_set_" + std::to_string(set);
+      const std::string d = dir + "/data_" + std::to_string(set);
       std::vector<Tensor> out = s->run({"input_ids", "attention_mask"},
                                        {onnx::load_tensor_file(d + "/input_0.pb"), onnx::load_tensor_file(d + "/input_1.pb")});
       Tensor want = onnx::load_tensor_file(d + "/output_0.pb");

@@ -141,7 +141,7 @@ def reference(ids, mask):
 
 
 def write_set(index, ids, mask):
-    d = os.path.join(OUT, f"test_data_set_{index}")
+    d = os.path.join(OUT, f"data_{index}")
     os.makedirs(d, exist_ok=True)
     for k, (name, arr) in enumerate((("input_ids", ids), ("attention_mask", mask))):
         with open(os.path.join(d, f"input_{k}.pb"), "wb") as f:
