@@ -1,23 +1,34 @@
-// Matrix products. This is the plain reference path (row-major, C = A * B); the packed,
-// cache-blocked SIMD GEMM replaces it behind the same call.
+// Matrix products: a packed, cache-blocked SGEMM with register-tile microkernels per ISA
+// (gemm_simd.h instantiated in gemm_<isa>.cpp), in the layout of BLIS/GotoBLAS:
+//   for each KC-deep slice of K: pack B[kc, N] into NR-wide panels (zero-padded);
+//     for each MC-row block of the rows asked for: pack A[mc, kc] into MR-tall panels;
+//       for each (MR x NR) tile: microkernel over kc, accumulating into C.
+// Callers split rows across threads (sgemm_rows takes a row range); each call packs what it uses
+// into thread-local buffers.
 #pragma once
 #include <cstdint>
 
+#include "kernels/isa.h"
+
 namespace normrt::kernels {
 
-// Rows [row_begin, row_end) of C[M,N] = A[M,K] * B[K,N], all row-major and contiguous.
-inline void matmul_rows_f32(const float* a, const float* b, float* c, int64_t n, int64_t k, int64_t row_begin,
-                            int64_t row_end) {
-  for (int64_t i = row_begin; i < row_end; ++i) {
-    float* ci = c + i * n;
-    for (int64_t j = 0; j < n; ++j) ci[j] = 0.0f;
-    const float* ai = a + i * k;
-    for (int64_t p = 0; p < k; ++p) {
-      const float av = ai[p];
-      const float* bp = b + p * n;
-      for (int64_t j = 0; j < n; ++j) ci[j] += av * bp[j];
-    }
-  }
-}
+struct GemmPrimitives {
+  Isa isa;
+  int mr, nr;  // register tile
+  // C[mr, nr] (leading dimension ldc) = (accumulate ? C : 0) + A_panel * B_panel over kc, where
+  // A_panel is kc steps of mr values and B_panel kc steps of nr values. Only the top-left
+  // rows x cols of the tile are written (edge tiles).
+  void (*microkernel)(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, bool accumulate,
+                      int64_t rows, int64_t cols);
+};
+
+const GemmPrimitives& gemm_primitives(Isa isa);
+
+// Rows [m0, m1) of C[M, N] = A[M, K] * B[K, N], all row-major with leading dimensions lda, ldb, ldc.
+void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, const float* a, int64_t lda, const float* b, int64_t ldb,
+                float* c, int64_t ldc, int64_t m0, int64_t m1);
+
+// Rows per task that keep the A block and the C tiles in cache (a multiple of the tile height).
+int64_t sgemm_row_block(const GemmPrimitives& k);
 
 }  // namespace normrt::kernels

@@ -68,12 +68,26 @@ class MatMul final : public OpKernel {
     const float* pa = a.data<float>();
     const float* pb = b.data<float>();
     float* pc = c.data<float>();
-    ctx.parallel.for_range(nbatch * m, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, n * k)), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1;) {
-        const int64_t bi = r / m, i = r % m;
-        const int64_t rows = std::min(r1 - r, m - i);
-        kernels::matmul_rows_f32(pa + a_off[bi] * m * k, pb + b_off[bi] * k * n, pc + bi * m * n, n, k, i, i + rows);
-        r += rows;
+    const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
+    // Tasks: (batch, block of rows, block of columns). Columns are split only when rows and
+    // batches alone cannot keep the threads busy (M = 1 decoding, say).
+    const int64_t mb = kernels::sgemm_row_block(gk);
+    const int64_t row_blocks = (m + mb - 1) / mb;
+    const int threads = ctx.parallel.threads();
+    int64_t col_blocks = 1;
+    if (nbatch * row_blocks < threads && n >= 4 * gk.nr)
+      col_blocks = std::min<int64_t>((threads + nbatch * row_blocks - 1) / (nbatch * row_blocks), n / (2 * gk.nr));
+    const int64_t col_step = (n + col_blocks - 1) / col_blocks / gk.nr * gk.nr + gk.nr;
+    const int64_t tasks = nbatch * row_blocks * col_blocks;
+    // Small products stay on one thread: splitting costs more than it saves.
+    const int64_t grain = m * n * k < (int64_t(1) << 18) ? tasks : 1;
+    ctx.parallel.for_range(tasks, grain, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t bi = t / (row_blocks * col_blocks), rb = (t / col_blocks) % row_blocks, cb = t % col_blocks;
+        const int64_t n0 = std::min(n, cb * col_step), n1 = std::min(n, n0 + col_step);
+        if (n0 >= n1) continue;
+        kernels::sgemm_rows(gk, n1 - n0, k, pa + a_off[bi] * m * k, k, pb + b_off[bi] * k * n + n0, n, pc + bi * m * n + n0, n,
+                            rb * mb, std::min(m, (rb + 1) * mb));
       }
     });
   }

@@ -1,0 +1,137 @@
+#include "kernels/gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace normrt::kernels {
+
+#if defined(__x86_64__)
+const GemmPrimitives& gemm_primitives_avx2();
+const GemmPrimitives& gemm_primitives_avx512();
+#elif defined(__aarch64__)
+const GemmPrimitives& gemm_primitives_neon();
+#endif
+
+namespace {
+
+constexpr int kScalarMR = 4, kScalarNR = 8;
+
+// The portable microkernel: the same tile contract, one multiply-add at a time.
+void scalar_microkernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int64_t rows,
+                        int64_t cols) {
+  float acc[kScalarMR][kScalarNR] = {};
+  for (int64_t p = 0; p < kc; ++p)
+    for (int i = 0; i < kScalarMR; ++i)
+      for (int j = 0; j < kScalarNR; ++j) acc[i][j] += a[p * kScalarMR + i] * b[p * kScalarNR + j];
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+const GemmPrimitives& gemm_primitives_scalar() {
+  static const GemmPrimitives t{Isa::Scalar, kScalarMR, kScalarNR, scalar_microkernel};
+  return t;
+}
+
+// Cache blocking: a KC x NR panel of B stays in L1 across a tile row, an MC x KC block of A in L2.
+constexpr int64_t kKC = 256;
+constexpr int64_t kNC = 3072;
+
+// 64-byte aligned scratch that grows as needed, one per thread.
+struct Scratch {
+  std::unique_ptr<float, void (*)(void*)> data{nullptr, std::free};
+  size_t size = 0;
+  float* get(size_t n) {
+    if (n > size) {
+      size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+      data.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+      if (!data) throw std::bad_alloc();
+      size = n;
+    }
+    return data.get();
+  }
+};
+
+// B[kc, nc] (row-major, ldb) into ceil(nc / nr) panels of kc x nr, zero-padded.
+void pack_b(const float* b, int64_t ldb, int64_t kc, int64_t nc, int nr, float* out) {
+  for (int64_t j0 = 0; j0 < nc; j0 += nr) {
+    const int64_t w = std::min<int64_t>(nr, nc - j0);
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = b + p * ldb + j0;
+      float* dst = out + (j0 / nr) * kc * nr + p * nr;
+      int64_t j = 0;
+      for (; j < w; ++j) dst[j] = src[j];
+      for (; j < nr; ++j) dst[j] = 0.0f;
+    }
+  }
+}
+
+// A[mc, kc] (row-major, lda) into ceil(mc / mr) panels of kc x mr (k-major), zero-padded.
+void pack_a(const float* a, int64_t lda, int64_t mc, int64_t kc, int mr, float* out) {
+  for (int64_t i0 = 0; i0 < mc; i0 += mr) {
+    const int64_t h = std::min<int64_t>(mr, mc - i0);
+    float* dst = out + (i0 / mr) * kc * mr;
+    for (int64_t p = 0; p < kc; ++p) {
+      int64_t i = 0;
+      for (; i < h; ++i) dst[p * mr + i] = a[(i0 + i) * lda + p];
+      for (; i < mr; ++i) dst[p * mr + i] = 0.0f;
+    }
+  }
+}
+
+}  // namespace
+
+const GemmPrimitives& gemm_primitives(Isa isa) {
+  isa = resolve_isa(isa);
+  if (!isa_available(isa)) throw std::invalid_argument(std::string("ISA ") + isa_name(isa) + " is not available");
+  switch (isa) {
+#if defined(__x86_64__)
+    case Isa::Avx512: return gemm_primitives_avx512();
+    case Isa::Avx2: return gemm_primitives_avx2();
+#elif defined(__aarch64__)
+    case Isa::Neon: return gemm_primitives_neon();
+#endif
+    default: return gemm_primitives_scalar();
+  }
+}
+
+int64_t sgemm_row_block(const GemmPrimitives& k) { return k.mr * 20; }
+
+void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, const float* a, int64_t lda, const float* b, int64_t ldb,
+                float* c, int64_t ldc, int64_t m0, int64_t m1) {
+  if (m0 >= m1 || n <= 0) return;
+  if (kdim <= 0) {  // an empty sum: C = 0
+    for (int64_t i = m0; i < m1; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = 0.0f;
+    return;
+  }
+  thread_local Scratch a_buf, b_buf;
+  const int mr = k.mr, nr = k.nr;
+  const int64_t mc = sgemm_row_block(k);
+  for (int64_t jc = 0; jc < n; jc += kNC) {
+    const int64_t nc = std::min(kNC, n - jc);
+    const int64_t panels_n = (nc + nr - 1) / nr;
+    for (int64_t pc = 0; pc < kdim; pc += kKC) {
+      const int64_t kc = std::min(kKC, kdim - pc);
+      float* bp = b_buf.get(static_cast<size_t>(panels_n * kc * nr));
+      pack_b(b + pc * ldb + jc, ldb, kc, nc, nr, bp);
+      for (int64_t ic = m0; ic < m1; ic += mc) {
+        const int64_t mcc = std::min(mc, m1 - ic);
+        float* ap = a_buf.get(static_cast<size_t>((mcc + mr - 1) / mr * mr * kc));
+        pack_a(a + ic * lda + pc, lda, mcc, kc, mr, ap);
+        for (int64_t jr = 0; jr < panels_n; ++jr) {
+          const int64_t cols = std::min<int64_t>(nr, nc - jr * nr);
+          for (int64_t ir = 0; ir < mcc; ir += mr) {
+            const int64_t rows = std::min<int64_t>(mr, mcc - ir);
+            k.microkernel(kc, ap + (ir / mr) * kc * mr, bp + jr * kc * nr, c + (ic + ir) * ldc + jc + jr * nr, ldc, pc > 0, rows,
+                          cols);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace normrt::kernels
