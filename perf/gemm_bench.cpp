@@ -1,0 +1,89 @@
+// SGEMM throughput against OpenBLAS and oneDNN measured in the same run, on BERT/GPT shapes,
+// at 1 and 2 threads, with the fraction of this machine's peak FMA rate (measured here by a
+// register-only FMA loop). Peers are benchmark-only and never linked into libnormrt.
+//   build/perf/normrt_gemm_bench [--min-seconds S]
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "dnnl.hpp"
+#include "kernels/gemm.h"
+#include "runtime/parallel.h"
+
+extern "C" void openblas_set_num_threads(int);
+double fma_peak_gflops();  // perf/fma_peak.cpp
+
+using namespace normrt;
+
+namespace {
+double min_seconds = 0.3;
+
+double time_median(const std::function<void()>& f) {
+  using clock = std::chrono::steady_clock;
+  for (int i = 0; i < 2; ++i) f();
+  std::vector<double> t;
+  const auto start = clock::now();
+  while (t.size() < 5 || std::chrono::duration<double>(clock::now() - start).count() < min_seconds) {
+    const auto t0 = clock::now();
+    f();
+    t.push_back(std::chrono::duration<double>(clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--min-seconds" && i + 1 < argc) min_seconds = std::stod(argv[++i]);
+  const kernels::GemmPrimitives& g = kernels::gemm_primitives(kernels::Isa::Auto);
+  std::printf("normrt sgemm path: %s (tile %dx%d)\n", kernels::isa_name(g.isa), g.mr, g.nr);
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream strm(eng);
+  const double peak = fma_peak_gflops();
+  std::printf("single-core FMA peak measured here: %.1f GFLOP/s\n", peak);
+  std::printf("| M | N | K | threads | normrt GFLOP/s | OpenBLAS | oneDNN | normrt/OpenBLAS | normrt/oneDNN | normrt / (threads x peak) |\n");
+  std::printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  const int64_t nks[][2] = {{768, 768}, {3072, 768}, {768, 3072}};
+  for (int64_t m : {1, 128, 512, 4096})
+    for (auto nk : nks) {
+      const int64_t n = nk[0], k = nk[1];
+      std::mt19937 rng(1);
+      std::uniform_real_distribution<float> u(-1, 1);
+      std::vector<float> a(m * k), b(k * n), c(m * n);
+      for (auto& v : a) v = u(rng);
+      for (auto& v : b) v = u(rng);
+      const double flops = 2.0 * m * n * k;
+      for (int threads : {1, 2}) {
+        Parallel par(threads);
+        const int64_t mb = kernels::sgemm_row_block(g), blocks = (m + mb - 1) / mb;
+        const double t_n = time_median([&] {
+          par.run([&] {
+            par.for_range(blocks, 1, [&](int64_t b0, int64_t b1) {
+              kernels::sgemm_rows(g, n, k, a.data(), k, b.data(), n, c.data(), n, b0 * mb, std::min(m, b1 * mb));
+            });
+          });
+        });
+        openblas_set_num_threads(threads);
+        const double t_o = time_median([&] {
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
+        });
+        omp_set_num_threads(threads);
+        const double t_d = time_median([&] {
+          dnnl_sgemm('N', 'N', m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
+        });
+        std::printf("| %ld | %ld | %ld | %d | %.1f | %.1f | %.1f | %.2fx | %.2fx | %.0f%% |\n", m, n, k, threads, flops / t_n / 1e9,
+                    flops / t_o / 1e9, flops / t_d / 1e9, t_o / t_n, t_d / t_n, 100.0 * flops / t_n / 1e9 / (threads * peak));
+        std::fflush(stdout);
+      }
+    }
+  return 0;
+}
