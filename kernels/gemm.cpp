@@ -30,8 +30,14 @@ void scalar_microkernel(int64_t kc, const float* a, const float* b, float* c, in
     for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
+void scalar_row_times_matrix(const float* a, int64_t k, const float* b, int64_t ldb, float* c, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) c[j] = 0.0f;
+  for (int64_t p = 0; p < k; ++p)
+    for (int64_t j = 0; j < n; ++j) c[j] += a[p] * b[p * ldb + j];
+}
+
 const GemmPrimitives& gemm_primitives_scalar() {
-  static const GemmPrimitives t{Isa::Scalar, kScalarMR, kScalarNR, scalar_microkernel};
+  static const GemmPrimitives t{Isa::Scalar, kScalarMR, kScalarNR, scalar_microkernel, scalar_row_times_matrix};
   return t;
 }
 
@@ -105,6 +111,10 @@ void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, const float* a
   if (kdim <= 0) {  // an empty sum: C = 0
     for (int64_t i = m0; i < m1; ++i)
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = 0.0f;
+    return;
+  }
+  if (m1 - m0 <= 2) {  // one or two rows: packing B would cost as much as the product
+    for (int64_t i = m0; i < m1; ++i) k.row_times_matrix(a + i * lda, kdim, b, ldb, c + i * ldc, n);
     return;
   }
   thread_local Scratch a_buf, b_buf;

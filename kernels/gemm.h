@@ -20,6 +20,9 @@ struct GemmPrimitives {
   // rows x cols of the tile are written (edge tiles).
   void (*microkernel)(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, bool accumulate,
                       int64_t rows, int64_t cols);
+  // c[n] = a[k] * B[k, n] for one row a, reading B in place (no packing): the M = 1 case, where
+  // the product is bound by reading B once.
+  void (*row_times_matrix)(const float* a, int64_t k, const float* b, int64_t ldb, float* c, int64_t n);
 };
 
 const GemmPrimitives& gemm_primitives(Isa isa);

@@ -2,6 +2,8 @@
 // flags. The tile is MR rows by two vectors: MR * 2 accumulators stay in registers for the whole
 // kc loop, each step broadcasting one A value per row against two B vectors.
 #pragma once
+#include <cmath>
+
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/gemm.h"
@@ -49,8 +51,35 @@ struct Gemm {
       for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
   }
 
+  static void row_times_matrix(const float* a, int64_t k, const float* b, int64_t ldb, float* c, int64_t n) {
+    int64_t j = 0;
+    // Four vectors of columns at a time, accumulated over all of k in registers.
+    for (; j + 4 * W <= n; j += 4 * W) {
+      B c0(0.0f), c1(0.0f), c2(0.0f), c3(0.0f);
+      for (int64_t p = 0; p < k; ++p) {
+        const B ap(a[p]);
+        const float* bp = b + p * ldb + j;
+        c0 = xsimd::fma(ap, B::load_unaligned(bp), c0);
+        c1 = xsimd::fma(ap, B::load_unaligned(bp + W), c1);
+        c2 = xsimd::fma(ap, B::load_unaligned(bp + 2 * W), c2);
+        c3 = xsimd::fma(ap, B::load_unaligned(bp + 3 * W), c3);
+      }
+      c0.store_unaligned(c + j), c1.store_unaligned(c + j + W), c2.store_unaligned(c + j + 2 * W), c3.store_unaligned(c + j + 3 * W);
+    }
+    for (; j + W <= n; j += W) {
+      B c0(0.0f);
+      for (int64_t p = 0; p < k; ++p) c0 = xsimd::fma(B(a[p]), B::load_unaligned(b + p * ldb + j), c0);
+      c0.store_unaligned(c + j);
+    }
+    for (; j < n; ++j) {
+      float acc = 0.0f;
+      for (int64_t p = 0; p < k; ++p) acc = std::fma(a[p], b[p * ldb + j], acc);
+      c[j] = acc;
+    }
+  }
+
   static const GemmPrimitives& table(Isa isa) {
-    static const GemmPrimitives t{isa, MR, static_cast<int>(NR), microkernel};
+    static const GemmPrimitives t{isa, MR, static_cast<int>(NR), microkernel, row_times_matrix};
     return t;
   }
 };
