@@ -1,12 +1,27 @@
-// Softmax / LogSoftmax along one axis of a tensor seen as [outer, axis_len, inner].
+// Softmax / LogSoftmax. Contiguous rows (the axis is the last dim, the common case) run on per-ISA
+// primitives (softmax_simd.h): one pass finds the max and the sum of exp(x - max) together,
+// rescaling the running sum when a block raises the max (online softmax), and a second pass writes
+// exp(x - max) / sum. A row that is all -inf (fully masked) gives zeros (log form: -inf); NaN in
+// a row makes that row NaN. The strided form (axis not last) stays a plain loop.
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <limits>
 
+#include "kernels/isa.h"
+
 namespace normrt::kernels {
 
-// Lanes [lane_begin, lane_end) of the outer*inner lanes, each a strided row of axis_len values.
+struct SoftmaxPrimitives {
+  Isa isa;
+  // Rows [r0, r1) of a [rows, n] matrix, contiguous.
+  void (*rows)(const float* x, float* y, int64_t n, bool log_softmax, int64_t r0, int64_t r1);
+};
+
+const SoftmaxPrimitives& softmax_primitives(Isa isa);
+
+// Lanes [lane_begin, lane_end) of the outer*inner lanes of a tensor seen as [outer, axis_len,
+// inner], each a strided row of axis_len values.
 inline void softmax_lanes_f32(const float* x, float* y, int64_t axis_len, int64_t inner, bool log_softmax,
                               int64_t lane_begin, int64_t lane_end) {
   for (int64_t lane = lane_begin; lane < lane_end; ++lane) {
@@ -25,7 +40,6 @@ inline void softmax_lanes_f32(const float* x, float* y, int64_t axis_len, int64_
       continue;
     }
     if (mx == -std::numeric_limits<float>::infinity()) {
-      // Every value is -inf (a fully masked row): zeros for softmax, -inf for log-softmax.
       for (int64_t i = 0; i < axis_len; ++i) yr[i * inner] = log_softmax ? mx : 0.0f;
       continue;
     }

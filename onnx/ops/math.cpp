@@ -122,6 +122,13 @@ class Softmax final : public OpKernel {
       else
         inner *= d;
     }
+    if (inner == 1) {  // contiguous rows: the per-ISA online kernel
+      const kernels::SoftmaxPrimitives& k = kernels::softmax_primitives(ctx.isa);
+      ctx.parallel.for_range(outer, rows_grain(len), [&](int64_t r0, int64_t r1) {
+        k.rows(x.data<float>(), ctx.outputs[0]->data<float>(), len, log_, r0, r1);
+      });
+      return;
+    }
     ctx.parallel.for_range(outer * inner, rows_grain(len), [&](int64_t l0, int64_t l1) {
       kernels::softmax_lanes_f32(x.data<float>(), ctx.outputs[0]->data<float>(), len, inner, log_, l0, l1);
     });
