@@ -60,28 +60,31 @@ struct Scratch {
   }
 };
 
-// B[kc, nc] (row-major, ldb) into ceil(nc / nr) panels of kc x nr, zero-padded.
-void pack_b(const float* b, int64_t ldb, int64_t kc, int64_t nc, int nr, float* out) {
+// B[kc, nc] into ceil(nc / nr) panels of kc x nr, zero-padded.
+void pack_b(MatrixView b, int64_t kc, int64_t nc, int nr, float* out) {
   for (int64_t j0 = 0; j0 < nc; j0 += nr) {
     const int64_t w = std::min<int64_t>(nr, nc - j0);
     for (int64_t p = 0; p < kc; ++p) {
-      const float* src = b + p * ldb + j0;
+      const float* src = b.data + p * b.row_stride + j0 * b.col_stride;
       float* dst = out + (j0 / nr) * kc * nr + p * nr;
       int64_t j = 0;
-      for (; j < w; ++j) dst[j] = src[j];
+      if (b.col_stride == 1)
+        for (; j < w; ++j) dst[j] = src[j];
+      else
+        for (; j < w; ++j) dst[j] = src[j * b.col_stride];
       for (; j < nr; ++j) dst[j] = 0.0f;
     }
   }
 }
 
-// A[mc, kc] (row-major, lda) into ceil(mc / mr) panels of kc x mr (k-major), zero-padded.
-void pack_a(const float* a, int64_t lda, int64_t mc, int64_t kc, int mr, float* out) {
+// A[mc, kc] into ceil(mc / mr) panels of kc x mr (k-major), zero-padded.
+void pack_a(MatrixView a, int64_t mc, int64_t kc, int mr, float* out) {
   for (int64_t i0 = 0; i0 < mc; i0 += mr) {
     const int64_t h = std::min<int64_t>(mr, mc - i0);
     float* dst = out + (i0 / mr) * kc * mr;
     for (int64_t p = 0; p < kc; ++p) {
       int64_t i = 0;
-      for (; i < h; ++i) dst[p * mr + i] = a[(i0 + i) * lda + p];
+      for (; i < h; ++i) dst[p * mr + i] = a.data[(i0 + i) * a.row_stride + p * a.col_stride];
       for (; i < mr; ++i) dst[p * mr + i] = 0.0f;
     }
   }
@@ -105,16 +108,17 @@ const GemmPrimitives& gemm_primitives(Isa isa) {
 
 int64_t sgemm_row_block(const GemmPrimitives& k) { return k.mr * 20; }
 
-void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, const float* a, int64_t lda, const float* b, int64_t ldb,
-                float* c, int64_t ldc, int64_t m0, int64_t m1) {
+void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, MatrixView b, float* c, int64_t ldc,
+                int64_t m0, int64_t m1) {
   if (m0 >= m1 || n <= 0) return;
   if (kdim <= 0) {  // an empty sum: C = 0
     for (int64_t i = m0; i < m1; ++i)
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = 0.0f;
     return;
   }
-  if (m1 - m0 <= 2) {  // one or two rows: packing B would cost as much as the product
-    for (int64_t i = m0; i < m1; ++i) k.row_times_matrix(a + i * lda, kdim, b, ldb, c + i * ldc, n);
+  // One or two rows against a row-major B: packing would cost as much as the product.
+  if (m1 - m0 <= 2 && a.col_stride == 1 && b.col_stride == 1) {
+    for (int64_t i = m0; i < m1; ++i) k.row_times_matrix(a.data + i * a.row_stride, kdim, b.data, b.row_stride, c + i * ldc, n);
     return;
   }
   thread_local Scratch a_buf, b_buf;
@@ -126,11 +130,11 @@ void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, const float* a
     for (int64_t pc = 0; pc < kdim; pc += kKC) {
       const int64_t kc = std::min(kKC, kdim - pc);
       float* bp = b_buf.get(static_cast<size_t>(panels_n * kc * nr));
-      pack_b(b + pc * ldb + jc, ldb, kc, nc, nr, bp);
+      pack_b({b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, kc, nc, nr, bp);
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t mcc = std::min(mc, m1 - ic);
         float* ap = a_buf.get(static_cast<size_t>((mcc + mr - 1) / mr * mr * kc));
-        pack_a(a + ic * lda + pc, lda, mcc, kc, mr, ap);
+        pack_a({a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, mcc, kc, mr, ap);
         for (int64_t jr = 0; jr < panels_n; ++jr) {
           const int64_t cols = std::min<int64_t>(nr, nc - jr * nr);
           for (int64_t ir = 0; ir < mcc; ir += mr) {

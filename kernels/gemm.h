@@ -27,9 +27,23 @@ struct GemmPrimitives {
 
 const GemmPrimitives& gemm_primitives(Isa isa);
 
-// Rows [m0, m1) of C[M, N] = A[M, K] * B[K, N], all row-major with leading dimensions lda, ldb, ldc.
-void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, const float* a, int64_t lda, const float* b, int64_t ldb,
-                float* c, int64_t ldc, int64_t m0, int64_t m1);
+// A matrix operand given by strides: element (i, j) is at data[i * row_stride + j * col_stride], so a
+// transposed operand is the same memory with the strides swapped.
+struct MatrixView {
+  const float* data;
+  int64_t row_stride, col_stride;
+  static MatrixView row_major(const float* d, int64_t ld) { return {d, ld, 1}; }
+  static MatrixView transposed(const float* d, int64_t ld) { return {d, 1, ld}; }
+};
+
+// Rows [m0, m1) of C[M, N] = A[M, K] * B[K, N]; C row-major with leading dimension ldc.
+void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, MatrixView b, float* c, int64_t ldc,
+                int64_t m0, int64_t m1);
+// Row-major A and B (the MatMul case).
+inline void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, const float* a, int64_t lda, const float* b,
+                       int64_t ldb, float* c, int64_t ldc, int64_t m0, int64_t m1) {
+  sgemm_rows(k, n, kdim, MatrixView::row_major(a, lda), MatrixView::row_major(b, ldb), c, ldc, m0, m1);
+}
 
 // Rows per task that keep the A block and the C tiles in cache (a multiple of the tile height).
 int64_t sgemm_row_block(const GemmPrimitives& k);

@@ -70,3 +70,32 @@ TEST_CASE("sgemm_rows with K = 0 gives zeros; NaN propagates to its row and colu
       for (int64_t j = 0; j < 5; ++j) CHECK(std::isnan(out[i * 5 + j]) == (i == 1));
   }
 }
+
+TEST_CASE("sgemm_rows with transposed operands (strided views), every ISA") {
+  const int64_t m = 37, n = 29, k = 301;
+  std::vector<float> at = random_matrix(k * m, 5), bt = random_matrix(n * k, 6);  // A^T [k, m], B^T [n, k]
+  for (Isa isa : isas()) {
+    const GemmPrimitives& g = gemm_primitives(isa);
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        // The same logical A[m,k] and B[k,n] stored either way.
+        std::vector<float> a(m * k), b(k * n), c(m * n);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t p = 0; p < k; ++p) a[i * k + p] = at[p * m + i];
+        for (int64_t p = 0; p < k; ++p)
+          for (int64_t j = 0; j < n; ++j) b[p * n + j] = bt[j * k + p];
+        const MatrixView av = ta ? MatrixView::transposed(at.data(), m) : MatrixView::row_major(a.data(), k);
+        const MatrixView bv = tb ? MatrixView::transposed(bt.data(), k) : MatrixView::row_major(b.data(), n);
+        sgemm_rows(g, n, k, av, bv, c.data(), n, 0, m);
+        double worst = 0;
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double want = 0, scale = 0;
+            for (int64_t p = 0; p < k; ++p) want += double(a[i * k + p]) * b[p * n + j], scale += std::fabs(double(a[i * k + p]) * b[p * n + j]);
+            worst = std::max(worst, std::fabs(c[i * n + j] - want) / scale);
+          }
+        INFO("isa " << std::string(isa_name(isa)) << " transA " << ta << " transB " << tb);
+        CHECK(worst < 1e-5);
+      }
+  }
+}

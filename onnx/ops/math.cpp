@@ -1,5 +1,6 @@
 // MatMul (numpy semantics) and Softmax / LogSoftmax.
 #include <algorithm>
+#include <functional>
 
 #include "kernels/gemm.h"
 #include "kernels/softmax.h"
@@ -9,6 +10,36 @@
 namespace normrt::onnx {
 
 namespace {
+
+// C[m, n] = A * B on the SGEMM kernel, spread over threads in tasks of (block of rows, block of
+// columns). Columns are split only when row blocks alone cannot keep the threads busy (M = 1
+// decoding, say); small products stay on one thread, where splitting costs more than it saves.
+void run_sgemm(const ComputeContext& ctx, int64_t m, int64_t n, int64_t k, kernels::MatrixView a, kernels::MatrixView b,
+               float* c, int64_t batches = 1, const std::function<void(int64_t, kernels::MatrixView&, kernels::MatrixView&, float*&)>&
+               select_batch = nullptr) {
+  const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
+  const int64_t mb = kernels::sgemm_row_block(gk);
+  const int64_t row_blocks = (m + mb - 1) / mb;
+  const int threads = ctx.parallel.threads();
+  int64_t col_blocks = 1;
+  if (batches * row_blocks < threads && n >= 4 * gk.nr)
+    col_blocks = std::min<int64_t>((threads + batches * row_blocks - 1) / (batches * row_blocks), n / (2 * gk.nr));
+  const int64_t col_step = (n + col_blocks - 1) / col_blocks / gk.nr * gk.nr + gk.nr;
+  const int64_t tasks = batches * row_blocks * col_blocks;
+  const int64_t grain = batches * m * n * k < (int64_t(1) << 18) ? tasks : 1;
+  ctx.parallel.for_range(tasks, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t bi = t / (row_blocks * col_blocks), rb = (t / col_blocks) % row_blocks, cb = t % col_blocks;
+      const int64_t n0 = std::min(n, cb * col_step), n1 = std::min(n, n0 + col_step);
+      if (n0 >= n1) continue;
+      kernels::MatrixView av = a, bv = b;
+      float* cp = c;
+      if (select_batch) select_batch(bi, av, bv, cp);
+      bv.data += n0 * bv.col_stride;
+      kernels::sgemm_rows(gk, n1 - n0, k, av, bv, cp + n0, n, rb * mb, std::min(m, (rb + 1) * mb));
+    }
+  });
+}
 
 class MatMul final : public OpKernel {
  public:
@@ -68,29 +99,73 @@ class MatMul final : public OpKernel {
     const float* pa = a.data<float>();
     const float* pb = b.data<float>();
     float* pc = c.data<float>();
-    const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
-    // Tasks: (batch, block of rows, block of columns). Columns are split only when rows and
-    // batches alone cannot keep the threads busy (M = 1 decoding, say).
-    const int64_t mb = kernels::sgemm_row_block(gk);
-    const int64_t row_blocks = (m + mb - 1) / mb;
-    const int threads = ctx.parallel.threads();
-    int64_t col_blocks = 1;
-    if (nbatch * row_blocks < threads && n >= 4 * gk.nr)
-      col_blocks = std::min<int64_t>((threads + nbatch * row_blocks - 1) / (nbatch * row_blocks), n / (2 * gk.nr));
-    const int64_t col_step = (n + col_blocks - 1) / col_blocks / gk.nr * gk.nr + gk.nr;
-    const int64_t tasks = nbatch * row_blocks * col_blocks;
-    // Small products stay on one thread: splitting costs more than it saves.
-    const int64_t grain = m * n * k < (int64_t(1) << 18) ? tasks : 1;
-    ctx.parallel.for_range(tasks, grain, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t bi = t / (row_blocks * col_blocks), rb = (t / col_blocks) % row_blocks, cb = t % col_blocks;
-        const int64_t n0 = std::min(n, cb * col_step), n1 = std::min(n, n0 + col_step);
-        if (n0 >= n1) continue;
-        kernels::sgemm_rows(gk, n1 - n0, k, pa + a_off[bi] * m * k, k, pb + b_off[bi] * k * n + n0, n, pc + bi * m * n + n0, n,
-                            rb * mb, std::min(m, (rb + 1) * mb));
-      }
+    run_sgemm(ctx, m, n, k, kernels::MatrixView::row_major(pa, k), kernels::MatrixView::row_major(pb, n), pc, nbatch,
+              [&](int64_t bi, kernels::MatrixView& av, kernels::MatrixView& bv, float*& cp) {
+                av.data = pa + a_off[bi] * m * k;
+                bv.data = pb + b_off[bi] * k * n;
+                cp = pc + bi * m * n;
+              });
+  }
+};
+
+// Gemm: Y = alpha * A' * B' + beta * C, A' = transA ? A^T : A (2-D), C broadcast to [M, N].
+// Transposes are strided views into the packing, never copies.
+class Gemm final : public OpKernel {
+ public:
+  Gemm(float alpha, float beta, bool ta, bool tb) : alpha_(alpha), beta_(beta), ta_(ta), tb_(tb) {}
+
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, {DType::Float32});
+    const ValueType &a = ctx.input(0), &b = ctx.input(1);
+    if (b.dtype != a.dtype || (ctx.has_input(2) && ctx.input(2).dtype != a.dtype)) ctx.error("inputs have different element types");
+    ctx.output(0).dtype = a.dtype;
+    if (!a.shape || !b.shape) return;
+    if (a.shape->size() != 2 || b.shape->size() != 2)
+      ctx.error("A and B must be 2-D, got " + sym_shape_to_string(*a.shape) + " and " + sym_shape_to_string(*b.shape));
+    const Dim m = (*a.shape)[ta_ ? 1 : 0], ka = (*a.shape)[ta_ ? 0 : 1];
+    const Dim kb = (*b.shape)[tb_ ? 1 : 0], n = (*b.shape)[tb_ ? 0 : 1];
+    if (ka.known() && kb.known() && ka.value != kb.value)
+      ctx.error("inner dimensions differ: A' is [" + sym_shape_to_string({m, ka}) + "], B' is [" + sym_shape_to_string({kb, n}) + "]");
+    const SymShape out{m, n};
+    if (ctx.has_input(2) && ctx.input(2).shape) {
+      const SymShape& cs = *ctx.input(2).shape;
+      if (cs.size() > 2) ctx.error("C must have rank <= 2, got " + sym_shape_to_string(cs));
+      const SymShape bc = broadcast_sym(out, cs, ctx);
+      for (size_t d = 0; d < 2; ++d)
+        if (bc[d].known() && out[d].known() && bc[d].value != out[d].value) ctx.error("C " + sym_shape_to_string(cs) + " does not broadcast to [M, N]");
+    }
+    ctx.output(0).shape = out;
+  }
+
+  void compute(ComputeContext& ctx) const override {
+    const Tensor &a = *ctx.inputs[0], &b = *ctx.inputs[1];
+    const Tensor* c = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
+    Tensor& y = *ctx.outputs[0];
+    const int64_t m = y.shape()[0], n = y.shape()[1], k = a.shape()[ta_ ? 0 : 1];
+    const kernels::MatrixView av = ta_ ? kernels::MatrixView::transposed(a.data<float>(), m) : kernels::MatrixView::row_major(a.data<float>(), k);
+    const kernels::MatrixView bv = tb_ ? kernels::MatrixView::transposed(b.data<float>(), k) : kernels::MatrixView::row_major(b.data<float>(), n);
+    float* py = y.data<float>();
+    run_sgemm(ctx, m, n, k, av, bv, py);
+    const bool add_c = c && beta_ != 0.0f && c->numel() > 0;
+    if (alpha_ == 1.0f && !add_c) return;
+    // Epilogue: alpha scaling and beta * C, C indexed with stride 0 on its broadcast dims.
+    Shape cs = add_c ? c->shape() : Shape{};
+    while (cs.size() < 2) cs.insert(cs.begin(), 1);
+    const int64_t c_row = cs[0] == 1 ? 0 : cs[1], c_col = cs[1] == 1 ? 0 : 1;
+    const float* pc = add_c ? c->data<float>() : nullptr;
+    ctx.parallel.for_range(m, rows_grain(n), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          float v = alpha_ * py[i * n + j];
+          if (add_c) v += beta_ * pc[i * c_row + j * c_col];
+          py[i * n + j] = v;
+        }
     });
   }
+
+ private:
+  float alpha_, beta_;
+  bool ta_, tb_;
 };
 
 // Softmax/LogSoftmax. Opset 13 normalizes along one axis (default -1); opsets 1-12 flatten the
@@ -154,6 +229,12 @@ void register_softmax(OpRegistry& r, const char* name) {
 void register_math_ops(OpRegistry& r) {
   r.add("", "MatMul", 1, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> {
     return std::make_unique<MatMul>();
+  });
+  // Opset 7 brought multidirectional broadcasting of C (before: a 'broadcast' attribute); 11 made
+  // C optional, which the kernel accepts throughout.
+  r.add("", "Gemm", 7, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<Gemm>(n.attr_float("alpha", 1.0f), n.attr_float("beta", 1.0f), n.attr_int("transA", 0) != 0,
+                                  n.attr_int("transB", 0) != 0);
   });
   register_softmax<false>(r, "Softmax");
   register_softmax<true>(r, "LogSoftmax");
