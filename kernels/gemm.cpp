@@ -108,6 +108,68 @@ const GemmPrimitives& gemm_primitives(Isa isa) {
 
 int64_t sgemm_row_block(const GemmPrimitives& k) { return k.mr * 20; }
 
+namespace {
+// The microkernel sweep over one packed A block and the B panels [jr0, jr1) of one (column, depth) block.
+void sweep(const GemmPrimitives& k, const float* ap, const float* bp, int64_t mcc, int64_t kc, int64_t jr0, int64_t jr1, int64_t nc,
+           float* c, int64_t ldc, bool accumulate) {
+  const int mr = k.mr, nr = k.nr;
+  for (int64_t jr = jr0; jr < jr1; ++jr) {
+    const int64_t cols = std::min<int64_t>(nr, nc - jr * nr);
+    for (int64_t ir = 0; ir < mcc; ir += mr) {
+      const int64_t rows = std::min<int64_t>(mr, mcc - ir);
+      k.microkernel(kc, ap + (ir / mr) * kc * mr, bp + jr * kc * nr, c + ir * ldc + jr * nr, ldc, accumulate, rows, cols);
+    }
+  }
+}
+}  // namespace
+
+PackedB::PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b) : k_(kdim), n_(n), nr_(k.nr) {
+  depth_blocks_ = std::max<int64_t>(1, (kdim + kKC - 1) / kKC);
+  size_t total = 0;
+  for (int64_t jc = 0; jc < n; jc += kNC) {
+    const int64_t panels_n = (std::min(kNC, n - jc) + nr_ - 1) / nr_;
+    for (int64_t pc = 0; pc < depth_blocks_ * kKC; pc += kKC) {
+      offsets_.push_back(total);
+      total += static_cast<size_t>(panels_n * std::max<int64_t>(0, std::min(kKC, kdim - pc)) * nr_);
+    }
+  }
+  data_.reset(static_cast<float*>(std::aligned_alloc(64, (std::max<size_t>(total, 1) * sizeof(float) + 63) / 64 * 64)));
+  if (!data_) throw std::bad_alloc();
+  for (int64_t jc = 0, jb = 0; jc < n; jc += kNC, ++jb)
+    for (int64_t pc = 0, pb = 0; pc < kdim; pc += kKC, ++pb)
+      pack_b({b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, std::min(kKC, kdim - pc),
+             std::min(kNC, n - jc), nr_, data_.get() + offsets_[jb * depth_blocks_ + pb]);
+}
+
+void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, float* c, int64_t ldc, int64_t m0, int64_t m1,
+                       int64_t n0, int64_t n1) {
+  const int64_t kdim = b.k(), n = b.n();
+  n1 = std::min(n1, n);
+  if (m0 >= m1 || n0 >= n1) return;
+  if (kdim <= 0) {
+    for (int64_t i = m0; i < m1; ++i)
+      for (int64_t j = n0; j < n1; ++j) c[i * ldc + j] = 0.0f;
+    return;
+  }
+  thread_local Scratch a_buf;
+  const int mr = k.mr, nr = k.nr;
+  const int64_t mc = sgemm_row_block(k);
+  for (int64_t jc = n0 / kNC * kNC, jb = n0 / kNC; jc < n1; jc += kNC, ++jb) {
+    const int64_t nc = std::min(kNC, n - jc);
+    // Panels of this column block that fall in [n0, n1).
+    const int64_t jr0 = std::max<int64_t>(0, n0 - jc) / nr, jr1 = (std::min(n1, jc + nc) - jc + nr - 1) / nr;
+    for (int64_t pc = 0, pb = 0; pc < kdim; pc += kKC, ++pb) {
+      const int64_t kc = std::min(kKC, kdim - pc);
+      for (int64_t ic = m0; ic < m1; ic += mc) {
+        const int64_t mcc = std::min(mc, m1 - ic);
+        float* ap = a_buf.get(static_cast<size_t>((mcc + mr - 1) / mr * mr * kc));
+        pack_a({a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, mcc, kc, mr, ap);
+        sweep(k, ap, b.block(jb, pb), mcc, kc, jr0, jr1, std::min(nc, n1 - jc), c + ic * ldc + jc, ldc, pc > 0);
+      }
+    }
+  }
+}
+
 void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, MatrixView b, float* c, int64_t ldc,
                 int64_t m0, int64_t m1) {
   if (m0 >= m1 || n <= 0) return;
@@ -135,14 +197,7 @@ void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, 
         const int64_t mcc = std::min(mc, m1 - ic);
         float* ap = a_buf.get(static_cast<size_t>((mcc + mr - 1) / mr * mr * kc));
         pack_a({a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, mcc, kc, mr, ap);
-        for (int64_t jr = 0; jr < panels_n; ++jr) {
-          const int64_t cols = std::min<int64_t>(nr, nc - jr * nr);
-          for (int64_t ir = 0; ir < mcc; ir += mr) {
-            const int64_t rows = std::min<int64_t>(mr, mcc - ir);
-            k.microkernel(kc, ap + (ir / mr) * kc * mr, bp + jr * kc * nr, c + (ic + ir) * ldc + jc + jr * nr, ldc, pc > 0, rows,
-                          cols);
-          }
-        }
+        sweep(k, ap, bp, mcc, kc, 0, panels_n, nc, c + ic * ldc + jc, ldc, pc > 0);
       }
     }
   }

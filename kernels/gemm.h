@@ -7,6 +7,9 @@
 // into thread-local buffers.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
 
 #include "kernels/isa.h"
 
@@ -44,6 +47,30 @@ inline void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, const f
                        int64_t ldb, float* c, int64_t ldc, int64_t m0, int64_t m1) {
   sgemm_rows(k, n, kdim, MatrixView::row_major(a, lda), MatrixView::row_major(b, ldb), c, ldc, m0, m1);
 }
+
+// B packed once (constant weights): the panels sgemm_rows would pack on every call, for every
+// (column block, depth block), in the order it visits them. Tied to the primitives' nr.
+class PackedB {
+ public:
+  PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b);
+  int64_t k() const { return k_; }
+  int64_t n() const { return n_; }
+  int nr() const { return nr_; }
+  // Panels of column block jb and depth block pb.
+  const float* block(int64_t jb, int64_t pb) const { return data_.get() + offsets_[jb * depth_blocks_ + pb]; }
+
+ private:
+  int64_t k_, n_;
+  int nr_;
+  int64_t depth_blocks_;
+  std::vector<size_t> offsets_;
+  std::unique_ptr<float, void (*)(void*)> data_{nullptr, std::free};
+};
+
+// Rows [m0, m1), columns [n0, n1) of C = A * B with B prepacked; n0 must be a multiple of nr.
+// c points at C's first column.
+void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, float* c, int64_t ldc, int64_t m0, int64_t m1,
+                       int64_t n0, int64_t n1);
 
 // Rows per task that keep the A block and the C tiles in cache (a multiple of the tile height).
 int64_t sgemm_row_block(const GemmPrimitives& k);

@@ -70,6 +70,13 @@ class OpKernel {
   // >= 0 when output 0 holds exactly the bytes of that input (Identity, Reshape): the executor
   // then makes it a view instead of running compute.
   virtual int output_aliases_input() const { return -1; }
+  // Called once at session creation, after shape inference, with the inputs whose values are
+  // known then (initializers, folded constants; null for the others) and the session's kernel
+  // ISA: the place to pack constant weights. Runs before any run; must leave the kernel const-safe.
+  virtual void prepare(const std::vector<const Tensor*>& constant_inputs, kernels::Isa isa) {
+    (void)constant_inputs;
+    (void)isa;
+  }
 };
 
 }  // namespace normrt

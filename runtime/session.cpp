@@ -44,6 +44,12 @@ Session::Session(Graph graph, const KernelResolver& resolve, SessionOptions opti
   view_of_input_.assign(n, -1);
   for (size_t i = 0; i < n; ++i) view_of_input_[i] = kernels_[i]->output_aliases_input();
   infer_static();
+  for (int n : order_) {
+    if (!runs_[n]) continue;
+    std::vector<const Tensor*> constants;
+    for (int v : graph_.nodes[n].inputs) constants.push_back(v >= 0 ? graph_.values[v].constant.get() : nullptr);
+    kernels_[n]->prepare(constants, isa_);
+  }
   plan_ = plan_memory(graph_, order_, runs_, view_of_input_);
   for (int v : graph_.inputs) inputs_.push_back({graph_.values[v].name, graph_.values[v].dtype, graph_.values[v].shape});
   for (int v : graph_.outputs) outputs_.push_back({graph_.values[v].name, graph_.values[v].dtype, graph_.values[v].shape});

@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "kernels/gemm.h"
@@ -97,5 +99,25 @@ TEST_CASE("sgemm_rows with transposed operands (strided views), every ISA") {
         INFO("isa " << std::string(isa_name(isa)) << " transA " << ta << " transB " << tb);
         CHECK(worst < 1e-5);
       }
+  }
+}
+
+TEST_CASE("prepacked B gives the same bits as packing per call, for any column split on panel bounds") {
+  for (Isa isa : isas()) {
+    const GemmPrimitives& g = gemm_primitives(isa);
+    for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{130, 3100, 300}, {7, 50, 9}, {3, 33, 513}, {20, 7, 0}}) {
+      std::vector<float> a = random_matrix(m * std::max<int64_t>(k, 1), 7), b = random_matrix(std::max<int64_t>(k, 1) * n, 8);
+      std::vector<float> ref(m * n), out(m * n, -1.0f);
+      sgemm_rows(g, n, k, a.data(), k, b.data(), n, ref.data(), n, 0, m);
+      const PackedB packed(g, k, n, MatrixView::row_major(b.data(), n));
+      // Three column ranges on panel boundaries, rows in two parts.
+      const int64_t c1 = std::min(n, int64_t(g.nr) * 3), c2 = std::min(n, int64_t(g.nr) * 100);
+      for (auto [n0, n1] : {std::pair<int64_t, int64_t>{0, c1}, {c1, c2}, {c2, n}}) {
+        sgemm_rows_packed(g, packed, MatrixView::row_major(a.data(), k), out.data(), n, 0, m / 2, n0, n1);
+        sgemm_rows_packed(g, packed, MatrixView::row_major(a.data(), k), out.data(), n, m / 2, m, n0, n1);
+      }
+      INFO("isa " << std::string(isa_name(isa)) << " M,N,K = " << m << "," << n << "," << k);
+      CHECK(std::memcmp(ref.data(), out.data(), ref.size() * sizeof(float)) == 0);
+    }
   }
 }

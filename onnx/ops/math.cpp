@@ -41,8 +41,36 @@ void run_sgemm(const ComputeContext& ctx, int64_t m, int64_t n, int64_t k, kerne
   });
 }
 
+// The same with a prepacked B: A's batch dims fold into M (B is shared by every batch).
+void run_sgemm_packed(const ComputeContext& ctx, const kernels::PackedB& b, int64_t m, kernels::MatrixView a, float* c) {
+  const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
+  const int64_t n = b.n(), mb = kernels::sgemm_row_block(gk);
+  const int64_t row_blocks = (m + mb - 1) / mb;
+  const int threads = ctx.parallel.threads();
+  int64_t col_blocks = 1;
+  if (row_blocks < threads && n >= 4 * gk.nr) col_blocks = std::min<int64_t>((threads + row_blocks - 1) / row_blocks, n / (2 * gk.nr));
+  const int64_t col_step = (n + col_blocks - 1) / col_blocks / gk.nr * gk.nr + gk.nr;
+  const int64_t tasks = row_blocks * col_blocks;
+  const int64_t grain = m * n * b.k() < (int64_t(1) << 18) ? tasks : 1;
+  ctx.parallel.for_range(tasks, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t rb = t / col_blocks, cb = t % col_blocks;
+      kernels::sgemm_rows_packed(gk, b, a, c, n, rb * mb, std::min(m, (rb + 1) * mb), cb * col_step, (cb + 1) * col_step);
+    }
+  });
+}
+
 class MatMul final : public OpKernel {
  public:
+  // A constant 2-D B (a weight) is packed here once, for the session's ISA.
+  void prepare(const std::vector<const Tensor*>& constants, kernels::Isa isa) override {
+    const Tensor* b = constants.size() > 1 ? constants[1] : nullptr;
+    if (!b || b->dtype() != DType::Float32 || b->rank() != 2) return;
+    const kernels::GemmPrimitives& gk = kernels::gemm_primitives(isa);
+    packed_ = std::make_shared<const kernels::PackedB>(gk, b->shape()[0], b->shape()[1],
+                                                       kernels::MatrixView::row_major(b->data<float>(), b->shape()[1]));
+  }
+
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, {DType::Float32});
     const ValueType &a = ctx.input(0), &b = ctx.input(1);
@@ -99,6 +127,10 @@ class MatMul final : public OpKernel {
     const float* pa = a.data<float>();
     const float* pb = b.data<float>();
     float* pc = c.data<float>();
+    if (packed_ && b.rank() == 2 && m > 2) {  // (one- and two-row products read B unpacked)
+      run_sgemm_packed(ctx, *packed_, m * nbatch, kernels::MatrixView::row_major(pa, k), pc);
+      return;
+    }
     run_sgemm(ctx, m, n, k, kernels::MatrixView::row_major(pa, k), kernels::MatrixView::row_major(pb, n), pc, nbatch,
               [&](int64_t bi, kernels::MatrixView& av, kernels::MatrixView& bv, float*& cp) {
                 av.data = pa + a_off[bi] * m * k;
@@ -106,6 +138,9 @@ class MatMul final : public OpKernel {
                 cp = pc + bi * m * n;
               });
   }
+
+ private:
+  std::shared_ptr<const kernels::PackedB> packed_;  // set by prepare() when B is a constant matrix
 };
 
 // Gemm: Y = alpha * A' * B' + beta * C, A' = transA ? A^T : A (2-D), C broadcast to [M, N].
