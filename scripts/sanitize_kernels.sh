@@ -10,17 +10,19 @@ cxx=${CXX:-g++}
 launcher=$(command -v ccache || true)
 flags=(-O1 -g -std=c++20 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -I.)
 declare -A isa_flags=(
+  [kernels/activation_avx2.cpp]="-mavx2 -mfma"
+  [kernels/activation_avx512.cpp]="-mavx512f -mavx512bw -mavx512dq -mavx512cd -mavx512vl -mavx2 -mfma"
   [kernels/norm_avx2.cpp]="-mavx2 -mfma" [kernels/gemm_avx2.cpp]="-mavx2 -mfma" [kernels/softmax_avx2.cpp]="-mavx2 -mfma"
   [kernels/norm_avx512.cpp]="-mavx512f -mavx512bw -mavx512dq -mavx512cd -mavx512vl -mavx2 -mfma"
   [kernels/gemm_avx512.cpp]="-mavx512f -mavx512bw -mavx512dq -mavx512cd -mavx512vl -mavx2 -mfma"
   [kernels/softmax_avx512.cpp]="-mavx512f -mavx512bw -mavx512dq -mavx512cd -mavx512vl -mavx2 -mfma")
-srcs=(kernels/elementwise.cpp kernels/gemm.cpp kernels/isa.cpp kernels/layout.cpp kernels/norm.cpp kernels/norm_scalar.cpp
+srcs=(kernels/activation.cpp kernels/elementwise.cpp kernels/gemm.cpp kernels/isa.cpp kernels/layout.cpp kernels/norm.cpp kernels/norm_scalar.cpp
       kernels/softmax.cpp tests/main.cpp tests/test_kernels.cpp tests/test_norm_kernels.cpp tests/test_gemm_kernels.cpp
-      tests/test_softmax_kernels.cpp)
+      tests/test_softmax_kernels.cpp tests/test_activation_kernels.cpp)
 case "$(uname -m)" in
-  x86_64) srcs+=(kernels/norm_avx2.cpp kernels/norm_avx512.cpp kernels/gemm_avx2.cpp kernels/gemm_avx512.cpp
+  x86_64) srcs+=(kernels/activation_avx2.cpp kernels/activation_avx512.cpp kernels/norm_avx2.cpp kernels/norm_avx512.cpp kernels/gemm_avx2.cpp kernels/gemm_avx512.cpp
                  kernels/softmax_avx2.cpp kernels/softmax_avx512.cpp) ;;
-  aarch64) srcs+=(kernels/norm_neon.cpp kernels/gemm_neon.cpp kernels/softmax_neon.cpp) ;;
+  aarch64) srcs+=(kernels/activation_neon.cpp kernels/norm_neon.cpp kernels/gemm_neon.cpp kernels/softmax_neon.cpp) ;;
 esac
 objs=() pids=()
 for s in "${srcs[@]}"; do

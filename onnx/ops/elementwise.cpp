@@ -1,6 +1,7 @@
 // Add, Sub, Mul, Div (numpy broadcasting, opset 7+) and unary math (Erf).
 #include <cmath>
 
+#include "kernels/activation.h"
 #include "kernels/elementwise.h"
 #include "onnx/op_registry.h"
 #include "onnx/ops/op_util.h"
@@ -47,7 +48,9 @@ std::unique_ptr<OpKernel> make_binary(const Node&, int64_t) {
 class UnaryFloat final : public OpKernel {
  public:
   using Fn = double (*)(double);
-  explicit UnaryFloat(Fn fn) : fn_(fn) {}
+  using SimdFn = void (*)(const float*, float*, int64_t);
+  // fn: the float64 definition (other float types); simd: picks the float32 primitive, may be null.
+  UnaryFloat(Fn fn, SimdFn (*simd)(const kernels::ActivationPrimitives&)) : fn_(fn), simd_(simd) {}
 
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, kFloatTypes);
@@ -58,6 +61,11 @@ class UnaryFloat final : public OpKernel {
   void compute(ComputeContext& ctx) const override {
     const Tensor& x = *ctx.inputs[0];
     Tensor& y = *ctx.outputs[0];
+    if (simd_ && x.dtype() == DType::Float32) {  // the per-ISA vector form
+      const auto f = simd_(kernels::activation_primitives(ctx.isa));
+      ctx.parallel.for_range(x.numel(), 16384, [&](int64_t i0, int64_t i1) { f(x.data<float>() + i0, y.data<float>() + i0, i1 - i0); });
+      return;
+    }
     visit_float(x.dtype(), [&]<class T>() {
       using C = kernels::compute_t<T>;
       const T* in = x.data<T>();
@@ -70,6 +78,7 @@ class UnaryFloat final : public OpKernel {
 
  private:
   Fn fn_;
+  SimdFn (*simd_)(const kernels::ActivationPrimitives&);
 };
 
 double erf_fn(double x) { return std::erf(x); }
@@ -84,7 +93,7 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("", "Mul", 7, kMaxDefaultOpset, make_binary<BinaryOp::Mul>);
   r.add("", "Div", 7, kMaxDefaultOpset, make_binary<BinaryOp::Div>);
   r.add("", "Erf", 9, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> {
-    return std::make_unique<UnaryFloat>(erf_fn);
+    return std::make_unique<UnaryFloat>(erf_fn, [](const kernels::ActivationPrimitives& k) { return k.erf; });
   });
 }
 
