@@ -63,14 +63,14 @@ class UnaryFloat final : public OpKernel {
     Tensor& y = *ctx.outputs[0];
     if (simd_ && x.dtype() == DType::Float32) {  // the per-ISA vector form
       const auto f = simd_(kernels::activation_primitives(ctx.isa));
-      ctx.parallel.for_range(x.numel(), 16384, [&](int64_t i0, int64_t i1) { f(x.data<float>() + i0, y.data<float>() + i0, i1 - i0); });
+      ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) { f(x.data<float>() + i0, y.data<float>() + i0, i1 - i0); });
       return;
     }
     visit_float(x.dtype(), [&]<class T>() {
       using C = kernels::compute_t<T>;
       const T* in = x.data<T>();
       T* out = y.data<T>();
-      ctx.parallel.for_range(x.numel(), 16384, [&](int64_t i0, int64_t i1) {
+      ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) out[i] = T(static_cast<C>(fn_(double(C(in[i])))));
       });
     });

@@ -11,6 +11,19 @@ namespace normrt::onnx {
 
 namespace {
 
+// Products below this many multiply-adds (about 10 us on one core) stay on one thread.
+constexpr int64_t kParallelMacs = int64_t(1) << 20;
+
+// Rows per task: the kernel's cache block, or less when that would leave threads idle or
+// unevenly loaded (128 rows on 2 threads: 64 + 64, not 120 + 8).
+int64_t balanced_row_block(const kernels::GemmPrimitives& gk, int64_t m, int64_t batches, int threads) {
+  const int64_t mb = kernels::sgemm_row_block(gk);
+  if (batches >= 2 * threads || m <= gk.mr) return mb;
+  const int64_t per_thread = (m * batches + threads - 1) / threads;
+  const int64_t rounded = (std::min(per_thread, m) + gk.mr - 1) / gk.mr * gk.mr;
+  return std::min(mb, std::max<int64_t>(gk.mr, rounded));
+}
+
 // C[m, n] = A * B on the SGEMM kernel, spread over threads in tasks of (block of rows, block of
 // columns). Columns are split only when row blocks alone cannot keep the threads busy (M = 1
 // decoding, say); small products stay on one thread, where splitting costs more than it saves.
@@ -18,15 +31,15 @@ void run_sgemm(const ComputeContext& ctx, int64_t m, int64_t n, int64_t k, kerne
                float* c, int64_t batches = 1, const std::function<void(int64_t, kernels::MatrixView&, kernels::MatrixView&, float*&)>&
                select_batch = nullptr) {
   const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
-  const int64_t mb = kernels::sgemm_row_block(gk);
-  const int64_t row_blocks = (m + mb - 1) / mb;
   const int threads = ctx.parallel.threads();
+  const int64_t mb = balanced_row_block(gk, m, batches, threads);
+  const int64_t row_blocks = (m + mb - 1) / mb;
   int64_t col_blocks = 1;
   if (batches * row_blocks < threads && n >= 4 * gk.nr)
     col_blocks = std::min<int64_t>((threads + batches * row_blocks - 1) / (batches * row_blocks), n / (2 * gk.nr));
   const int64_t col_step = (n + col_blocks - 1) / col_blocks / gk.nr * gk.nr + gk.nr;
   const int64_t tasks = batches * row_blocks * col_blocks;
-  const int64_t grain = batches * m * n * k < (int64_t(1) << 18) ? tasks : 1;
+  const int64_t grain = batches * m * n * k < kParallelMacs ? tasks : 1;
   ctx.parallel.for_range(tasks, grain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t bi = t / (row_blocks * col_blocks), rb = (t / col_blocks) % row_blocks, cb = t % col_blocks;
@@ -44,14 +57,14 @@ void run_sgemm(const ComputeContext& ctx, int64_t m, int64_t n, int64_t k, kerne
 // The same with a prepacked B: A's batch dims fold into M (B is shared by every batch).
 void run_sgemm_packed(const ComputeContext& ctx, const kernels::PackedB& b, int64_t m, kernels::MatrixView a, float* c) {
   const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
-  const int64_t n = b.n(), mb = kernels::sgemm_row_block(gk);
-  const int64_t row_blocks = (m + mb - 1) / mb;
   const int threads = ctx.parallel.threads();
+  const int64_t n = b.n(), mb = balanced_row_block(gk, m, 1, threads);
+  const int64_t row_blocks = (m + mb - 1) / mb;
   int64_t col_blocks = 1;
   if (row_blocks < threads && n >= 4 * gk.nr) col_blocks = std::min<int64_t>((threads + row_blocks - 1) / row_blocks, n / (2 * gk.nr));
   const int64_t col_step = (n + col_blocks - 1) / col_blocks / gk.nr * gk.nr + gk.nr;
   const int64_t tasks = row_blocks * col_blocks;
-  const int64_t grain = m * n * b.k() < (int64_t(1) << 18) ? tasks : 1;
+  const int64_t grain = m * n * b.k() < kParallelMacs ? tasks : 1;
   ctx.parallel.for_range(tasks, grain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t rb = t / col_blocks, cb = t % col_blocks;

@@ -135,7 +135,7 @@ kernels::NormStats split_stats(const ComputeContext& ctx, const NormPrimitives& 
 void run_rows(const ComputeContext& ctx, const NormPrimitives& k, kernels::RowNormArgs a, int64_t rows) {
   const int threads = ctx.parallel.threads();
   if (threads == 1 || rows >= threads || a.d < 2 * kernels::kNormSegment) {
-    ctx.parallel.for_range(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, a.d)),
+    ctx.parallel.for_range(rows, rows_grain(a.d),
                            [&](int64_t r0, int64_t r1) { kernels::row_norm(k, a, r0, r1); });
     return;
   }
@@ -235,7 +235,7 @@ class RowNorm final : public OpKernel {
       const Tensor* b = input(beta_index());
       const Tensor bias = b ? materialize(*b, normalized) : Tensor();
       std::vector<float> mean(rows), inv(rows);
-      ctx.parallel.for_range(rows, std::max<int64_t>(1, 16384 / d), [&](int64_t r0, int64_t r1) {
+      ctx.parallel.for_range(rows, rows_grain(d), [&](int64_t r0, int64_t r1) {
         kernels::layer_norm_rows_reference<double, float>(x.data<double>(), scale.data<double>(), b ? bias.data<double>() : nullptr,
                                                           ctx.outputs[0]->data<double>(), mean.data(), inv.data(), d, eps_, r0, r1);
       });
@@ -359,7 +359,7 @@ class GroupNorm final : public OpKernel {
     const int64_t units = n * groups, unit_len = cpg * spatial;
     const int threads = ctx.parallel.threads();
     if (threads == 1 || units >= threads || unit_len < 2 * kernels::kNormSegment) {
-      ctx.parallel.for_range(units, std::max<int64_t>(1, 16384 / unit_len), [&](int64_t u0, int64_t u1) { kernels::group_norm(k, a, u0, u1); });
+      ctx.parallel.for_range(units, rows_grain(unit_len), [&](int64_t u0, int64_t u1) { kernels::group_norm(k, a, u0, u1); });
     } else {
       // Fewer units than threads, each long: split the statistics by segment and the sweep by channel.
       for (int64_t u = 0; u < units; ++u) {
@@ -416,7 +416,7 @@ class BatchNorm final : public OpKernel {
     }
     FloatOut y = float_out(ctx.outputs[0]);
     const NormPrimitives& k = kernels::norm_primitives(ctx.isa);
-    ctx.parallel.for_range(n * c, std::max<int64_t>(1, 16384 / spatial), [&](int64_t u0, int64_t u1) {
+    ctx.parallel.for_range(n * c, rows_grain(spatial), [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; ++u) k.normalize_channel(xf.p + u * spatial, y.p + u * spatial, spatial, 0.0f, 0.0f, a[u % c], b[u % c]);
     });
     y.commit();

@@ -52,7 +52,13 @@ int64_t normalize_axis(int64_t axis, int64_t rank, const InferContext& ctx, cons
 // Numpy broadcasting of two possibly symbolic shapes; an error through ctx if incompatible.
 SymShape broadcast_sym(const SymShape& a, const SymShape& b, const InferContext& ctx);
 
-// Grain for element-wise loops: rows of `row_len` elements, aiming at ~16K elements a chunk.
-inline int64_t rows_grain(int64_t row_len) { return row_len >= 16384 ? 1 : 16384 / (row_len > 0 ? row_len : 1); }
+// Smallest chunk of elements worth handing to another thread: below it, waking a worker and
+// joining it cost more than the loop (measured on the tiny BERT model at 2 threads).
+constexpr int64_t kMinParallelElements = 65536;
+
+// Grain for loops over rows of `row_len` elements: at least kMinParallelElements a chunk.
+inline int64_t rows_grain(int64_t row_len) {
+  return row_len >= kMinParallelElements ? 1 : kMinParallelElements / (row_len > 0 ? row_len : 1);
+}
 
 }  // namespace normrt::onnx

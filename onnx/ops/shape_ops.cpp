@@ -283,7 +283,7 @@ class Cast final : public OpKernel {
       visit_castable(to_, [&]<class To>() {
         const From* in = x.data<From>();
         To* out = y.data<To>();
-        ctx.parallel.for_range(x.numel(), 16384, [&](int64_t i0, int64_t i1) {
+        ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) {
           for (int64_t i = i0; i < i1; ++i) out[i] = convert_value<To, From>(in[i]);
         });
       });
