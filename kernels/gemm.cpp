@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
-#include <stdexcept>
-#include <string>
 
 namespace normrt::kernels {
 
@@ -93,9 +91,7 @@ void pack_a(MatrixView a, int64_t mc, int64_t kc, int mr, float* out) {
 }  // namespace
 
 const GemmPrimitives& gemm_primitives(Isa isa) {
-  isa = resolve_isa(isa);
-  if (!isa_available(isa)) throw std::invalid_argument(std::string("ISA ") + isa_name(isa) + " is not available");
-  switch (isa) {
+  switch (checked_isa(isa)) {
 #if defined(__x86_64__)
     case Isa::Avx512: return gemm_primitives_avx512();
     case Isa::Avx2: return gemm_primitives_avx2();

@@ -1,5 +1,7 @@
 #include "kernels/isa.h"
 
+#include <stdexcept>
+
 #include <xsimd/xsimd.hpp>
 
 namespace normrt::kernels {
@@ -42,6 +44,12 @@ bool isa_available(Isa isa) {
 #endif
   }
   return false;
+}
+
+Isa checked_isa(Isa isa) {
+  isa = resolve_isa(isa);
+  if (!isa_available(isa)) throw std::invalid_argument(std::string("ISA ") + isa_name(isa) + " is not available");
+  return isa;
 }
 
 Isa best_isa() {

@@ -16,5 +16,8 @@ bool isa_available(Isa isa);
 Isa best_isa();
 // Auto -> best_isa(); anything else returned as is.
 inline Isa resolve_isa(Isa isa) { return isa == Isa::Auto ? best_isa() : isa; }
+// resolve_isa, then std::invalid_argument if this CPU or build lacks the result. Each kernel
+// family's dispatch starts here.
+Isa checked_isa(Isa isa);
 
 }  // namespace normrt::kernels

@@ -1,7 +1,5 @@
 #include "kernels/norm.h"
 
-#include <stdexcept>
-#include <string>
 
 namespace normrt::kernels {
 
@@ -14,9 +12,7 @@ const NormPrimitives& norm_primitives_neon();
 #endif
 
 const NormPrimitives& norm_primitives(Isa isa) {
-  isa = resolve_isa(isa);
-  if (!isa_available(isa)) throw std::invalid_argument(std::string("ISA ") + isa_name(isa) + " is not available");
-  switch (isa) {
+  switch (checked_isa(isa)) {
 #if defined(__x86_64__)
     case Isa::Avx512: return norm_primitives_avx512();
     case Isa::Avx2: return norm_primitives_avx2();

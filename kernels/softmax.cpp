@@ -1,7 +1,5 @@
 #include "kernels/softmax.h"
 
-#include <stdexcept>
-#include <string>
 
 namespace normrt::kernels {
 
@@ -20,9 +18,7 @@ void scalar_rows(const float* x, float* y, int64_t n, bool log_softmax, int64_t 
 }  // namespace
 
 const SoftmaxPrimitives& softmax_primitives(Isa isa) {
-  isa = resolve_isa(isa);
-  if (!isa_available(isa)) throw std::invalid_argument(std::string("ISA ") + isa_name(isa) + " is not available");
-  switch (isa) {
+  switch (checked_isa(isa)) {
 #if defined(__x86_64__)
     case Isa::Avx512: return softmax_primitives_avx512();
     case Isa::Avx2: return softmax_primitives_avx2();

@@ -8,17 +8,13 @@
 #include <tuple>
 #include <vector>
 
+#include "kernel_test_util.h"
 #include "kernels/gemm.h"
 
 using namespace normrt::kernels;
 
 namespace {
-std::vector<Isa> isas() {
-  std::vector<Isa> r;
-  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
-    if (isa_available(i)) r.push_back(i);
-  return r;
-}
+std::vector<Isa> isas() { return normrt::test::available_isas(); }
 std::vector<float> random_matrix(int64_t n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> u(-1, 1);

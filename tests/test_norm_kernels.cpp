@@ -8,18 +8,14 @@
 #include <random>
 #include <vector>
 
+#include "kernel_test_util.h"
 #include "kernels/norm.h"
 
 using namespace normrt::kernels;
 
 namespace {
 
-std::vector<Isa> isas() {
-  std::vector<Isa> r;
-  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
-    if (isa_available(i)) r.push_back(i);
-  return r;
-}
+std::vector<Isa> isas() { return normrt::test::available_isas(); }
 
 // LayerNorm (or RMSNorm) of one row in float64.
 std::vector<double> reference_row(const float* x, int64_t d, double eps, bool rms = false, const float* g = nullptr,

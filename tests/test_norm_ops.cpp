@@ -6,6 +6,7 @@
 #include <random>
 
 #include "kernels/half.h"
+#include "kernel_test_util.h"
 #include "test_util.h"
 
 using namespace normrt;
@@ -25,12 +26,7 @@ Tensor randn(Shape s, uint32_t seed, double center = 0, double scale = 1) {
   for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(center + scale * n(rng));
   return t;
 }
-std::vector<kernels::Isa> isas() {
-  std::vector<kernels::Isa> r;
-  for (auto i : {kernels::Isa::Scalar, kernels::Isa::Avx2, kernels::Isa::Avx512, kernels::Isa::Neon})
-    if (kernels::isa_available(i)) r.push_back(i);
-  return r;
-}
+std::vector<kernels::Isa> isas() { return available_isas(); }
 double max_diff(const Tensor& a, const std::vector<double>& ref) {
   double w = 0;
   for (int64_t i = 0; i < a.numel(); ++i) w = std::max(w, std::fabs(a.double_at(i) - ref[i]));

@@ -6,17 +6,13 @@
 #include <random>
 #include <vector>
 
+#include "kernel_test_util.h"
 #include "kernels/softmax.h"
 
 using namespace normrt::kernels;
 
 namespace {
-std::vector<Isa> isas() {
-  std::vector<Isa> r;
-  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
-    if (isa_available(i)) r.push_back(i);
-  return r;
-}
+std::vector<Isa> isas() { return normrt::test::available_isas(); }
 std::vector<double> reference(const float* x, int64_t n, bool log_softmax) {
   double mx = -INFINITY;
   for (int64_t i = 0; i < n; ++i) mx = std::max(mx, double(x[i]));
