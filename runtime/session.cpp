@@ -70,7 +70,6 @@ void Session::infer_static() {
   for (int n : order_) {
     const Node& node = graph_.nodes[n];
     std::vector<ValueType> ins;
-    bool all_constant = true;
     for (int v : node.inputs) {
       ValueType vt;
       if (v >= 0) {
@@ -78,7 +77,6 @@ void Session::infer_static() {
         vt.dtype = val.dtype;
         vt.shape = val.shape;
         vt.value = val.constant.get();
-        all_constant &= vt.value != nullptr;
       }
       ins.push_back(std::move(vt));
     }
@@ -103,7 +101,6 @@ void Session::infer_static() {
       else
         folded = false;
     }
-    (void)all_constant;
     if (folded) runs_[n] = false;
   }
 }

@@ -252,7 +252,6 @@ class RowNorm final : public OpKernel {
     kernels::RowNormArgs a{xf.p, y.p, d, eps_, cfg_.rms, gamma.p, beta.p};
     FloatIn skip, bias;
     FloatOut sum;
-    std::vector<float> scratch;
     if (cfg_.skip) {
       const Tensor* s = input(1);
       skip = float_in(s);
