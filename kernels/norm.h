@@ -151,8 +151,6 @@ struct GroupNormArgs {
   double eps;
   const float* gamma;
   const float* beta;
-  float* mean_out = nullptr;     // one per unit, may be null
-  float* inv_std_out = nullptr;
 };
 void group_norm(const NormPrimitives& k, const GroupNormArgs& a, int64_t u0, int64_t u1);
 // Normalizes unit u given its statistics, channels [c0, c1) of it only (for splitting one unit).

@@ -1,5 +1,7 @@
 #include "onnx/model_builder.h"
 
+#include <fstream>
+
 #include "onnx.pb.h"
 #include "runtime/error.h"
 
@@ -96,6 +98,13 @@ std::string serialize_model(const ModelSpec& spec) {
   std::string bytes;
   if (!mp.SerializeToString(&bytes)) fail(ErrorCode::InvalidArgument, "serialize_model: model cannot be serialized");
   return bytes;
+}
+
+void save_model(const ModelSpec& spec, const std::string& path) {
+  const std::string bytes = serialize_model(spec);
+  std::ofstream f(path, std::ios::binary);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!f) fail(ErrorCode::IoError, "cannot write model file '" + path + "'");
 }
 
 }  // namespace normrt::onnx

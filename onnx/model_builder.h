@@ -54,5 +54,7 @@ struct ModelSpec {
 
 // The serialized ModelProto.
 std::string serialize_model(const ModelSpec& spec);
+// serialize_model written to `path`; IoError if the file cannot be written.
+void save_model(const ModelSpec& spec, const std::string& path);
 
 }  // namespace normrt::onnx

@@ -8,13 +8,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <functional>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "dnnl.hpp"
 #include "kernels/gemm.h"
+#include "perf/bench_timing.h"
 #include "runtime/parallel.h"
 
 extern "C" void openblas_set_num_threads(int);
@@ -25,19 +25,6 @@ using namespace normrt;
 namespace {
 double min_seconds = 0.3;
 
-double time_median(const std::function<void()>& f) {
-  using clock = std::chrono::steady_clock;
-  for (int i = 0; i < 2; ++i) f();
-  std::vector<double> t;
-  const auto start = clock::now();
-  while (t.size() < 5 || std::chrono::duration<double>(clock::now() - start).count() < min_seconds) {
-    const auto t0 = clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 }  // namespace
 
@@ -65,21 +52,21 @@ int main(int argc, char** argv) {
       for (int threads : {1, 2}) {
         Parallel par(threads);
         const int64_t mb = kernels::sgemm_row_block(g), blocks = (m + mb - 1) / mb;
-        const double t_n = time_median([&] {
+        const double t_n = perf::time_median([&] {
           par.run([&] {
             par.for_range(blocks, 1, [&](int64_t b0, int64_t b1) {
               kernels::sgemm_rows(g, n, k, a.data(), k, b.data(), n, c.data(), n, b0 * mb, std::min(m, b1 * mb));
             });
           });
-        });
+        }, min_seconds, 2, 5);
         openblas_set_num_threads(threads);
-        const double t_o = time_median([&] {
+        const double t_o = perf::time_median([&] {
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
-        });
+        }, min_seconds, 2, 5);
         omp_set_num_threads(threads);
-        const double t_d = time_median([&] {
+        const double t_d = perf::time_median([&] {
           dnnl_sgemm('N', 'N', m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
-        });
+        }, min_seconds, 2, 5);
         std::printf("| %ld | %ld | %ld | %d | %.1f | %.1f | %.1f | %.2fx | %.2fx | %.0f%% |\n", m, n, k, threads, flops / t_n / 1e9,
                     flops / t_o / 1e9, flops / t_d / 1e9, t_o / t_n, t_d / t_n, 100.0 * flops / t_n / 1e9 / (threads * peak));
         std::fflush(stdout);

@@ -4,7 +4,6 @@
 //   make_norm_models OUT_DIR
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <random>
 
 #include "onnx/model_builder.h"
@@ -20,10 +19,6 @@ Tensor random_tensor(Shape s, uint32_t seed, float center) {
   return t;
 }
 
-void write(const std::filesystem::path& p, const onnx::ModelSpec& m) {
-  const std::string bytes = onnx::serialize_model(m);
-  std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 // `count` normalizations in a chain, each feeding the next.
 onnx::ModelSpec chain(const std::string& op, const Shape& shape, int64_t groups, int count) {
@@ -78,7 +73,7 @@ int main(int argc, char** argv) {
       {"chain_gn16_1x320x64x64_g32", "GroupNormalization", {1, 320, 64, 64}, 32, 16},
       {"overhead_ln_1x8", "LayerNormalization", {1, 8}, 0, 1},
   };
-  for (const Case& c : cases) write(out / (std::string(c.name) + ".onnx"), chain(c.op, c.shape, c.groups, c.count));
+  for (const Case& c : cases) onnx::save_model(chain(c.op, c.shape, c.groups, c.count), (out / (std::string(c.name) + ".onnx")).string());
   std::printf("norm benchmark models written to %s\n", out.c_str());
   return 0;
 }

@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -17,6 +16,7 @@
 #include "dnnl.hpp"
 #include "onnx/model_builder.h"
 #include "onnx/session_factory.h"
+#include "perf/bench_timing.h"
 #include "runtime/parallel.h"
 
 using namespace normrt;
@@ -25,21 +25,6 @@ namespace {
 
 double min_seconds = 0.3;
 
-// Median seconds per call of f, after warm-up.
-double time_median(const std::function<void()>& f) {
-  using clock = std::chrono::steady_clock;
-  for (int i = 0; i < 3; ++i) f();
-  std::vector<double> t;
-  const auto start = clock::now();
-  while (t.size() < 15 || std::chrono::duration<double>(clock::now() - start).count() < min_seconds) {
-    const auto t0 = clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(clock::now() - t0).count());
-    if (t.size() > 20000) break;
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 Tensor random_tensor(Shape s, uint32_t seed) {
   Tensor t = Tensor::allocate(DType::Float32, std::move(s));
@@ -96,21 +81,21 @@ double dnnl_layer_norm_seconds(const Tensor& x, int threads) {
   std::vector<float> y(x.numel()), scale(d, 1.0f), shift(d, 0.0f);
   dnnl::memory src(md, eng, const_cast<float*>(x.data<float>())), dst(md, eng, y.data());
   dnnl::memory sc(pmd, eng, scale.data()), sh(pmd, eng, shift.data());
-  return time_median([&] {
+  return perf::time_median([&] {
     prim.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCALE, sc}, {DNNL_ARG_SHIFT, sh}});
     strm.wait();
-  });
+  }, min_seconds);
 }
 
 double memcpy_seconds(const Tensor& x, int threads) {
   Parallel par(threads);
   std::vector<float> y(x.numel());
   const float* src = x.data<float>();
-  return time_median([&] {
+  return perf::time_median([&] {
     par.run([&] {
       par.for_range(x.numel(), 1 << 16, [&](int64_t i0, int64_t i1) { std::memcpy(y.data() + i0, src + i0, (i1 - i0) * 4); });
     });
-  });
+  }, min_seconds);
 }
 
 }  // namespace
@@ -131,7 +116,7 @@ int main(int argc, char** argv) {
     const double bytes = 2.0 * x.byte_size();
     for (int threads : {1, 2}) {
       auto session = normrt_session(c, threads);
-      const double t_norm = time_median([&] { session->run({"X"}, {x}); });
+      const double t_norm = perf::time_median([&] { session->run({"X"}, {x}); }, min_seconds);
       const double t_copy = memcpy_seconds(x, threads);
       const double t_dnnl = c.op == "LayerNormalization" ? dnnl_layer_norm_seconds(x, threads) : 0;
       auto gbs = [&](double t) { return bytes / t / 1e9; };

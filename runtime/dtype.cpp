@@ -32,12 +32,4 @@ std::string dtype_name(DType t) {
   return "type(" + std::to_string(static_cast<int>(t)) + ")";
 }
 
-DType dtype_from_name(const std::string& name) {
-  for (const auto& i : kTypes)
-    if (name == i.name) return i.type;
-  if (name == "float32") return DType::Float32;
-  if (name == "float64") return DType::Float64;
-  return DType::Undefined;
-}
-
 }  // namespace normrt

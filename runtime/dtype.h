@@ -31,7 +31,5 @@ size_t dtype_size(DType t);
 std::string dtype_name(DType t);
 // True for the types a normrt tensor can hold.
 bool dtype_supported(DType t);
-// Parses an ONNX spelling ("float", "int64"...); Undefined if unknown.
-DType dtype_from_name(const std::string& name);
 
 }  // namespace normrt

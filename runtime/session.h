@@ -38,7 +38,6 @@ class Session {
   const std::vector<IoInfo>& inputs() const { return inputs_; }
   const std::vector<IoInfo>& outputs() const { return outputs_; }
   const MemoryPlan& memory_plan() const { return plan_; }
-  const std::vector<int>& execution_order() const { return order_; }
   int threads() const { return threads_; }
   kernels::Isa isa() const { return isa_; }
   // Nodes whose outputs were computed at creation (Constant and the like); they never run.

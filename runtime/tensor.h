@@ -41,7 +41,6 @@ class Tensor {
   size_t rank() const { return shape_.size(); }
   int64_t numel() const { return numel_; }
   size_t byte_size() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
-  bool empty_storage() const { return data_ == nullptr && numel_ != 0; }
 
   void* raw() { return data_; }
   const void* raw() const { return data_; }

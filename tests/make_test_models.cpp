@@ -2,17 +2,12 @@
 //   make_test_models OUT_DIR
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include "onnx/model_builder.h"
 
 using namespace normrt;
 
 namespace {
-void write(const std::filesystem::path& p, const std::string& bytes) {
-  std::ofstream f(p, std::ios::binary);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 Tensor filled(Shape s, float v) {
   Tensor t = Tensor::allocate(DType::Float32, std::move(s));
@@ -39,7 +34,7 @@ int main(int argc, char** argv) {
   eps.kind = Attribute::Kind::Float;
   eps.f = 1e-12f;
   ln.nodes = {{"LayerNormalization", {"X", "gamma", "beta"}, {"Y"}, {{"epsilon", eps}}, "ln"}};
-  write(out / "layernorm_seed.onnx", onnx::serialize_model(ln));
+  onnx::save_model(ln, (out / "layernorm_seed.onnx").string());
 
   // Z = X + Y with broadcasting, X[batch, 3] and Y[3].
   onnx::ModelSpec add;
@@ -47,14 +42,14 @@ int main(int argc, char** argv) {
   add.inputs = {{"X", 1, {std::string("batch"), int64_t(3)}}, {"Y", 1, {int64_t(3)}}};
   add.outputs = {{"Z", 1, {std::string("batch"), int64_t(3)}}};
   add.nodes = {{"Add", {"X", "Y"}, {"Z"}, {}, "add"}};
-  write(out / "add_broadcast.onnx", onnx::serialize_model(add));
+  onnx::save_model(add, (out / "add_broadcast.onnx").string());
 
   // A model with an op normrt has no kernel for.
   onnx::ModelSpec bad;
   bad.inputs = {{"X", 1, {int64_t(2)}}};
   bad.outputs = {{"Y", 1, {int64_t(2)}}};
   bad.nodes = {{"NoSuchOp", {"X"}, {"Y"}, {}, "mystery"}};
-  write(out / "unsupported_op.onnx", onnx::serialize_model(bad));
+  onnx::save_model(bad, (out / "unsupported_op.onnx").string());
   std::printf("test models written to %s\n", out.c_str());
   return 0;
 }

@@ -236,8 +236,7 @@ TEST_CASE("loader: external data") {
   auto model_with = [&](std::vector<std::pair<std::string, std::string>> ext, int64_t n = 2) {
     onnx::TensorSpec t{"W", 1, {n}};
     t.external = std::move(ext);
-    const std::string bytes = onnx::serialize_model(identity_with_initializer(t));
-    std::ofstream(dir / "model.onnx", std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    onnx::save_model(identity_with_initializer(t), (dir / "model.onnx").string());
     return (dir / "model.onnx").string();
   };
   SUBCASE("location, offset and length relative to the model folder") {

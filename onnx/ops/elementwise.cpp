@@ -48,9 +48,10 @@ std::unique_ptr<OpKernel> make_binary(const Node&, int64_t) {
 class UnaryFloat final : public OpKernel {
  public:
   using Fn = double (*)(double);
-  using SimdFn = void (*)(const float*, float*, int64_t);
-  // fn: the float64 definition (other float types); simd: picks the float32 primitive, may be null.
-  UnaryFloat(Fn fn, SimdFn (*simd)(const kernels::ActivationPrimitives&)) : fn_(fn), simd_(simd) {}
+  // The float32 primitive in the per-ISA table.
+  using SimdFn = void (*kernels::ActivationPrimitives::*)(const float*, float*, int64_t);
+  // fn: the float64 definition (other float types); simd: the float32 primitive, may be null.
+  UnaryFloat(Fn fn, SimdFn simd) : fn_(fn), simd_(simd) {}
 
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, kFloatTypes);
@@ -62,7 +63,7 @@ class UnaryFloat final : public OpKernel {
     const Tensor& x = *ctx.inputs[0];
     Tensor& y = *ctx.outputs[0];
     if (simd_ && x.dtype() == DType::Float32) {  // the per-ISA vector form
-      const auto f = simd_(kernels::activation_primitives(ctx.isa));
+      const auto f = kernels::activation_primitives(ctx.isa).*simd_;
       ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) { f(x.data<float>() + i0, y.data<float>() + i0, i1 - i0); });
       return;
     }
@@ -78,7 +79,7 @@ class UnaryFloat final : public OpKernel {
 
  private:
   Fn fn_;
-  SimdFn (*simd_)(const kernels::ActivationPrimitives&);
+  SimdFn simd_;
 };
 
 double erf_fn(double x) { return std::erf(x); }
@@ -93,7 +94,7 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("", "Mul", 7, kMaxDefaultOpset, make_binary<BinaryOp::Mul>);
   r.add("", "Div", 7, kMaxDefaultOpset, make_binary<BinaryOp::Div>);
   r.add("", "Erf", 9, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> {
-    return std::make_unique<UnaryFloat>(erf_fn, [](const kernels::ActivationPrimitives& k) { return k.erf; });
+    return std::make_unique<UnaryFloat>(erf_fn, &kernels::ActivationPrimitives::erf);
   });
 }
 

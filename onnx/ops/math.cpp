@@ -1,6 +1,5 @@
 // MatMul (numpy semantics) and Softmax / LogSoftmax.
 #include <algorithm>
-#include <functional>
 
 #include "kernels/gemm.h"
 #include "kernels/softmax.h"
@@ -24,51 +23,27 @@ int64_t balanced_row_block(const kernels::GemmPrimitives& gk, int64_t m, int64_t
   return std::min(mb, std::max<int64_t>(gk.mr, rounded));
 }
 
-// C[m, n] = A * B on the SGEMM kernel, spread over threads in tasks of (block of rows, block of
-// columns). Columns are split only when row blocks alone cannot keep the threads busy (M = 1
-// decoding, say); small products stay on one thread, where splitting costs more than it saves.
-void run_sgemm(const ComputeContext& ctx, int64_t m, int64_t n, int64_t k, kernels::MatrixView a, kernels::MatrixView b,
-               float* c, int64_t batches = 1, const std::function<void(int64_t, kernels::MatrixView&, kernels::MatrixView&, float*&)>&
-               select_batch = nullptr) {
-  const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
+// Spreads `batches` products C[m, n] = A * B over threads in tasks of (batch, block of rows, block
+// of columns) and calls task(batch, m0, m1, n0, n1) for each; n0 is a multiple of the tile width.
+// Columns are split only when row blocks alone cannot keep the threads busy (M = 1 decoding, say);
+// small products stay on one thread, where splitting costs more than it saves.
+template <class Task>
+void for_each_gemm_task(const ComputeContext& ctx, const kernels::GemmPrimitives& gk, int64_t batches, int64_t m, int64_t n,
+                        int64_t k, const Task& task) {
   const int threads = ctx.parallel.threads();
   const int64_t mb = balanced_row_block(gk, m, batches, threads);
   const int64_t row_blocks = (m + mb - 1) / mb;
   int64_t col_blocks = 1;
   if (batches * row_blocks < threads && n >= 4 * gk.nr)
     col_blocks = std::min<int64_t>((threads + batches * row_blocks - 1) / (batches * row_blocks), n / (2 * gk.nr));
-  const int64_t col_step = (n + col_blocks - 1) / col_blocks / gk.nr * gk.nr + gk.nr;
+  const int64_t col_step = ((n + col_blocks - 1) / col_blocks + gk.nr - 1) / gk.nr * gk.nr;
   const int64_t tasks = batches * row_blocks * col_blocks;
   const int64_t grain = batches * m * n * k < kParallelMacs ? tasks : 1;
   ctx.parallel.for_range(tasks, grain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t bi = t / (row_blocks * col_blocks), rb = (t / col_blocks) % row_blocks, cb = t % col_blocks;
       const int64_t n0 = std::min(n, cb * col_step), n1 = std::min(n, n0 + col_step);
-      if (n0 >= n1) continue;
-      kernels::MatrixView av = a, bv = b;
-      float* cp = c;
-      if (select_batch) select_batch(bi, av, bv, cp);
-      bv.data += n0 * bv.col_stride;
-      kernels::sgemm_rows(gk, n1 - n0, k, av, bv, cp + n0, n, rb * mb, std::min(m, (rb + 1) * mb));
-    }
-  });
-}
-
-// The same with a prepacked B: A's batch dims fold into M (B is shared by every batch).
-void run_sgemm_packed(const ComputeContext& ctx, const kernels::PackedB& b, int64_t m, kernels::MatrixView a, float* c) {
-  const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
-  const int threads = ctx.parallel.threads();
-  const int64_t n = b.n(), mb = balanced_row_block(gk, m, 1, threads);
-  const int64_t row_blocks = (m + mb - 1) / mb;
-  int64_t col_blocks = 1;
-  if (row_blocks < threads && n >= 4 * gk.nr) col_blocks = std::min<int64_t>((threads + row_blocks - 1) / row_blocks, n / (2 * gk.nr));
-  const int64_t col_step = (n + col_blocks - 1) / col_blocks / gk.nr * gk.nr + gk.nr;
-  const int64_t tasks = row_blocks * col_blocks;
-  const int64_t grain = m * n * b.k() < kParallelMacs ? tasks : 1;
-  ctx.parallel.for_range(tasks, grain, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t rb = t / col_blocks, cb = t % col_blocks;
-      kernels::sgemm_rows_packed(gk, b, a, c, n, rb * mb, std::min(m, (rb + 1) * mb), cb * col_step, (cb + 1) * col_step);
+      if (n0 < n1) task(bi, rb * mb, std::min(m, (rb + 1) * mb), n0, n1);
     }
   });
 }
@@ -140,16 +115,19 @@ class MatMul final : public OpKernel {
     const float* pa = a.data<float>();
     const float* pb = b.data<float>();
     float* pc = c.data<float>();
+    const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
     if (packed_ && b.rank() == 2 && m > 2) {  // (one- and two-row products read B unpacked)
-      run_sgemm_packed(ctx, *packed_, m * nbatch, kernels::MatrixView::row_major(pa, k), pc);
+      // B is shared by every batch, so A's batch dims fold into M.
+      const kernels::MatrixView av = kernels::MatrixView::row_major(pa, k);
+      for_each_gemm_task(ctx, gk, 1, m * nbatch, n, k, [&](int64_t, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+        kernels::sgemm_rows_packed(gk, *packed_, av, pc, n, m0, m1, n0, n1);
+      });
       return;
     }
-    run_sgemm(ctx, m, n, k, kernels::MatrixView::row_major(pa, k), kernels::MatrixView::row_major(pb, n), pc, nbatch,
-              [&](int64_t bi, kernels::MatrixView& av, kernels::MatrixView& bv, float*& cp) {
-                av.data = pa + a_off[bi] * m * k;
-                bv.data = pb + b_off[bi] * k * n;
-                cp = pc + bi * m * n;
-              });
+    for_each_gemm_task(ctx, gk, nbatch, m, n, k, [&](int64_t bi, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+      kernels::sgemm_rows(gk, n1 - n0, k, kernels::MatrixView::row_major(pa + a_off[bi] * m * k, k),
+                          kernels::MatrixView::row_major(pb + b_off[bi] * k * n + n0, n), pc + bi * m * n + n0, n, m0, m1);
+    });
   }
 
  private:
@@ -193,7 +171,10 @@ class Gemm final : public OpKernel {
     const kernels::MatrixView av = ta_ ? kernels::MatrixView::transposed(a.data<float>(), m) : kernels::MatrixView::row_major(a.data<float>(), k);
     const kernels::MatrixView bv = tb_ ? kernels::MatrixView::transposed(b.data<float>(), k) : kernels::MatrixView::row_major(b.data<float>(), n);
     float* py = y.data<float>();
-    run_sgemm(ctx, m, n, k, av, bv, py);
+    const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
+    for_each_gemm_task(ctx, gk, 1, m, n, k, [&](int64_t, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+      kernels::sgemm_rows(gk, n1 - n0, k, av, {bv.data + n0 * bv.col_stride, bv.row_stride, bv.col_stride}, py + n0, n, m0, m1);
+    });
     const bool add_c = c && beta_ != 0.0f && c->numel() > 0;
     if (alpha_ == 1.0f && !add_c) return;
     // Epilogue: alpha scaling and beta * C, C indexed with stride 0 on its broadcast dims.
