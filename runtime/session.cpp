@@ -139,10 +139,12 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
   if (input_names.size() != inputs.size())
     fail(ErrorCode::InvalidArgument, "run: " + std::to_string(input_names.size()) + " input names for " +
                                          std::to_string(inputs.size()) + " input tensors");
-  std::vector<Tensor> vals(g.values.size());
+  // at[v] is value v during this run: the session's own constant, or a tensor in `made` (feeds and
+  // node outputs). Constants are never copied per run.
+  std::vector<Tensor> made(g.values.size());
+  std::vector<const Tensor*> at(g.values.size(), nullptr);
   std::vector<bool> fed(g.values.size(), false);
-  for (size_t v = 0; v < g.values.size(); ++v)
-    if (g.values[v].constant) vals[v] = *g.values[v].constant;
+  for (size_t v = 0; v < g.values.size(); ++v) at[v] = g.values[v].constant.get();
 
   // Check the feeds against the model: names, types, ranks, fixed dims, and that a symbolic dim
   // ("batch") has one value across all inputs.
@@ -178,7 +180,8 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
         }
       }
     }
-    vals[v] = t;
+    made[v] = t;
+    at[v] = &made[v];
     fed[v] = true;
   }
   for (int v : g.inputs)
@@ -209,13 +212,13 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
         for (int v : node.inputs) {
           ValueType vt;
           if (v >= 0) {
-            const Tensor& t = vals[v];
+            const Tensor& t = *at[v];
             vt.dtype = t.dtype();
             vt.shape = to_sym(t.shape());
             vt.value = &t;
           }
           ins.push_back(std::move(vt));
-          in_tensors.push_back(v >= 0 ? &vals[v] : nullptr);
+          in_tensors.push_back(v >= 0 ? at[v] : nullptr);
         }
         InferContext ictx(node, std::move(ins), node.outputs.size(), true);
         kernels_[n]->infer(ictx);
@@ -231,22 +234,24 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
           const Shape shape = ot.concrete_shape();
           const int slot = plan_.slot_of_value[v];
           if (o == 0 && view_of_input_[n] >= 0) {
-            const Tensor& src = vals[node.inputs[view_of_input_[n]]];
-            vals[v] = Tensor::view(ot.dtype, shape, src.storage(), const_cast<void*>(src.raw()));
-          } else if (slot >= 0) {
-            const size_t bytes = checked_bytes(ot.dtype, checked_numel(shape, node.label()), node.label());
-            if (state->slot_capacity[slot] < bytes) {
-              state->slot_storage[slot] = allocate_aligned(bytes);
-              state->slot_capacity[slot] = bytes;
-            }
-            vals[v] = Tensor::view(ot.dtype, shape, state->slot_storage[slot], state->slot_storage[slot].get());
+            const Tensor& src = *at[node.inputs[view_of_input_[n]]];
+            made[v] = Tensor::view(ot.dtype, shape, src.storage(), const_cast<void*>(src.raw()));
           } else {
             const size_t bytes = checked_bytes(ot.dtype, checked_numel(shape, node.label()), node.label());
-            auto storage = allocate_aligned(bytes);
-            vals[v] = Tensor::view(ot.dtype, shape, storage, storage.get());
-            fresh[v] = true;
+            if (slot >= 0) {
+              if (state->slot_capacity[slot] < bytes) {
+                state->slot_storage[slot] = allocate_aligned(bytes);
+                state->slot_capacity[slot] = bytes;
+              }
+              made[v] = Tensor::view(ot.dtype, shape, state->slot_storage[slot], state->slot_storage[slot].get());
+            } else {
+              auto storage = allocate_aligned(bytes);
+              made[v] = Tensor::view(ot.dtype, shape, storage, storage.get());
+              fresh[v] = true;
+            }
           }
-          out_tensors.push_back(&vals[v]);
+          at[v] = &made[v];
+          out_tensors.push_back(&made[v]);
         }
         if (view_of_input_[n] >= 0 && node.outputs.size() == 1) continue;
         ComputeContext cctx{node, std::move(in_tensors), std::move(out_tensors), state->parallel, isa_};
@@ -260,7 +265,7 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
   release(std::move(state));
 
   std::vector<Tensor> result;
-  for (int v : wanted) result.push_back(fresh[v] ? vals[v] : vals[v].clone());
+  for (int v : wanted) result.push_back(fresh[v] ? made[v] : at[v]->clone());
   return result;
 }
 
