@@ -28,9 +28,9 @@ void row_norm(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t
   // gamma and beta vectors are loaded once per block instead of once per row.
   const float* src[kRowBlock];
   float* dst[kRowBlock];
-  float pivot[kRowBlock], shift[kRowBlock], inv[kRowBlock];
+  float pivot[kRowBlock], scale[kRowBlock], offset[kRowBlock];
   for (int64_t r = r0; r < r1;) {
-    const int rows = static_cast<int>(std::min<int64_t>(kRowBlock, r1 - r));
+    const int rows = static_cast<int>(std::min<int64_t>(a.from_memory ? 1 : kRowBlock, r1 - r));
     for (int j = 0; j < rows; ++j) {
       const int64_t row = r + j;
       src[j] = a.x + row * a.d;
@@ -41,14 +41,14 @@ void row_norm(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t
       }
       const NormStats st = row_stats(k, src[j], a.d, a.eps, a.rms);
       dst[j] = a.y + row * a.d;
-      pivot[j] = st.pivot, shift[j] = st.shift, inv[j] = st.inv_std;
+      pivot[j] = st.pivot, scale[j] = st.scale, offset[j] = st.offset;
       if (a.mean_out) a.mean_out[row] = static_cast<float>(st.mean);
-      if (a.inv_std_out) a.inv_std_out[row] = st.inv_std;
+      if (a.inv_std_out) a.inv_std_out[row] = st.inv_std();
     }
     if (rows == kRowBlock) {
-      k.normalize_rows(src, dst, a.d, pivot, shift, inv, a.gamma, a.beta);
+      k.normalize_rows(src, dst, a.d, pivot, scale, offset, a.gamma, a.beta);
     } else {
-      for (int j = 0; j < rows; ++j) k.normalize_vec(src[j], dst[j], a.d, pivot[j], shift[j], inv[j], a.gamma, a.beta);
+      for (int j = 0; j < rows; ++j) k.normalize_vec(src[j], dst[j], a.d, pivot[j], scale[j], offset[j], a.gamma, a.beta);
     }
     r += rows;
   }
@@ -61,7 +61,7 @@ void group_norm_apply(const NormPrimitives& k, const GroupNormArgs& a, int64_t u
     const int64_t ch = g * a.channels_per_group + j;
     const float gamma = a.gamma ? a.gamma[ch] : 1.0f, beta = a.beta ? a.beta[ch] : 0.0f;
     const int64_t off = u * unit_len + j * a.spatial;
-    k.normalize_channel(a.x + off, a.y + off, a.spatial, st.pivot, st.shift, st.inv_std * gamma, beta);
+    k.normalize_channel(a.x + off, a.y + off, a.spatial, st.pivot, st.channel_a(gamma), st.channel_c(gamma, beta));
   }
 }
 

@@ -25,22 +25,22 @@ void shifted_sums(const float* x, int64_t n, float pivot, double* s_out, double*
   *ss_out += ss;
 }
 
-void normalize_vec(const float* x, float* y, int64_t n, float pivot, float shift, float inv_std, const float* g,
+void normalize_vec(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
                    const float* b) {
   for (int64_t i = 0; i < n; ++i) {
-    const float t = (x[i] - pivot) - shift;
-    const float a = g ? inv_std * g[i] : inv_std;
-    y[i] = b ? t * a + b[i] : t * a;
+    // Plain multiply-adds: without FMA hardware (this file's flags) std::fma is a slow library call.
+    const float z = (x[i] - pivot) * scale + offset;
+    y[i] = b ? z * (g ? g[i] : 1.0f) + b[i] : (g ? z * g[i] : z);
   }
 }
 
-void normalize_channel(const float* x, float* y, int64_t n, float pivot, float shift, float a, float c) {
-  for (int64_t i = 0; i < n; ++i) y[i] = ((x[i] - pivot) - shift) * a + c;
+void normalize_channel(const float* x, float* y, int64_t n, float pivot, float a, float c) {
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - pivot) * a + c;
 }
 
-void normalize_rows(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* shift,
-                    const float* inv_std, const float* g, const float* b) {
-  for (int k = 0; k < kRowBlock; ++k) normalize_vec(x[k], y[k], n, pivot[k], shift[k], inv_std[k], g, b);
+void normalize_rows(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
+                    const float* offset, const float* g, const float* b) {
+  for (int k = 0; k < kRowBlock; ++k) normalize_vec(x[k], y[k], n, pivot[k], scale[k], offset[k], g, b);
 }
 
 void add_rows(const float* x, const float* skip, const float* bias, float* out, int64_t n) {

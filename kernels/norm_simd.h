@@ -95,86 +95,104 @@ struct Norm {
     *ss_out += ss;
   }
 
-  // One loop per (gamma?, beta?, shift?) form so the loop body has no branches.
-  template <bool G, bool Bias, bool Shift>
-  static void normalize_loop(const float* x, float* y, int64_t n, float pivot, float shift, float inv_std, const float* g,
+  // z = (x - pivot) * scale + offset; y = z * g + b. One loop per (gamma?, beta?, pivot?) form so
+  // the loop body has no branches.
+  template <bool G, bool Bias, bool Pivot>
+  static B normalized(const float* x, int64_t i, const B& p, const B& a, const B& c, const float* g, const float* b) {
+    B t = B::load_unaligned(x + i);
+    if constexpr (Pivot) t = t - p;
+    const B z = xsimd::fma(t, a, c);
+    if constexpr (G && Bias) return xsimd::fma(z, B::load_unaligned(g + i), B::load_unaligned(b + i));
+    else if constexpr (G) return z * B::load_unaligned(g + i);
+    else if constexpr (Bias) return z + B::load_unaligned(b + i);
+    else return z;
+  }
+  template <bool G, bool Bias>
+  static float normalized_scalar(float x, int64_t i, float pivot, float scale, float offset, const float* g, const float* b) {
+    const float z = std::fma(x - pivot, scale, offset);
+    if constexpr (G && Bias) return std::fma(z, g[i], b[i]);
+    else if constexpr (G) return z * g[i];
+    else if constexpr (Bias) return z + b[i];
+    else return z;
+  }
+
+  template <bool G, bool Bias, bool Pivot>
+  static void normalize_loop(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
                              const float* b) {
-    const B p(pivot), m(shift), r(inv_std);
-    auto one = [&](int64_t i) {
-      B t = B::load_unaligned(x + i) - p;
-      if constexpr (Shift) t = t - m;
-      B a = r;
-      if constexpr (G) a = r * B::load_unaligned(g + i);
-      if constexpr (Bias) return xsimd::fma(t, a, B::load_unaligned(b + i));
-      else return B(t * a);
-    };
+    const B p(pivot), a(scale), c(offset);
     int64_t i = 0;
     for (; i + 2 * W <= n; i += 2 * W) {
-      const B v0 = one(i), v1 = one(i + W);
+      const B v0 = normalized<G, Bias, Pivot>(x, i, p, a, c, g, b), v1 = normalized<G, Bias, Pivot>(x, i + W, p, a, c, g, b);
       v0.store_unaligned(y + i);
       v1.store_unaligned(y + i + W);
     }
-    for (; i + W <= n; i += W) one(i).store_unaligned(y + i);
-    for (; i < n; ++i) {
-      float t = x[i] - pivot;
-      if constexpr (Shift) t = t - shift;
-      const float a = G ? inv_std * g[i] : inv_std;
-      y[i] = Bias ? std::fma(t, a, b[i]) : t * a;
-    }
-  }
-
-  static void normalize_vec(const float* x, float* y, int64_t n, float pivot, float shift, float inv_std, const float* g,
-                            const float* b) {
-    const bool sh = shift != 0.0f;
-    if (g && b) return sh ? normalize_loop<true, true, true>(x, y, n, pivot, shift, inv_std, g, b)
-                          : normalize_loop<true, true, false>(x, y, n, pivot, shift, inv_std, g, b);
-    if (g) return sh ? normalize_loop<true, false, true>(x, y, n, pivot, shift, inv_std, g, b)
-                     : normalize_loop<true, false, false>(x, y, n, pivot, shift, inv_std, g, b);
-    if (b) return sh ? normalize_loop<false, true, true>(x, y, n, pivot, shift, inv_std, g, b)
-                     : normalize_loop<false, true, false>(x, y, n, pivot, shift, inv_std, g, b);
-    return sh ? normalize_loop<false, false, true>(x, y, n, pivot, shift, inv_std, g, b)
-              : normalize_loop<false, false, false>(x, y, n, pivot, shift, inv_std, g, b);
+    for (; i + W <= n; i += W) normalized<G, Bias, Pivot>(x, i, p, a, c, g, b).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] = normalized_scalar<G, Bias>(x[i], i, pivot, scale, offset, g, b);
   }
 
   template <bool G, bool Bias>
-  static void normalize_rows_loop(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* shift,
-                                  const float* inv_std, const float* g, const float* b) {
+  static void normalize_vec_gb(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
+                               const float* b) {
+    if (pivot != 0.0f) return normalize_loop<G, Bias, true>(x, y, n, pivot, scale, offset, g, b);
+    return normalize_loop<G, Bias, false>(x, y, n, pivot, scale, offset, g, b);
+  }
+
+  static void normalize_vec(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
+                            const float* b) {
+    if (g && b) return normalize_vec_gb<true, true>(x, y, n, pivot, scale, offset, g, b);
+    if (g) return normalize_vec_gb<true, false>(x, y, n, pivot, scale, offset, g, b);
+    if (b) return normalize_vec_gb<false, true>(x, y, n, pivot, scale, offset, g, b);
+    return normalize_vec_gb<false, false>(x, y, n, pivot, scale, offset, g, b);
+  }
+
+  template <bool G, bool Bias, bool Pivot>
+  static void normalize_rows_loop(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
+                                  const float* offset, const float* g, const float* b) {
     constexpr int R = kRowBlock;
-    B p[R], m[R], r[R];
-    for (int k = 0; k < R; ++k) p[k] = B(pivot[k]), m[k] = B(shift[k]), r[k] = B(inv_std[k]);
+    B p[R], a[R], c[R];
+    for (int k = 0; k < R; ++k) p[k] = B(pivot[k]), a[k] = B(scale[k]), c[k] = B(offset[k]);
     int64_t i = 0;
     for (; i + W <= n; i += W) {
       const B gv = G ? B::load_unaligned(g + i) : B(1.0f);
       const B bv = Bias ? B::load_unaligned(b + i) : B(0.0f);
       for (int k = 0; k < R; ++k) {
-        const B t = (B::load_unaligned(x[k] + i) - p[k]) - m[k];
-        const B a = G ? r[k] * gv : r[k];
-        (Bias ? xsimd::fma(t, a, bv) : B(t * a)).store_unaligned(y[k] + i);
+        B t = B::load_unaligned(x[k] + i);
+        if constexpr (Pivot) t = t - p[k];
+        const B z = xsimd::fma(t, a[k], c[k]);
+        if constexpr (G && Bias) xsimd::fma(z, gv, bv).store_unaligned(y[k] + i);
+        else if constexpr (G) B(z * gv).store_unaligned(y[k] + i);
+        else if constexpr (Bias) B(z + bv).store_unaligned(y[k] + i);
+        else z.store_unaligned(y[k] + i);
       }
     }
     for (; i < n; ++i)
-      for (int k = 0; k < R; ++k) {
-        const float t = (x[k][i] - pivot[k]) - shift[k];
-        const float a = G ? inv_std[k] * g[i] : inv_std[k];
-        y[k][i] = Bias ? std::fma(t, a, b[i]) : t * a;
-      }
+      for (int k = 0; k < R; ++k) y[k][i] = normalized_scalar<G, Bias>(x[k][i], i, pivot[k], scale[k], offset[k], g, b);
   }
 
-  static void normalize_rows(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* shift,
-                             const float* inv_std, const float* g, const float* b) {
-    if (g && b) return normalize_rows_loop<true, true>(x, y, n, pivot, shift, inv_std, g, b);
-    if (g) return normalize_rows_loop<true, false>(x, y, n, pivot, shift, inv_std, g, b);
-    if (b) return normalize_rows_loop<false, true>(x, y, n, pivot, shift, inv_std, g, b);
-    return normalize_rows_loop<false, false>(x, y, n, pivot, shift, inv_std, g, b);
+  template <bool G, bool Bias>
+  static void normalize_rows_gb(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
+                                const float* offset, const float* g, const float* b) {
+    bool any_pivot = false;
+    for (int k = 0; k < kRowBlock; ++k) any_pivot |= pivot[k] != 0.0f;
+    if (any_pivot) return normalize_rows_loop<G, Bias, true>(x, y, n, pivot, scale, offset, g, b);
+    return normalize_rows_loop<G, Bias, false>(x, y, n, pivot, scale, offset, g, b);
   }
 
-  static void normalize_channel(const float* x, float* y, int64_t n, float pivot, float shift, float a, float c) {
-    const B p(pivot), m(shift), av(a), cv(c);
+  static void normalize_rows(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
+                             const float* offset, const float* g, const float* b) {
+    if (g && b) return normalize_rows_gb<true, true>(x, y, n, pivot, scale, offset, g, b);
+    if (g) return normalize_rows_gb<true, false>(x, y, n, pivot, scale, offset, g, b);
+    if (b) return normalize_rows_gb<false, true>(x, y, n, pivot, scale, offset, g, b);
+    return normalize_rows_gb<false, false>(x, y, n, pivot, scale, offset, g, b);
+  }
+
+  static void normalize_channel(const float* x, float* y, int64_t n, float pivot, float a, float c) {
+    const B p(pivot), av(a), cv(c);
     int64_t i = 0;
-    if (shift == 0.0f)
-      for (; i + W <= n; i += W) xsimd::fma(B::load_unaligned(x + i) - p, av, cv).store_unaligned(y + i);
-    for (; i + W <= n; i += W) xsimd::fma((B::load_unaligned(x + i) - p) - m, av, cv).store_unaligned(y + i);
-    for (; i < n; ++i) y[i] = std::fma((x[i] - pivot) - shift, a, c);
+    if (pivot == 0.0f)
+      for (; i + W <= n; i += W) xsimd::fma(B::load_unaligned(x + i), av, cv).store_unaligned(y + i);
+    for (; i + W <= n; i += W) xsimd::fma(B::load_unaligned(x + i) - p, av, cv).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] = std::fma(x[i] - pivot, a, c);
   }
 
   static void add_rows(const float* x, const float* skip, const float* bias, float* out, int64_t n) {

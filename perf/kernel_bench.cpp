@@ -9,7 +9,6 @@
 
 #include "kernels/elementwise.h"
 #include "kernels/norm.h"
-#include "kernels/elementwise.h"
 
 using namespace normrt::kernels;
 
@@ -22,9 +21,10 @@ std::vector<float> random_vector(size_t n, uint32_t seed) {
   return v;
 }
 
-// Shapes: (rows, d) of BERT-base LayerNorm at sequence 128 and 512, and a GroupNorm-like long row.
+// Shapes: (rows, d) of the LayerNorm shapes in perf/README.md ([1,128,768], [8,512,768],
+// [32,128,1024], [1,2048,4096]) and a GroupNorm-like long row.
 void shapes(benchmark::internal::Benchmark* b) {
-  b->Args({128, 768})->Args({512, 768})->Args({32, 16384});
+  b->Args({128, 768})->Args({4096, 768})->Args({4096, 1024})->Args({2048, 4096})->Args({32, 16384});
 }
 
 void BM_memcpy_same_bytes(benchmark::State& state) {

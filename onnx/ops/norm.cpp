@@ -153,11 +153,11 @@ void run_rows(const ComputeContext& ctx, const NormPrimitives& k, kernels::RowNo
     const kernels::NormStats st = split_stats(ctx, k, src, d, a.eps, a.rms);
     float* y = a.y + r * d;
     ctx.parallel.for_range(d, 16384, [&](int64_t i0, int64_t i1) {
-      k.normalize_vec(src + i0, y + i0, i1 - i0, st.pivot, st.shift, st.inv_std, a.gamma ? a.gamma + i0 : nullptr,
+      k.normalize_vec(src + i0, y + i0, i1 - i0, st.pivot, st.scale, st.offset, a.gamma ? a.gamma + i0 : nullptr,
                       a.beta ? a.beta + i0 : nullptr);
     });
     if (a.mean_out) a.mean_out[r] = static_cast<float>(st.mean);
-    if (a.inv_std_out) a.inv_std_out[r] = st.inv_std;
+    if (a.inv_std_out) a.inv_std_out[r] = st.inv_std();
   }
 }
 
@@ -250,6 +250,7 @@ class RowNorm final : public OpKernel {
     FloatIn beta = expand_to(input(beta_index()), cfg_.skip ? Shape{d} : normalized);
     FloatOut y = float_out(ctx.outputs[0]);
     kernels::RowNormArgs a{xf.p, y.p, d, eps_, cfg_.rms, gamma.p, beta.p};
+    a.from_memory = kernels::streams_from_memory(2 * x.numel() * int64_t(sizeof(float)), d);
     FloatIn skip, bias;
     FloatOut sum;
     if (cfg_.skip) {
@@ -369,7 +370,8 @@ class GroupNorm final : public OpKernel {
           for (int64_t j = 0; j < cpg; ++j) {
             const int64_t ch = (u % groups) * cpg + j, off = u * unit_len + j * spatial;
             ctx.parallel.for_range(spatial, 16384, [&](int64_t i0, int64_t i1) {
-              k.normalize_channel(xf.p + off + i0, y.p + off + i0, i1 - i0, st.pivot, st.shift, st.inv_std * scale.p[ch], bias.p[ch]);
+              k.normalize_channel(xf.p + off + i0, y.p + off + i0, i1 - i0, st.pivot, st.channel_a(scale.p[ch]),
+                                    st.channel_c(scale.p[ch], bias.p[ch]));
             });
           }
         }
@@ -416,7 +418,7 @@ class BatchNorm final : public OpKernel {
     FloatOut y = float_out(ctx.outputs[0]);
     const NormPrimitives& k = kernels::norm_primitives(ctx.isa);
     ctx.parallel.for_range(n * c, rows_grain(spatial), [&](int64_t u0, int64_t u1) {
-      for (int64_t u = u0; u < u1; ++u) k.normalize_channel(xf.p + u * spatial, y.p + u * spatial, spatial, 0.0f, 0.0f, a[u % c], b[u % c]);
+      for (int64_t u = u0; u < u1; ++u) k.normalize_channel(xf.p + u * spatial, y.p + u * spatial, spatial, 0.0f, a[u % c], b[u % c]);
     });
     y.commit();
   }
