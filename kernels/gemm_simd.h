@@ -7,6 +7,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/gemm.h"
+#include "kernels/simd_fma.h"
 
 namespace normrt::kernels::simd {
 
@@ -25,8 +26,8 @@ struct Gemm {
       const float* ap = a + p * MR;
       for (int i = 0; i < MR; ++i) {
         const B ai(ap[i]);
-        acc0[i] = xsimd::fma(ai, b0, acc0[i]);
-        acc1[i] = xsimd::fma(ai, b1, acc1[i]);
+        acc0[i] = fmadd(ai, b0, acc0[i]);
+        acc1[i] = fmadd(ai, b1, acc1[i]);
       }
     }
     if (rows == MR && cols == NR) {
@@ -59,16 +60,16 @@ struct Gemm {
       for (int64_t p = 0; p < k; ++p) {
         const B ap(a[p]);
         const float* bp = b + p * ldb + j;
-        c0 = xsimd::fma(ap, B::load_unaligned(bp), c0);
-        c1 = xsimd::fma(ap, B::load_unaligned(bp + W), c1);
-        c2 = xsimd::fma(ap, B::load_unaligned(bp + 2 * W), c2);
-        c3 = xsimd::fma(ap, B::load_unaligned(bp + 3 * W), c3);
+        c0 = fmadd(ap, B::load_unaligned(bp), c0);
+        c1 = fmadd(ap, B::load_unaligned(bp + W), c1);
+        c2 = fmadd(ap, B::load_unaligned(bp + 2 * W), c2);
+        c3 = fmadd(ap, B::load_unaligned(bp + 3 * W), c3);
       }
       c0.store_unaligned(c + j), c1.store_unaligned(c + j + W), c2.store_unaligned(c + j + 2 * W), c3.store_unaligned(c + j + 3 * W);
     }
     for (; j + W <= n; j += W) {
       B c0(0.0f);
-      for (int64_t p = 0; p < k; ++p) c0 = xsimd::fma(B(a[p]), B::load_unaligned(b + p * ldb + j), c0);
+      for (int64_t p = 0; p < k; ++p) c0 = fmadd(B(a[p]), B::load_unaligned(b + p * ldb + j), c0);
       c0.store_unaligned(c + j);
     }
     for (; j < n; ++j) {

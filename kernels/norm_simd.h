@@ -7,6 +7,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/norm.h"
+#include "kernels/simd_fma.h"
 
 namespace normrt::kernels::simd {
 
@@ -68,7 +69,7 @@ struct Norm {
         const B a = B::load_unaligned(x + i) - p, b = B::load_unaligned(x + i + W) - p;
         const B c = B::load_unaligned(x + i + 2 * W) - p, d = B::load_unaligned(x + i + 3 * W) - p;
         s0 += a, s1 += b, s2 += c, s3 += d;
-        q0 = xsimd::fma(a, a, q0), q1 = xsimd::fma(b, b, q1), q2 = xsimd::fma(c, c, q2), q3 = xsimd::fma(d, d, q3);
+        q0 = fmadd(a, a, q0), q1 = fmadd(b, b, q1), q2 = fmadd(c, c, q2), q3 = fmadd(d, d, q3);
       }
       acc.flush((s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3));
     }
@@ -78,7 +79,7 @@ struct Norm {
     for (; i + W <= n; i += W) {
       const B a = B::load_unaligned(x + i) - p;
       s0 += a;
-      q0 = xsimd::fma(a, a, q0);
+      q0 = fmadd(a, a, q0);
       if (++count == 4) {
         acc.flush(s0, q0);
         s0 = B(0.0f), q0 = B(0.0f), count = 0;
@@ -101,8 +102,8 @@ struct Norm {
   static B normalized(const float* x, int64_t i, const B& p, const B& a, const B& c, const float* g, const float* b) {
     B t = B::load_unaligned(x + i);
     if constexpr (Pivot) t = t - p;
-    const B z = xsimd::fma(t, a, c);
-    if constexpr (G && Bias) return xsimd::fma(z, B::load_unaligned(g + i), B::load_unaligned(b + i));
+    const B z = fmadd(t, a, c);
+    if constexpr (G && Bias) return fmadd(z, B::load_unaligned(g + i), B::load_unaligned(b + i));
     else if constexpr (G) return z * B::load_unaligned(g + i);
     else if constexpr (Bias) return z + B::load_unaligned(b + i);
     else return z;
@@ -158,8 +159,8 @@ struct Norm {
       for (int k = 0; k < R; ++k) {
         B t = B::load_unaligned(x[k] + i);
         if constexpr (Pivot) t = t - p[k];
-        const B z = xsimd::fma(t, a[k], c[k]);
-        if constexpr (G && Bias) xsimd::fma(z, gv, bv).store_unaligned(y[k] + i);
+        const B z = fmadd(t, a[k], c[k]);
+        if constexpr (G && Bias) fmadd(z, gv, bv).store_unaligned(y[k] + i);
         else if constexpr (G) B(z * gv).store_unaligned(y[k] + i);
         else if constexpr (Bias) B(z + bv).store_unaligned(y[k] + i);
         else z.store_unaligned(y[k] + i);
@@ -190,8 +191,8 @@ struct Norm {
     const B p(pivot), av(a), cv(c);
     int64_t i = 0;
     if (pivot == 0.0f)
-      for (; i + W <= n; i += W) xsimd::fma(B::load_unaligned(x + i), av, cv).store_unaligned(y + i);
-    for (; i + W <= n; i += W) xsimd::fma(B::load_unaligned(x + i) - p, av, cv).store_unaligned(y + i);
+      for (; i + W <= n; i += W) fmadd(B::load_unaligned(x + i), av, cv).store_unaligned(y + i);
+    for (; i + W <= n; i += W) fmadd(B::load_unaligned(x + i) - p, av, cv).store_unaligned(y + i);
     for (; i < n; ++i) y[i] = std::fma(x[i] - pivot, a, c);
   }
 
