@@ -11,9 +11,14 @@ ln -sfn /usr/include/xsimd "$out/include/xsimd"
 ln -sfn /usr/include/doctest "$out/include/doctest"
 cxx=aarch64-linux-gnu-g++
 launcher=$(command -v ccache || true)
-srcs=(kernels/activation.cpp kernels/activation_neon.cpp kernels/elementwise.cpp kernels/gemm.cpp kernels/gemm_neon.cpp kernels/isa.cpp kernels/layout.cpp kernels/norm.cpp
-      kernels/norm_scalar.cpp kernels/norm_neon.cpp kernels/softmax.cpp kernels/softmax_neon.cpp tests/main.cpp tests/test_kernels.cpp tests/test_norm_kernels.cpp
-      tests/test_gemm_kernels.cpp tests/test_softmax_kernels.cpp tests/test_activation_kernels.cpp)
+# Every portable and NEON kernel source, and the kernel test suites, by name pattern.
+srcs=(tests/main.cpp tests/test_*kernels.cpp)
+for s in kernels/*.cpp; do
+  case "$s" in
+    *_avx2.cpp | *_avx512.cpp) ;;
+    *) srcs+=("$s") ;;
+  esac
+done
 objs=() pids=()
 for s in "${srcs[@]}"; do
   o="$out/$(echo "$s" | tr / _).o"

@@ -9,28 +9,30 @@ mkdir -p "$out"
 cxx=${CXX:-g++}
 launcher=$(command -v ccache || true)
 flags=(-O1 -g -std=c++20 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -I.)
-declare -A isa_flags=(
-  [kernels/activation_avx2.cpp]="-mavx2 -mfma"
-  [kernels/activation_avx512.cpp]="-mavx512f -mavx512bw -mavx512dq -mavx512cd -mavx512vl -mavx2 -mfma"
-  [kernels/norm_avx2.cpp]="-mavx2 -mfma" [kernels/gemm_avx2.cpp]="-mavx2 -mfma" [kernels/softmax_avx2.cpp]="-mavx2 -mfma"
-  [kernels/norm_avx512.cpp]="-mavx512f -mavx512bw -mavx512dq -mavx512cd -mavx512vl -mavx2 -mfma"
-  [kernels/gemm_avx512.cpp]="-mavx512f -mavx512bw -mavx512dq -mavx512cd -mavx512vl -mavx2 -mfma"
-  [kernels/softmax_avx512.cpp]="-mavx512f -mavx512bw -mavx512dq -mavx512cd -mavx512vl -mavx2 -mfma")
-srcs=(kernels/activation.cpp kernels/elementwise.cpp kernels/gemm.cpp kernels/isa.cpp kernels/layout.cpp kernels/norm.cpp kernels/norm_scalar.cpp
-      kernels/softmax.cpp tests/main.cpp tests/test_kernels.cpp tests/test_norm_kernels.cpp tests/test_gemm_kernels.cpp
-      tests/test_softmax_kernels.cpp tests/test_activation_kernels.cpp)
-case "$(uname -m)" in
-  x86_64) srcs+=(kernels/activation_avx2.cpp kernels/activation_avx512.cpp kernels/norm_avx2.cpp kernels/norm_avx512.cpp kernels/gemm_avx2.cpp kernels/gemm_avx512.cpp
-                 kernels/softmax_avx2.cpp kernels/softmax_avx512.cpp) ;;
-  aarch64) srcs+=(kernels/activation_neon.cpp kernels/norm_neon.cpp kernels/gemm_neon.cpp kernels/softmax_neon.cpp) ;;
-esac
+# The kernel sources of this machine's architecture and the kernel test suites, by name pattern
+# (kernels/<family>_<isa>.cpp get their ISA's flags), so new families are picked up.
+avx2_flags="-mavx2 -mfma"
+avx512_flags="-mavx512f -mavx512bw -mavx512dq -mavx512cd -mavx512vl -mavx2 -mfma"
+srcs=(tests/main.cpp tests/test_*kernels.cpp)
+for s in kernels/*.cpp; do
+  case "$(uname -m):$s" in
+    x86_64:*_neon.cpp | aarch64:*_avx2.cpp | aarch64:*_avx512.cpp) ;;
+    *) srcs+=("$s") ;;
+  esac
+done
+isa_flags_of() {
+  case "$1" in
+    *_avx2.cpp) echo "$avx2_flags" ;;
+    *_avx512.cpp) echo "$avx512_flags" ;;
+  esac
+}
 objs=() pids=()
 for s in "${srcs[@]}"; do
   o="$out/$(echo "$s" | tr / _).o"
   if [ ! -f "$o" ] || [ "$s" -nt "$o" ] || [ -n "$(find kernels tests -name '*.h' -newer "$o" -print -quit)" ]; then
     rm -f "$o"
     # shellcheck disable=SC2086
-    $launcher $cxx "${flags[@]}" ${isa_flags[$s]:-} -c "$s" -o "$o" &
+    $launcher $cxx "${flags[@]}" $(isa_flags_of "$s") -c "$s" -o "$o" &
     pids+=($!)
   fi
   objs+=("$o")

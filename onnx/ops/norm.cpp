@@ -18,53 +18,6 @@ namespace {
 
 using kernels::NormPrimitives;
 
-// A float32 view of a tensor: the tensor's own data when it is float32, else a widened copy.
-struct FloatIn {
-  const float* p = nullptr;
-  std::vector<float> buf;
-};
-FloatIn float_in(const Tensor* t) {
-  FloatIn r;
-  if (!t) return r;
-  if (t->dtype() == DType::Float32) {
-    r.p = t->data<float>();
-    return r;
-  }
-  r.buf.resize(t->numel());
-  visit_float(t->dtype(), [&]<class T>() {
-    const T* src = t->data<T>();
-    for (int64_t i = 0; i < t->numel(); ++i) r.buf[i] = static_cast<float>(kernels::compute_t<T>(src[i]));
-  });
-  r.p = r.buf.data();
-  return r;
-}
-
-// A float32 destination for a tensor; commit() narrows it when the tensor is not float32.
-struct FloatOut {
-  Tensor* t = nullptr;
-  float* p = nullptr;
-  std::vector<float> buf;
-  void commit() {
-    if (!t || t->dtype() == DType::Float32) return;
-    visit_float(t->dtype(), [&]<class T>() {
-      T* dst = t->data<T>();
-      for (int64_t i = 0; i < t->numel(); ++i) dst[i] = T(static_cast<kernels::compute_t<T>>(buf[i]));
-    });
-  }
-};
-FloatOut float_out(Tensor* t) {
-  FloatOut r;
-  r.t = t;
-  if (!t) return r;
-  if (t->dtype() == DType::Float32) {
-    r.p = t->data<float>();
-  } else {
-    r.buf.resize(t->numel());
-    r.p = r.buf.data();
-  }
-  return r;
-}
-
 constexpr std::initializer_list<DType> kNormTypes = {DType::Float32, DType::Float16, DType::BFloat16};
 
 // `t`'s elements (of type T) broadcast to `shape`.

@@ -31,4 +31,41 @@ SymShape broadcast_sym(const SymShape& a, const SymShape& b, const InferContext&
   return out;
 }
 
+FloatIn float_in(const Tensor* t) {
+  FloatIn r;
+  if (!t) return r;
+  if (t->dtype() == DType::Float32) {
+    r.p = t->data<float>();
+    return r;
+  }
+  r.buf.resize(t->numel());
+  visit_float(t->dtype(), [&]<class T>() {
+    const T* src = t->data<T>();
+    for (int64_t i = 0; i < t->numel(); ++i) r.buf[i] = static_cast<float>(kernels::compute_t<T>(src[i]));
+  });
+  r.p = r.buf.data();
+  return r;
+}
+
+void FloatOut::commit() {
+  if (!t || t->dtype() == DType::Float32) return;
+  visit_float(t->dtype(), [&]<class T>() {
+    T* dst = t->data<T>();
+    for (int64_t i = 0; i < t->numel(); ++i) dst[i] = T(static_cast<kernels::compute_t<T>>(buf[i]));
+  });
+}
+
+FloatOut float_out(Tensor* t) {
+  FloatOut r;
+  r.t = t;
+  if (!t) return r;
+  if (t->dtype() == DType::Float32) {
+    r.p = t->data<float>();
+  } else {
+    r.buf.resize(t->numel());
+    r.p = r.buf.data();
+  }
+  return r;
+}
+
 }  // namespace normrt::onnx

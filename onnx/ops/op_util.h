@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kernels/elementwise.h"
 #include "runtime/error.h"
@@ -60,5 +61,22 @@ constexpr int64_t kMinParallelElements = 65536;
 inline int64_t rows_grain(int64_t row_len) {
   return row_len >= kMinParallelElements ? 1 : kMinParallelElements / (row_len > 0 ? row_len : 1);
 }
+
+// A float32 view of a tensor: the tensor's own data when it is float32, else a widened copy
+// (float16, bfloat16, float64). p is null for a null tensor.
+struct FloatIn {
+  const float* p = nullptr;
+  std::vector<float> buf;
+};
+FloatIn float_in(const Tensor* t);
+
+// A float32 destination for a tensor; commit() narrows it when the tensor is not float32.
+struct FloatOut {
+  Tensor* t = nullptr;
+  float* p = nullptr;
+  std::vector<float> buf;
+  void commit();
+};
+FloatOut float_out(Tensor* t);
 
 }  // namespace normrt::onnx

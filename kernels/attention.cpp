@@ -1,0 +1,187 @@
+#include "kernels/attention.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace normrt::kernels {
+
+#if defined(__x86_64__)
+const AttentionPrimitives& attention_primitives_avx2();
+const AttentionPrimitives& attention_primitives_avx512();
+#elif defined(__aarch64__)
+const AttentionPrimitives& attention_primitives_neon();
+#endif
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// The portable row operations: the same contract as attention_simd.h, one value at a time.
+void scale_scalar(float* s, int64_t n, float a) {
+  for (int64_t j = 0; j < n; ++j) s[j] *= a;
+}
+void softcap_scalar(float* s, int64_t n, float cap) {
+  for (int64_t j = 0; j < n; ++j) s[j] = cap * std::tanh(s[j] / cap);
+}
+void add_scalar(float* s, const float* b, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) s[j] += b[j];
+}
+float max_scalar(const float* s, int64_t n) {
+  float m = kNegInf;
+  for (int64_t j = 0; j < n; ++j) {
+    if (std::isnan(s[j])) return s[j];
+    m = std::max(m, s[j]);
+  }
+  return m;
+}
+float exp_sum_scalar(float* s, int64_t n, float m) {
+  float sum = 0;
+  for (int64_t j = 0; j < n; ++j) sum += (s[j] = std::exp(s[j] - m));
+  return sum;
+}
+void scale_add_scalar(float* o, const float* t, int64_t n, float alpha) {
+  for (int64_t j = 0; j < n; ++j) o[j] = o[j] * alpha + t[j];
+}
+
+}  // namespace
+
+const AttentionPrimitives& attention_primitives(Isa isa) {
+  switch (checked_isa(isa)) {
+#if defined(__x86_64__)
+    case Isa::Avx512: return attention_primitives_avx512();
+    case Isa::Avx2: return attention_primitives_avx2();
+#elif defined(__aarch64__)
+    case Isa::Neon: return attention_primitives_neon();
+#endif
+    default: {
+      static const AttentionPrimitives t{Isa::Scalar, scale_scalar,   softcap_scalar,  add_scalar,
+                                         max_scalar,  exp_sum_scalar, scale_add_scalar};
+      return t;
+    }
+  }
+}
+
+namespace {
+
+// End of the keys query i may see: keys [0, visible_end(i)) minus whatever the bias masks.
+int64_t visible_end(const AttentionHead& h, int64_t i) {
+  int64_t end = std::min(h.kv_len, h.kv_valid);
+  if (h.causal) end = std::min(end, i + h.causal_offset + 1);
+  return std::max<int64_t>(end, 0);
+}
+
+void copy_scores(const AttentionHead& h, int64_t i, int64_t kb, const float* s, int64_t n) {
+  std::memcpy(h.scores + i * h.scores_stride + kb, s, n * sizeof(float));
+}
+
+}  // namespace
+
+void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim, const AttentionHead& h, int64_t q0, int64_t q1,
+                    AttentionScratch& sc) {
+  constexpr int64_t BQ = kAttnQueryBlock, BK = kAttnKeyBlock;
+  const int64_t dv = h.dv;
+  sc.s.resize(BQ * BK);
+  sc.o.resize(BQ * std::max<int64_t>(dv, 1));
+  sc.pv.resize(BQ * std::max<int64_t>(dv, 1));
+  sc.m.resize(BQ);
+  sc.l.resize(2 * BQ);  // l, then the per-row rescale factor of the current key block
+  float* S = sc.s.data();
+  float* O = sc.o.data();
+  float* PV = sc.pv.data();
+  float* M = sc.m.data();
+  float* L = sc.l.data();
+  float* alpha = L + BQ;
+  const bool want_scores = h.scores != nullptr;
+
+  for (int64_t qb = q0; qb < q1; qb += BQ) {
+    const int64_t bq = std::min(BQ, q1 - qb);
+    // Later queries see at least as many keys (the causal frontier only moves right), so the last
+    // row bounds the key blocks this query block needs. The scores output needs every block.
+    const int64_t kv_end = want_scores ? h.kv_len : visible_end(h, qb + bq - 1);
+    std::fill(M, M + bq, kNegInf);
+    std::fill(L, L + bq, 0.0f);
+    std::fill(O, O + bq * dv, 0.0f);
+    for (int64_t kb = 0; kb < kv_end; kb += BK) {
+      const int64_t bk = std::min(BK, kv_end - kb);
+      sgemm_rows(gemm, bk, h.dk, MatrixView::row_major(h.q + qb * h.q_stride, h.q_stride),
+                 MatrixView::transposed(h.k + kb * h.k_stride, h.k_stride), S, BK, 0, bq);
+      for (int64_t r = 0; r < bq; ++r) {
+        const int64_t i = qb + r;
+        float* s = S + r * BK;
+        prim.scale(s, bk, h.scale);
+        if (want_scores && h.stage == ScoreStage::Scaled) copy_scores(h, i, kb, s, bk);
+        if (h.softcap > 0) prim.softcap(s, bk, h.softcap);
+        if (want_scores && h.stage == ScoreStage::Softcapped) copy_scores(h, i, kb, s, bk);
+        if (h.bias) {
+          const int64_t cols = std::clamp<int64_t>(h.bias_cols - kb, 0, bk);
+          prim.add(s, h.bias + i * h.bias_stride + kb, cols);
+          std::fill(s + cols, s + bk, kNegInf);
+        }
+        const int64_t vis = visible_end(h, i) - kb;
+        if (vis < bk) std::fill(s + std::max<int64_t>(vis, 0), s + bk, kNegInf);
+        if (want_scores && h.stage >= ScoreStage::Masked) copy_scores(h, i, kb, s, bk);
+
+        // Online softmax. NaN sticks in m (and so in l and the output).
+        const float m_old = M[r], m_blk = prim.max(s, bk);
+        const float m_new = std::isnan(m_old) || std::isnan(m_blk) ? std::numeric_limits<float>::quiet_NaN() : std::max(m_old, m_blk);
+        if (m_new == kNegInf) {  // nothing visible yet: P = 0, O and l unchanged
+          std::fill(s, s + bk, 0.0f);
+          alpha[r] = 1.0f;
+          continue;
+        }
+        alpha[r] = m_old == kNegInf ? 0.0f : std::exp(m_old - m_new);
+        const float sum = prim.exp_sum(s, bk, m_new);
+        L[r] = L[r] * alpha[r] + sum;
+        M[r] = m_new;
+      }
+      if (dv > 0) {
+        sgemm_rows(gemm, dv, bk, MatrixView::row_major(S, BK), MatrixView::row_major(h.v + kb * h.v_stride, h.v_stride), PV, dv, 0,
+                   bq);
+        for (int64_t r = 0; r < bq; ++r) prim.scale_add(O + r * dv, PV + r * dv, dv, alpha[r]);
+      }
+    }
+    for (int64_t r = 0; r < bq; ++r) {
+      float* y = h.y + (qb + r) * h.y_stride;
+      if (L[r] == 0.0f) {  // fully masked row
+        std::fill(y, y + dv, 0.0f);
+      } else {
+        std::memcpy(y, O + r * dv, dv * sizeof(float));
+        prim.scale(y, dv, 1.0f / L[r]);
+      }
+      if (want_scores && h.stage == ScoreStage::Softmax) {
+        float* p = h.scores + (qb + r) * h.scores_stride;
+        if (L[r] == 0.0f) {
+          std::fill(p, p + h.kv_len, 0.0f);
+        } else {
+          prim.exp_sum(p, h.kv_len, M[r]);
+          prim.scale(p, h.kv_len, 1.0f / L[r]);
+        }
+      }
+    }
+  }
+}
+
+void attention_reference(const AttentionHead& h, std::vector<double>& y_out) {
+  y_out.assign(h.q_len * h.dv, 0.0);
+  std::vector<double> s(h.kv_len);
+  for (int64_t i = 0; i < h.q_len; ++i) {
+    double m = -INFINITY;
+    for (int64_t j = 0; j < h.kv_len; ++j) {
+      double d = 0;
+      for (int64_t c = 0; c < h.dk; ++c) d += double(h.q[i * h.q_stride + c]) * double(h.k[j * h.k_stride + c]);
+      d *= h.scale;
+      if (h.softcap > 0) d = h.softcap * std::tanh(d / h.softcap);
+      if (h.bias) d += j < h.bias_cols ? double(h.bias[i * h.bias_stride + j]) : -INFINITY;
+      if (j >= h.kv_valid || (h.causal && j > i + h.causal_offset)) d = -INFINITY;
+      s[j] = d;
+      m = std::max(m, d);
+    }
+    if (m == -INFINITY) continue;  // fully masked: zeros
+    double l = 0;
+    for (int64_t j = 0; j < h.kv_len; ++j) l += (s[j] = std::exp(s[j] - m));
+    for (int64_t j = 0; j < h.kv_len; ++j)
+      for (int64_t c = 0; c < h.dv; ++c) y_out[i * h.dv + c] += s[j] / l * double(h.v[j * h.v_stride + c]);
+  }
+}
+
+}  // namespace normrt::kernels

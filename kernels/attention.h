@@ -1,0 +1,80 @@
+// Scaled dot-product attention for one (batch, head) at a time, tiled the flash-attention way:
+//   for each block of kAttnQueryBlock queries:
+//     for each block of kAttnKeyBlock keys the block can see:
+//       S = Q_blk K_blkᵀ (sgemm), then per row: scale, softcap, + bias, masks -> -inf;
+//       online softmax: m' = max(m, rowmax S), P = exp(S - m'), l = l e^(m - m') + rowsum P,
+//       O = O e^(m - m') + P V_blk (sgemm);
+//     Y = O / l.
+// Memory is the S tile and the O accumulator of one query block, whatever the sequence length;
+// with a causal mask, key blocks wholly above the diagonal are never computed.
+// A row whose every score is -inf (fully masked) gives zeros, as ONNX's Attention requires; NaN in
+// a row's scores makes that row NaN.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "kernels/gemm.h"
+#include "kernels/isa.h"
+
+namespace normrt::kernels {
+
+// Row operations of the attention loop, one table per ISA (attention_simd.h).
+struct AttentionPrimitives {
+  Isa isa;
+  void (*scale)(float* s, int64_t n, float a);                         // s *= a
+  void (*softcap)(float* s, int64_t n, float cap);                     // s = cap * tanh(s / cap)
+  void (*add)(float* s, const float* b, int64_t n);                    // s += b
+  float (*max)(const float* s, int64_t n);                             // NaN if any is NaN; -inf for n == 0
+  float (*exp_sum)(float* s, int64_t n, float m);                      // s = exp(s - m); returns the sum
+  void (*scale_add)(float* o, const float* t, int64_t n, float alpha); // o = o * alpha + t
+};
+const AttentionPrimitives& attention_primitives(Isa isa);
+
+constexpr int64_t kAttnQueryBlock = 64;
+constexpr int64_t kAttnKeyBlock = 256;
+
+// Which stage of the scores the optional scores output holds (ONNX qk_matmul_output_mode).
+enum class ScoreStage { Scaled = 0, Softcapped = 1, Masked = 2, Softmax = 3 };
+
+// One head. Row i of Q is at q + i * q_stride (dk values), and likewise K, V (dv values) and Y.
+struct AttentionHead {
+  int64_t q_len = 0, kv_len = 0, dk = 0, dv = 0;
+  const float* q = nullptr;
+  int64_t q_stride = 0;
+  const float* k = nullptr;
+  int64_t k_stride = 0;
+  const float* v = nullptr;
+  int64_t v_stride = 0;
+  float* y = nullptr;
+  int64_t y_stride = 0;
+  float scale = 1.0f;
+  float softcap = 0.0f;  // 0: none
+  // Additive bias: score (i, j) gets bias[i * bias_stride + j] for j < bias_cols and -inf for
+  // j >= bias_cols (ONNX pads a short mask with -inf). bias_stride 0 broadcasts one row.
+  const float* bias = nullptr;
+  int64_t bias_stride = 0, bias_cols = 0;
+  // Query i sees key j only if j <= i + causal_offset (when causal) and j < kv_valid.
+  bool causal = false;
+  int64_t causal_offset = 0;
+  int64_t kv_valid = std::numeric_limits<int64_t>::max();
+  // Optional [q_len, kv_len] scores output (row stride scores_stride) at the given stage.
+  float* scores = nullptr;
+  int64_t scores_stride = 0;
+  ScoreStage stage = ScoreStage::Scaled;
+};
+
+// Scratch of one thread: the S tile, the O accumulator and the P V product of one query block.
+struct AttentionScratch {
+  std::vector<float> s, o, pv, m, l;
+};
+
+// Queries [q0, q1) of one head (a caller splits heads and query blocks across threads).
+void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim, const AttentionHead& h, int64_t q0, int64_t q1,
+                    AttentionScratch& scratch);
+
+// The float64 reference: scores materialized, plain softmax. Used by the tests.
+void attention_reference(const AttentionHead& h, std::vector<double>& y_out);
+
+}  // namespace normrt::kernels

@@ -1,0 +1,210 @@
+// The tiled attention kernel on every ISA path against the float64 reference: odd sizes, strided
+// (interleaved-head) layouts, scale, softcap, short and broadcast biases, causal offsets, padded
+// keys, fully masked rows, NaN, and the scores output at each stage.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "kernel_test_util.h"
+#include "kernels/attention.h"
+
+using namespace normrt::kernels;
+
+namespace {
+
+std::vector<Isa> isas() { return normrt::test::available_isas(); }
+
+struct Data {
+  std::vector<float> q, k, v, y, bias, scores;
+};
+
+std::vector<float> random_vector(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, scale);
+  std::vector<float> x(n);
+  for (auto& v : x) v = nd(rng);
+  return x;
+}
+
+// A head whose rows sit `pad` floats apart beyond their width, as in a [B, S, H * d] layout.
+AttentionHead make_head(Data& d, int64_t q_len, int64_t kv_len, int64_t dk, int64_t dv, int64_t pad, uint32_t seed) {
+  AttentionHead h;
+  h.q_len = q_len, h.kv_len = kv_len, h.dk = dk, h.dv = dv;
+  h.q_stride = dk + pad, h.k_stride = dk + pad, h.v_stride = dv + pad, h.y_stride = dv + pad;
+  d.q = random_vector(q_len * h.q_stride, seed);
+  d.k = random_vector(kv_len * h.k_stride, seed + 1);
+  d.v = random_vector(kv_len * h.v_stride, seed + 2);
+  d.y.assign(q_len * h.y_stride, -7.0f);
+  h.q = d.q.data(), h.k = d.k.data(), h.v = d.v.data(), h.y = d.y.data();
+  h.scale = 1.0f / std::sqrt(float(dk));
+  return h;
+}
+
+void run(Isa isa, const AttentionHead& h) {
+  AttentionScratch scratch;
+  attention_rows(gemm_primitives(isa), attention_primitives(isa), h, 0, h.q_len, scratch);
+}
+
+// Max abs difference against the reference; padding between rows must be untouched.
+double check_against_reference(const AttentionHead& h, const Data& d) {
+  std::vector<double> ref;
+  attention_reference(h, ref);
+  double err = 0;
+  for (int64_t i = 0; i < h.q_len; ++i) {
+    for (int64_t c = 0; c < h.dv; ++c) err = std::max(err, std::fabs(double(d.y[i * h.y_stride + c]) - ref[i * h.dv + c]));
+    for (int64_t c = h.dv; c < h.y_stride; ++c) REQUIRE(d.y[i * h.y_stride + c] == -7.0f);
+  }
+  return err;
+}
+
+}  // namespace
+
+TEST_CASE("attention kernel: odd sizes and strided heads match float64 on every ISA") {
+  struct Size {
+    int64_t q, kv, dk, dv, pad;
+  };
+  const Size sizes[] = {{1, 1, 1, 1, 0},     {1, 7, 8, 8, 0},       {4, 6, 8, 10, 16},   {7, 17, 17, 7, 3},
+                        {65, 300, 64, 64, 0}, {1, 513, 64, 64, 128}, {130, 257, 33, 65, 5}, {255, 1000, 64, 64, 0}};
+  for (Isa isa : isas()) {
+    for (const Size& s : sizes) {
+      INFO("isa " << isa_name(isa) << " q " << s.q << " kv " << s.kv << " dk " << s.dk << " dv " << s.dv << " pad " << s.pad);
+      Data d;
+      AttentionHead h = make_head(d, s.q, s.kv, s.dk, s.dv, s.pad, 11);
+      run(isa, h);
+      CHECK(check_against_reference(h, d) < 2e-5);
+    }
+  }
+}
+
+TEST_CASE("attention kernel: scale, softcap, biases, causal offsets and padded keys") {
+  const int64_t q = 70, kv = 300, dk = 16, dv = 12;
+  for (Isa isa : isas()) {
+    INFO("isa " << isa_name(isa));
+    Data d;
+    AttentionHead base = make_head(d, q, kv, dk, dv, 0, 21);
+    d.bias = random_vector(q * kv, 5, 2.0f);
+    for (size_t i = 0; i < d.bias.size(); i += 7) d.bias[i] = -std::numeric_limits<float>::infinity();
+    struct Variant {
+      const char* name;
+      void (*apply)(AttentionHead&, Data&);
+    };
+    const Variant variants[] = {
+        {"scale 0.01", [](AttentionHead& h, Data&) { h.scale = 0.01f; }},
+        {"softcap 2", [](AttentionHead& h, Data&) { h.softcap = 2.0f; h.scale = 1.0f; }},
+        {"full bias", [](AttentionHead& h, Data& d) { h.bias = d.bias.data(), h.bias_stride = h.kv_len, h.bias_cols = h.kv_len; }},
+        {"short bias (padded with -inf)", [](AttentionHead& h, Data& d) { h.bias = d.bias.data(), h.bias_stride = h.kv_len, h.bias_cols = 200; }},
+        {"one bias row for all queries", [](AttentionHead& h, Data& d) { h.bias = d.bias.data(), h.bias_stride = 0, h.bias_cols = h.kv_len; }},
+        {"causal", [](AttentionHead& h, Data&) { h.causal = true; }},
+        {"causal after a past of 230", [](AttentionHead& h, Data&) { h.causal = true, h.causal_offset = 230; }},
+        {"causal, negative offset (early rows see nothing)", [](AttentionHead& h, Data&) { h.causal = true, h.causal_offset = -20; }},
+        {"padded keys", [](AttentionHead& h, Data&) { h.kv_valid = 129; }},
+        {"causal + padded + bias + softcap", [](AttentionHead& h, Data& d) {
+           h.causal = true, h.causal_offset = 100, h.kv_valid = 260, h.softcap = 3.0f;
+           h.bias = d.bias.data(), h.bias_stride = h.kv_len, h.bias_cols = h.kv_len;
+         }},
+    };
+    for (const Variant& v : variants) {
+      INFO(v.name);
+      AttentionHead h = base;
+      v.apply(h, d);
+      std::fill(d.y.begin(), d.y.end(), -7.0f);
+      run(isa, h);
+      CHECK(check_against_reference(h, d) < 2e-5);
+    }
+  }
+}
+
+TEST_CASE("attention kernel: fully masked rows give zeros; NaN stays in its row") {
+  const int64_t q = 5, kv = 9, dk = 8, dv = 8;
+  for (Isa isa : isas()) {
+    INFO("isa " << isa_name(isa));
+    Data d;
+    AttentionHead h = make_head(d, q, kv, dk, dv, 0, 31);
+    d.bias.assign(q * kv, 0.0f);
+    for (int64_t j = 0; j < kv; ++j) d.bias[2 * kv + j] = -std::numeric_limits<float>::infinity();  // row 2 sees nothing
+    h.bias = d.bias.data(), h.bias_stride = kv, h.bias_cols = kv;
+    d.q[4 * dk + 3] = NAN;  // row 4 has a NaN query
+    run(isa, h);
+    for (int64_t i = 0; i < q; ++i)
+      for (int64_t c = 0; c < dv; ++c) {
+        const float y = d.y[i * dv + c];
+        if (i == 2) CHECK(y == 0.0f);
+        else if (i == 4) CHECK(std::isnan(y));
+        else CHECK(std::isfinite(y));
+      }
+    // Every key padded away: all zeros, no NaN.
+    h.bias = nullptr;
+    h.kv_valid = 0;
+    run(isa, h);
+    for (int64_t i = 0; i < q * dv; ++i) CHECK(d.y[i] == 0.0f);
+  }
+}
+
+TEST_CASE("attention kernel: the scores output at each stage") {
+  const int64_t q = 6, kv = 300, dk = 8, dv = 4;  // kv spans two key blocks
+  for (Isa isa : isas()) {
+    INFO("isa " << isa_name(isa));
+    Data d;
+    AttentionHead h = make_head(d, q, kv, dk, dv, 0, 41);
+    d.bias = random_vector(q * kv, 6);
+    h.bias = d.bias.data(), h.bias_stride = kv, h.bias_cols = kv;
+    h.softcap = 1.5f;
+    h.causal = true, h.causal_offset = 200;
+    d.scores.assign(q * kv, 0.0f);
+    h.scores = d.scores.data(), h.scores_stride = kv;
+    for (ScoreStage stage : {ScoreStage::Scaled, ScoreStage::Softcapped, ScoreStage::Masked, ScoreStage::Softmax}) {
+      INFO("stage " << int(stage));
+      h.stage = stage;
+      run(isa, h);
+      CHECK(check_against_reference(h, d) < 2e-5);
+      double err = 0;
+      for (int64_t i = 0; i < q; ++i) {
+        std::vector<double> s(kv);
+        double m = -INFINITY;
+        for (int64_t j = 0; j < kv; ++j) {
+          double v = 0;
+          for (int64_t c = 0; c < dk; ++c) v += double(d.q[i * dk + c]) * d.k[j * dk + c];
+          v *= h.scale;
+          if (stage >= ScoreStage::Softcapped) v = h.softcap * std::tanh(v / h.softcap);
+          if (stage >= ScoreStage::Masked) v = j > i + h.causal_offset ? -INFINITY : v + d.bias[i * kv + j];
+          s[j] = v;
+          m = std::max(m, v);
+        }
+        if (stage == ScoreStage::Softmax) {
+          double l = 0;
+          for (double& v : s) l += (v = std::exp(v - m));
+          for (double& v : s) v /= l;
+        }
+        for (int64_t j = 0; j < kv; ++j) {
+          const double got = d.scores[i * kv + j];
+          if (std::isinf(s[j])) CHECK(got == s[j]);
+          else err = std::max(err, std::fabs(got - s[j]) / std::max(1.0, std::fabs(s[j])));
+        }
+      }
+      CHECK(err < 1e-5);
+    }
+  }
+}
+
+TEST_CASE("attention kernel: scratch memory does not grow with the sequence") {
+  for (int64_t seq : {256, 2048}) {
+    Data d;
+    AttentionHead h = make_head(d, seq, seq, 16, 16, 0, 51);
+    h.causal = true;
+    AttentionScratch scratch;
+    attention_rows(gemm_primitives(Isa::Auto), attention_primitives(Isa::Auto), h, 0, seq, scratch);
+    const size_t floats = scratch.s.size() + scratch.o.size() + scratch.pv.size() + scratch.m.size() + scratch.l.size();
+    CHECK(floats == size_t(kAttnQueryBlock * kAttnKeyBlock + 2 * kAttnQueryBlock * 16 + 3 * kAttnQueryBlock));
+    // Spot-check the last rows (the longest causal spans) against the reference.
+    std::vector<double> ref;
+    AttentionHead tail = h;
+    attention_reference(tail, ref);
+    double err = 0;
+    for (int64_t i = seq - 3; i < seq; ++i)
+      for (int64_t c = 0; c < 16; ++c) err = std::max(err, std::fabs(d.y[i * 16 + c] - ref[i * 16 + c]));
+    CHECK(err < 2e-5);
+  }
+}
