@@ -16,6 +16,7 @@ const OpRegistry& OpRegistry::builtin() {
     register_shape_ops(r);
     register_norm_ops(r);
     register_math_ops(r);
+    register_attention_ops(r);
     return r;
   }();
   return registry;

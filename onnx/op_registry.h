@@ -47,5 +47,6 @@ void register_elementwise_ops(OpRegistry& r);
 void register_shape_ops(OpRegistry& r);
 void register_norm_ops(OpRegistry& r);
 void register_math_ops(OpRegistry& r);
+void register_attention_ops(OpRegistry& r);
 
 }  // namespace normrt::onnx
