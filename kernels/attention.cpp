@@ -26,6 +26,9 @@ void softcap_scalar(float* s, int64_t n, float cap) {
 void add_scalar(float* s, const float* b, int64_t n) {
   for (int64_t j = 0; j < n; ++j) s[j] += b[j];
 }
+void add_constant_scalar(float* s, float c, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) s[j] += c;
+}
 float max_scalar(const float* s, int64_t n) {
   float m = kNegInf;
   for (int64_t j = 0; j < n; ++j) {
@@ -54,8 +57,8 @@ const AttentionPrimitives& attention_primitives(Isa isa) {
     case Isa::Neon: return attention_primitives_neon();
 #endif
     default: {
-      static const AttentionPrimitives t{Isa::Scalar, scale_scalar,   softcap_scalar,  add_scalar,
-                                         max_scalar,  exp_sum_scalar, scale_add_scalar};
+      static const AttentionPrimitives t{Isa::Scalar,   scale_scalar,     softcap_scalar, add_scalar, add_constant_scalar,
+                                         max_scalar,    exp_sum_scalar,   scale_add_scalar};
       return t;
     }
   }
@@ -97,7 +100,8 @@ void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim,
     const int64_t bq = std::min(BQ, q1 - qb);
     // Later queries see at least as many keys (the causal frontier only moves right), so the last
     // row bounds the key blocks this query block needs. The scores output needs every block.
-    const int64_t kv_end = want_scores ? h.kv_len : visible_end(h, qb + bq - 1);
+    const bool masks_remove = std::isinf(h.mask_fill) && h.mask_fill < 0;
+    const int64_t kv_end = want_scores || !masks_remove ? h.kv_len : visible_end(h, qb + bq - 1);
     std::fill(M, M + bq, kNegInf);
     std::fill(L, L + bq, 0.0f);
     std::fill(O, O + bq * dv, 0.0f);
@@ -118,7 +122,11 @@ void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim,
           std::fill(s + cols, s + bk, kNegInf);
         }
         const int64_t vis = visible_end(h, i) - kb;
-        if (vis < bk) std::fill(s + std::max<int64_t>(vis, 0), s + bk, kNegInf);
+        if (vis < bk) {
+          float* masked = s + std::max<int64_t>(vis, 0);
+          if (masks_remove) std::fill(masked, s + bk, kNegInf);
+          else prim.add_constant(masked, h.mask_fill, s + bk - masked);
+        }
         if (want_scores && h.stage >= ScoreStage::Masked) copy_scores(h, i, kb, s, bk);
 
         // Online softmax. NaN sticks in m (and so in l and the output).
@@ -172,7 +180,7 @@ void attention_reference(const AttentionHead& h, std::vector<double>& y_out) {
       d *= h.scale;
       if (h.softcap > 0) d = h.softcap * std::tanh(d / h.softcap);
       if (h.bias) d += j < h.bias_cols ? double(h.bias[i * h.bias_stride + j]) : -INFINITY;
-      if (j >= h.kv_valid || (h.causal && j > i + h.causal_offset)) d = -INFINITY;
+      if (j >= h.kv_valid || (h.causal && j > i + h.causal_offset)) d = std::isinf(h.mask_fill) ? -INFINITY : d + h.mask_fill;
       s[j] = d;
       m = std::max(m, d);
     }

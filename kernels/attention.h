@@ -26,6 +26,7 @@ struct AttentionPrimitives {
   void (*scale)(float* s, int64_t n, float a);                         // s *= a
   void (*softcap)(float* s, int64_t n, float cap);                     // s = cap * tanh(s / cap)
   void (*add)(float* s, const float* b, int64_t n);                    // s += b
+  void (*add_constant)(float* s, float c, int64_t n);                  // s += c
   float (*max)(const float* s, int64_t n);                             // NaN if any is NaN; -inf for n == 0
   float (*exp_sum)(float* s, int64_t n, float m);                      // s = exp(s - m); returns the sum
   void (*scale_add)(float* o, const float* t, int64_t n, float alpha); // o = o * alpha + t
@@ -59,6 +60,10 @@ struct AttentionHead {
   bool causal = false;
   int64_t causal_offset = 0;
   int64_t kv_valid = std::numeric_limits<int64_t>::max();
+  // What the causal and kv_valid masks do to a score: -inf removes it (ONNX); a finite value is
+  // added to it (ONNX Runtime's mask_filter_value, -10000). With a finite value every key block is
+  // computed, since masked keys still take part in the softmax.
+  float mask_fill = -std::numeric_limits<float>::infinity();
   // Optional [q_len, kv_len] scores output (row stride scores_stride) at the given stage.
   float* scores = nullptr;
   int64_t scores_stride = 0;

@@ -36,6 +36,13 @@ struct Attention {
     for (; j < n; ++j) s[j] += b[j];
   }
 
+  static void add_constant(float* s, float c, int64_t n) {
+    const B cv(c);
+    int64_t j = 0;
+    for (; j + W <= n; j += W) (B::load_unaligned(s + j) + cv).store_unaligned(s + j);
+    for (; j < n; ++j) s[j] += c;
+  }
+
   static float max(const float* s, int64_t n) {
     B m(-std::numeric_limits<float>::infinity());
     xsimd::batch_bool<float, Arch> nan(false);  // xsimd::max may drop a NaN: remember it here
@@ -85,7 +92,7 @@ struct Attention {
   }
 
   static const AttentionPrimitives& table(Isa isa) {
-    static const AttentionPrimitives t{isa, scale, softcap, add, max, exp_sum, scale_add};
+    static const AttentionPrimitives t{isa, scale, softcap, add, add_constant, max, exp_sum, scale_add};
     return t;
   }
 };

@@ -9,6 +9,7 @@
 // bfloat16 (computed in float32, which also covers every softmax_precision below float64).
 #include <cmath>
 #include <cstring>
+#include <functional>
 
 #include "kernels/attention.h"
 #include "onnx/op_registry.h"
@@ -19,6 +20,50 @@ namespace normrt::onnx {
 namespace {
 
 constexpr std::initializer_list<DType> kAttentionTypes = {DType::Float32, DType::Float16, DType::BFloat16};
+
+// Where the rows of one head live: 4-D [B, heads, seq, d] (BNSH), 3-D [B, seq, heads * d] (BSNH)
+// and packed layouts are all a base pointer and three steps.
+struct HeadLayout {
+  const float* base = nullptr;
+  int64_t batch_step = 0, head_step = 0, row_stride = 0;
+  const float* head(int64_t b, int64_t h) const { return base + b * batch_step + h * head_step; }
+  static HeadLayout bnsh(const float* p, int64_t heads, int64_t seq, int64_t d) { return {p, heads * seq * d, seq * d, d}; }
+  static HeadLayout bsnh(const float* p, int64_t heads, int64_t seq, int64_t d) { return {p, seq * heads * d, d, heads * d}; }
+};
+
+// dst[b, h] = past[b, h] ++ now[b, h]: the [B, heads, past_len + len, d] key or value cache.
+HeadLayout concat_past(const HeadLayout& now, int64_t len, const float* past, int64_t past_len, int64_t batch, int64_t heads,
+                       int64_t d, float* dst) {
+  const int64_t total = past_len + len;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h) {
+      float* out = dst + (b * heads + h) * total * d;
+      if (past_len) std::memcpy(out, past + (b * heads + h) * past_len * d, past_len * d * sizeof(float));
+      const float* src = now.head(b, h);
+      for (int64_t s = 0; s < len; ++s) std::memcpy(out + (past_len + s) * d, src + s * now.row_stride, d * sizeof(float));
+    }
+  return HeadLayout::bnsh(dst, heads, total, d);
+}
+
+// Runs the kernel over every (batch, query head, query block) task.
+template <class MakeHead>
+void run_heads(const ComputeContext& ctx, int64_t batch, int64_t heads, int64_t q_len, int64_t total, int64_t dk, int64_t dv,
+               MakeHead&& make_head) {
+  const kernels::GemmPrimitives& gemm = kernels::gemm_primitives(ctx.isa);
+  const kernels::AttentionPrimitives& prim = kernels::attention_primitives(ctx.isa);
+  const int64_t q_blocks = (q_len + kernels::kAttnQueryBlock - 1) / kernels::kAttnQueryBlock;
+  const int64_t tasks = batch * heads * q_blocks;
+  const int64_t task_work = std::min(q_len, kernels::kAttnQueryBlock) * std::max<int64_t>(total, 1) * (dk + dv);
+  ctx.parallel.for_range(tasks, rows_grain(task_work), [&](int64_t t0, int64_t t1) {
+    kernels::AttentionScratch scratch;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t bh = t / q_blocks, qb = t % q_blocks;
+      const kernels::AttentionHead a = make_head(bh / heads, bh % heads);
+      const int64_t q0 = qb * kernels::kAttnQueryBlock;
+      kernels::attention_rows(gemm, prim, a, q0, std::min(q_len, q0 + kernels::kAttnQueryBlock), scratch);
+    }
+  });
+}
 
 Dim dim_times(const Dim& d, int64_t k) { return d.known() ? Dim::of(d.value * k) : Dim(); }
 Dim dim_div(const Dim& d, int64_t k) { return d.known() && k > 0 ? Dim::of(d.value / k) : Dim(); }
@@ -117,18 +162,12 @@ class Attention final : public OpKernel {
 
     // Keys and values the heads attend over. With a past, or when present_* is asked for, they are
     // laid out as [B, kv_heads, total, head_size] (in the output itself when it is float32).
-    struct Source {
-      const float* base;
-      int64_t head_step_b, head_step_h, row_stride;
-    };
     FloatOut present_k, present_v;
     std::vector<float> concat_k, concat_v;
     auto assemble = [&](const FloatIn& now, const Tensor* past_t, Tensor* out, FloatOut& present, std::vector<float>& own,
-                        int64_t d) -> Source {
-      if (!past_t && !out) {
-        if (four_d) return {now.p, hkv * kv_len * d, kv_len * d, d};
-        return {now.p, kv_len * hkv * d, d, hkv * d};
-      }
+                        int64_t d) {
+      const HeadLayout layout = four_d ? HeadLayout::bnsh(now.p, hkv, kv_len, d) : HeadLayout::bsnh(now.p, hkv, kv_len, d);
+      if (!past_t && !out) return layout;
       float* dst;
       if (out) {
         present = float_out(out);
@@ -137,20 +176,11 @@ class Attention final : public OpKernel {
         own.resize(batch * hkv * total * d);
         dst = own.data();
       }
-      FloatIn pf = float_in(past_t);
-      for (int64_t b = 0; b < batch; ++b)
-        for (int64_t h = 0; h < hkv; ++h) {
-          float* head = dst + (b * hkv + h) * total * d;
-          if (past) std::memcpy(head, pf.p + (b * hkv + h) * past * d, past * d * sizeof(float));
-          for (int64_t s = 0; s < kv_len; ++s) {
-            const float* src = four_d ? now.p + ((b * hkv + h) * kv_len + s) * d : now.p + (b * kv_len + s) * hkv * d + h * d;
-            std::memcpy(head + (past + s) * d, src, d * sizeof(float));
-          }
-        }
-      return {dst, hkv * total * d, total * d, d};
+      const FloatIn pf = float_in(past_t);
+      return concat_past(layout, kv_len, pf.p, past, batch, hkv, d, dst);
     };
-    const Source ks = assemble(kf, past_k, out_k, present_k, concat_k, dk);
-    const Source vs = assemble(vf, past_v, out_v, present_v, concat_v, dv);
+    const HeadLayout ks = assemble(kf, past_k, out_k, present_k, concat_k, dk);
+    const HeadLayout vs = assemble(vf, past_v, out_v, present_v, concat_v, dv);
 
     // The mask as an additive float bias, right-aligned to [B, q_heads, q_len, mask_cols].
     FloatIn mask_f;
@@ -199,8 +229,8 @@ class Attention final : public OpKernel {
         a.q = qf.p + b * q_len * hq * dk + h * dk, a.q_stride = hq * dk;
         a.y = y.p + b * q_len * hq * dv + h * dv, a.y_stride = hq * dv;
       }
-      a.k = ks.base + b * ks.head_step_b + g * ks.head_step_h, a.k_stride = ks.row_stride;
-      a.v = vs.base + b * vs.head_step_b + g * vs.head_step_h, a.v_stride = vs.row_stride;
+      a.k = ks.head(b, g), a.k_stride = ks.row_stride;
+      a.v = vs.head(b, g), a.v_stride = vs.row_stride;
       a.scale = scale, a.softcap = softcap_;
       if (bias) {
         a.bias = bias + (mb > 1 ? b * mh * mq * mcols : 0) + (mh > 1 ? h * mq * mcols : 0);
@@ -216,20 +246,7 @@ class Attention final : public OpKernel {
       return a;
     };
 
-    const kernels::GemmPrimitives& gemm = kernels::gemm_primitives(ctx.isa);
-    const kernels::AttentionPrimitives& prim = kernels::attention_primitives(ctx.isa);
-    const int64_t q_blocks = (q_len + kernels::kAttnQueryBlock - 1) / kernels::kAttnQueryBlock;
-    const int64_t tasks = batch * hq * q_blocks;
-    const int64_t task_work = std::min(q_len, kernels::kAttnQueryBlock) * std::max<int64_t>(total, 1) * (dk + dv);
-    ctx.parallel.for_range(tasks, rows_grain(task_work), [&](int64_t t0, int64_t t1) {
-      kernels::AttentionScratch scratch;
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t bh = t / q_blocks, qb = t % q_blocks;
-        const kernels::AttentionHead a = head(bh / hq, bh % hq);
-        const int64_t q0 = qb * kernels::kAttnQueryBlock;
-        kernels::attention_rows(gemm, prim, a, q0, std::min(q_len, q0 + kernels::kAttnQueryBlock), scratch);
-      }
-    });
+    run_heads(ctx, batch, hq, q_len, total, dk, dv, head);
     y.commit();
     present_k.commit();
     present_v.commit();
@@ -243,11 +260,242 @@ class Attention final : public OpKernel {
   float scale_, softcap_;
 };
 
+// com.microsoft MultiHeadAttention, as ONNX Runtime's transformer optimizer writes it:
+//   query [B, S, N*H] with key/value [B, L, N*H] / [B, L, N*Hv], or key/value already split into
+//   heads [B, N, L, H] (cross attention over a cache), or packed KV [B, L, N, 2, H], or packed
+//   QKV [B, S, N, 3, H]; optional bias [N*H + N*H + N*Hv] added to Q, K, V; key_padding_mask
+//   (int32: [B] key lengths, [B, total] or [B, S, total] of 1 = keep / 0 = pad); attention_bias
+//   [B|1, N|1, S, total]; past_key/past_value [B, N, P, H] -> present [B, N, P+L, H];
+//   unidirectional (query i sees keys j <= i + P). Masked scores get mask_filter_value (-10000)
+//   added, as ONNX Runtime does, so a fully masked row is a softmax over its raw scores, not zeros.
+// Not supported (refused at session creation): the shared past/present buffer (past_sequence_length),
+// cache_indirection, the [3B+2] mask form and the qk output.
+class MultiHeadAttention final : public OpKernel {
+ public:
+  explicit MultiHeadAttention(const Node& n)
+      : heads_(n.attr_int("num_heads", 0)),
+        unidirectional_(n.attr_int("unidirectional", 0) != 0),
+        scale_(n.attr_float("scale", std::nanf(""))),
+        filter_(n.attr_float("mask_filter_value", -10000.0f)) {
+    if (heads_ <= 0) fail(ErrorCode::InvalidModel, n.label() + ": num_heads must be positive");
+    for (size_t i : {8, 9})
+      if (n.inputs.size() > i && n.inputs[i] >= 0)
+        fail(ErrorCode::NotImplemented, n.label() + ": input " + std::to_string(i) + " (" + (i == 8 ? "past_sequence_length" : "cache_indirection") +
+                                            ") is not supported");
+    if (n.outputs.size() > 3 && n.outputs[3] >= 0) fail(ErrorCode::NotImplemented, n.label() + ": the qk output is not supported");
+  }
+
+  // The layout of this call's inputs, from their shapes.
+  struct Dims {
+    int64_t batch = 0, q_len = 0, kv_len = 0, past = 0, h = 0, hv = 0;
+    enum class Form { Separate, SplitHeads, PackedKV, PackedQKV } form = Form::Separate;
+  };
+  Dims dims(const Shape& q, const Shape* k, const Shape* v, const Shape* past_k, const std::function<void(const std::string&)>& error) const {
+    Dims d;
+    const int64_t n = heads_;
+    d.batch = q[0], d.q_len = q[1];
+    if (q.size() == 5) {
+      if (k || v) error("packed QKV (5-D query) takes no key or value");
+      if (q[2] != n || q[3] != 3) error("packed QKV must be [B, S, num_heads, 3, head_size], got " + shape_to_string(q));
+      d.form = Dims::Form::PackedQKV, d.kv_len = q[1], d.h = d.hv = q[4];
+    } else if (q.size() == 3) {
+      if (q[2] % n) error("query hidden size " + std::to_string(q[2]) + " does not divide by num_heads " + std::to_string(n));
+      d.h = q[2] / n;
+      if (!k) error("key is required unless the query is packed QKV");
+      if (k->size() == 5) {
+        if (v) error("packed KV (5-D key) takes no value");
+        if ((*k)[0] != d.batch || (*k)[2] != n || (*k)[3] != 2 || (*k)[4] != d.h)
+          error("packed KV must be [B, L, num_heads, 2, head_size], got " + shape_to_string(*k));
+        d.form = Dims::Form::PackedKV, d.kv_len = (*k)[1], d.hv = d.h;
+      } else if (k->size() == 4) {
+        if (!v || v->size() != 4) error("a 4-D key needs a 4-D value");
+        if ((*k)[0] != d.batch || (*k)[1] != n || (*k)[3] != d.h) error("key must be [B, num_heads, L, head_size], got " + shape_to_string(*k));
+        if ((*v)[0] != d.batch || (*v)[1] != n || (*v)[2] != (*k)[2]) error("value must be [B, num_heads, L, v_head_size], got " + shape_to_string(*v));
+        d.form = Dims::Form::SplitHeads, d.kv_len = (*k)[2], d.hv = (*v)[3];
+      } else if (k->size() == 3) {
+        if (!v || v->size() != 3) error("a 3-D key needs a 3-D value");
+        if ((*k)[0] != d.batch || (*k)[2] != q[2]) error("key must be [B, L, " + std::to_string(q[2]) + "], got " + shape_to_string(*k));
+        if ((*v)[0] != d.batch || (*v)[1] != (*k)[1] || (*v)[2] % n) error("value must be [B, L, num_heads * v_head_size], got " + shape_to_string(*v));
+        d.kv_len = (*k)[1], d.hv = (*v)[2] / n;
+      } else {
+        error("key must be 3-D, 4-D or 5-D, got " + shape_to_string(*k));
+      }
+    } else {
+      error("query must be 3-D or 5-D (packed QKV), got " + shape_to_string(q));
+    }
+    if (past_k) {
+      if (d.form == Dims::Form::SplitHeads) error("past_key cannot be combined with a 4-D key");
+      if (past_k->size() != 4 || (*past_k)[0] != d.batch || (*past_k)[1] != n || (*past_k)[3] != d.h)
+        error("past_key must be [B, num_heads, P, head_size], got " + shape_to_string(*past_k));
+      d.past = (*past_k)[2];
+    }
+    return d;
+  }
+
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, kAttentionTypes);
+    const ValueType& q = ctx.input(0);
+    for (size_t i : {1, 2, 3, 5, 6, 7})
+      if (ctx.has_input(i) && ctx.input(i).dtype != q.dtype) ctx.error("input " + std::to_string(i) + " must have the element type of query");
+    if (ctx.has_input(4) && ctx.input(4).dtype != DType::Int32) ctx.error("key_padding_mask must be int32");
+    if (ctx.has_input(6) != ctx.has_input(7)) ctx.error("past_key and past_value must be given together");
+    for (size_t o = 0; o < ctx.num_outputs(); ++o) ctx.output(o).dtype = q.dtype;
+    auto known = [&](size_t i) { return ctx.has_input(i) && ctx.input(i).shape_known(); };
+    // Shapes with symbolic dims are checked when the op runs.
+    if (!known(0) || (ctx.has_input(1) && !known(1)) || (ctx.has_input(2) && !known(2)) || (ctx.has_input(6) && !known(6))) return;
+    const Shape qs = q.concrete_shape();
+    const Shape ks = ctx.has_input(1) ? ctx.input(1).concrete_shape() : Shape{}, vs = ctx.has_input(2) ? ctx.input(2).concrete_shape() : Shape{};
+    const Shape ps = ctx.has_input(6) ? ctx.input(6).concrete_shape() : Shape{};
+    const Dims d = dims(qs, ctx.has_input(1) ? &ks : nullptr, ctx.has_input(2) ? &vs : nullptr, ctx.has_input(6) ? &ps : nullptr,
+                        [&](const std::string& e) { ctx.error(e); });
+    const int64_t total = d.past + d.kv_len;
+    ctx.output(0).shape = to_sym({d.batch, d.q_len, heads_ * d.hv});
+    if (ctx.num_outputs() > 1) ctx.output(1).shape = to_sym({d.batch, heads_, total, d.h});
+    if (ctx.num_outputs() > 2) ctx.output(2).shape = to_sym({d.batch, heads_, total, d.hv});
+  }
+
+  void compute(ComputeContext& ctx) const override {
+    auto in = [&](size_t i) { return ctx.inputs.size() > i ? ctx.inputs[i] : nullptr; };
+    const Tensor &q = *in(0), *k = in(1), *v = in(2), *bias = in(3), *pad = in(4), *attn_bias = in(5), *past_k = in(6), *past_v = in(7);
+    const Dims d = dims(q.shape(), k ? &k->shape() : nullptr, v ? &v->shape() : nullptr, past_k ? &past_k->shape() : nullptr,
+                        [&](const std::string& e) { ctx.error(e); });
+    const int64_t n = heads_, batch = d.batch, q_len = d.q_len, kv_len = d.kv_len, past = d.past, total = past + kv_len;
+    const int64_t dh = d.h, dhv = d.hv;
+    if (past_k && past_v->shape() != Shape{batch, n, past, dhv})
+      ctx.error("past_value must be " + shape_to_string({batch, n, past, dhv}) + ", got " + shape_to_string(past_v->shape()));
+
+    FloatIn qf = float_in(&q), kf = float_in(k), vf = float_in(v), bf = float_in(bias);
+    HeadLayout ql, kl, vl;
+    using Form = Dims::Form;
+    if (d.form == Form::PackedQKV) {
+      const int64_t row = n * 3 * dh;
+      ql = {qf.p, q_len * row, 3 * dh, row}, kl = {qf.p + dh, q_len * row, 3 * dh, row}, vl = {qf.p + 2 * dh, q_len * row, 3 * dh, row};
+    } else {
+      ql = HeadLayout::bsnh(qf.p, n, q_len, dh);
+      if (d.form == Form::PackedKV) {
+        const int64_t row = n * 2 * dh;
+        kl = {kf.p, kv_len * row, 2 * dh, row}, vl = {kf.p + dh, kv_len * row, 2 * dh, row};
+      } else if (d.form == Form::SplitHeads) {
+        kl = HeadLayout::bnsh(kf.p, n, kv_len, dh), vl = HeadLayout::bnsh(vf.p, n, kv_len, dhv);
+      } else {
+        kl = HeadLayout::bsnh(kf.p, n, kv_len, dh), vl = HeadLayout::bsnh(vf.p, n, kv_len, dhv);
+      }
+    }
+    // The input projection's bias: Q, K and V rows plus their slice of it, copied once.
+    std::vector<float> qb, kb, vb;
+    if (bias) {
+      if (bias->numel() != n * (2 * dh + dhv)) ctx.error("bias must hold " + std::to_string(n * (2 * dh + dhv)) + " values");
+      if (d.form == Form::SplitHeads) ctx.error("bias cannot be applied to a key/value already split into heads");
+      auto add_bias = [&](const HeadLayout& src, int64_t len, int64_t dd, const float* b, std::vector<float>& dst) {
+        dst.resize(batch * len * n * dd);
+        for (int64_t bi = 0; bi < batch; ++bi)
+          for (int64_t h = 0; h < n; ++h)
+            for (int64_t s = 0; s < len; ++s) {
+              const float* x = src.head(bi, h) + s * src.row_stride;
+              float* y = dst.data() + ((bi * len + s) * n + h) * dd;
+              for (int64_t c = 0; c < dd; ++c) y[c] = x[c] + b[h * dd + c];
+            }
+        return HeadLayout::bsnh(dst.data(), n, len, dd);
+      };
+      ql = add_bias(ql, q_len, dh, bf.p, qb);
+      kl = add_bias(kl, kv_len, dh, bf.p + n * dh, kb);
+      vl = add_bias(vl, kv_len, dhv, bf.p + 2 * n * dh, vb);
+    }
+    FloatOut present_k, present_v;
+    std::vector<float> concat_k, concat_v;
+    auto assemble = [&](const HeadLayout& now, const Tensor* past_t, Tensor* out, FloatOut& present, std::vector<float>& own, int64_t dd) {
+      if (!past_t && !out) return now;
+      float* dst;
+      if (out) {
+        present = float_out(out);
+        dst = present.p;
+      } else {
+        own.resize(batch * n * total * dd);
+        dst = own.data();
+      }
+      const FloatIn pf = float_in(past_t);
+      return concat_past(now, kv_len, pf.p, past, batch, n, dd, dst);
+    };
+    kl = assemble(kl, past_k, ctx.outputs.size() > 1 ? ctx.outputs[1] : nullptr, present_k, concat_k, dh);
+    vl = assemble(vl, past_v, ctx.outputs.size() > 2 ? ctx.outputs[2] : nullptr, present_v, concat_v, dhv);
+
+    // One additive bias over [bb, bh, bq, total] from attention_bias and the 2-D/3-D padding masks.
+    std::vector<int64_t> valid(batch, total);
+    FloatIn ab = float_in(attn_bias);
+    std::vector<float> combined;
+    const float* bias_p = nullptr;
+    int64_t bb = 1, bh = 1, bq = 1;
+    if (attn_bias) {
+      const Shape& s = attn_bias->shape();
+      if (s.size() != 4 || (s[0] != 1 && s[0] != batch) || (s[1] != 1 && s[1] != n) || s[2] != q_len || s[3] != total)
+        ctx.error("attention_bias must be [B or 1, num_heads or 1, " + std::to_string(q_len) + ", " + std::to_string(total) + "], got " +
+                  shape_to_string(s));
+      bb = s[0], bh = s[1], bq = q_len;
+      bias_p = ab.p;
+    }
+    if (pad) {
+      const Shape& s = pad->shape();
+      const int32_t* m = pad->data<int32_t>();
+      if (s.size() == 1 && s[0] == batch) {
+        for (int64_t b = 0; b < batch; ++b) {
+          if (m[b] < 0 || m[b] > total) ctx.error("key_padding_mask length " + std::to_string(m[b]) + " is outside [0, " + std::to_string(total) + "]");
+          valid[b] = m[b];
+        }
+      } else if ((s.size() == 2 && s[0] == batch && s[1] == total) || (s.size() == 3 && s[0] == batch && s[1] == q_len && s[2] == total)) {
+        const int64_t mq = s.size() == 3 ? q_len : 1;
+        const int64_t nb = batch, nh = bh, nq = std::max(bq, mq);
+        combined.assign(nb * nh * nq * total, 0.0f);
+        for (int64_t b = 0; b < nb; ++b)
+          for (int64_t h = 0; h < nh; ++h)
+            for (int64_t i = 0; i < nq; ++i) {
+              float* row = combined.data() + ((b * nh + h) * nq + i) * total;
+              const int32_t* mrow = m + (b * mq + (mq > 1 ? i : 0)) * total;
+              const float* brow = bias_p ? bias_p + (((bb > 1 ? b : 0) * bh + h) * bq + i) * total : nullptr;
+              for (int64_t j = 0; j < total; ++j) row[j] = (brow ? brow[j] : 0.0f) + (mrow[j] == 0 ? filter_ : 0.0f);
+            }
+        bias_p = combined.data(), bb = nb, bq = nq;
+      } else {
+        ctx.error("key_padding_mask must be [B], [B, total] or [B, S, total] (total = " + std::to_string(total) + "), got " + shape_to_string(s));
+      }
+    }
+    FloatOut y = float_out(ctx.outputs[0]);
+    const float scale = std::isnan(scale_) ? 1.0f / std::sqrt(float(dh)) : scale_;
+    auto head = [&](int64_t b, int64_t h) {
+      kernels::AttentionHead a;
+      a.q_len = q_len, a.kv_len = total, a.dk = dh, a.dv = dhv;
+      a.q = ql.head(b, h), a.q_stride = ql.row_stride;
+      a.k = kl.head(b, h), a.k_stride = kl.row_stride;
+      a.v = vl.head(b, h), a.v_stride = vl.row_stride;
+      a.y = y.p + b * q_len * n * dhv + h * dhv, a.y_stride = n * dhv;
+      a.scale = scale;
+      if (bias_p) {
+        a.bias = bias_p + ((bb > 1 ? b : 0) * bh + (bh > 1 ? h : 0)) * bq * total;
+        a.bias_stride = bq > 1 ? total : 0, a.bias_cols = total;
+      }
+      a.causal = unidirectional_, a.causal_offset = past;
+      a.kv_valid = valid[b];
+      a.mask_fill = filter_;
+      return a;
+    };
+    run_heads(ctx, batch, n, q_len, total, dh, dhv, head);
+    y.commit();
+    present_k.commit();
+    present_v.commit();
+  }
+
+ private:
+  int64_t heads_;
+  bool unidirectional_;
+  float scale_, filter_;
+};
+
 }  // namespace
 
 void register_attention_ops(OpRegistry& r) {
   r.add("", "Attention", 23, kMaxDefaultOpset,
         [](const Node& n, int64_t opset) -> std::unique_ptr<OpKernel> { return std::make_unique<Attention>(n, opset); });
+  r.add(kMicrosoftDomain, "MultiHeadAttention", 1, 1,
+        [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<MultiHeadAttention>(n); });
 }
 
 }  // namespace normrt::onnx
