@@ -82,10 +82,17 @@ void copy_scores(const AttentionHead& h, int64_t i, int64_t kb, const float* s, 
 void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim, const AttentionHead& h, int64_t q0, int64_t q1,
                     AttentionScratch& sc) {
   constexpr int64_t BQ = kAttnQueryBlock, BK = kAttnKeyBlock;
+  static_assert(BK == kGemmKC, "a key block must be one depth block of the packed V");
   const int64_t dv = h.dv;
+  const bool packed = h.k_packed && h.v_packed;
+  const int64_t k_depth_blocks = (h.dk + kGemmKC - 1) / kGemmKC, qa_block = packed_a_floats(gemm, BQ, kGemmKC);
+  if (packed) {
+    sc.qa.resize(std::max<int64_t>(k_depth_blocks, 1) * qa_block);
+    sc.pa.resize(packed_a_floats(gemm, BQ, BK));
+  }
   sc.s.resize(BQ * BK);
   sc.o.resize(BQ * std::max<int64_t>(dv, 1));
-  sc.pv.resize(BQ * std::max<int64_t>(dv, 1));
+  if (!packed) sc.pv.resize(BQ * std::max<int64_t>(dv, 1));
   sc.m.resize(BQ);
   sc.l.resize(2 * BQ);  // l, then the per-row rescale factor of the current key block
   float* S = sc.s.data();
@@ -105,10 +112,21 @@ void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim,
     std::fill(M, M + bq, kNegInf);
     std::fill(L, L + bq, 0.0f);
     std::fill(O, O + bq * dv, 0.0f);
+    if (packed)  // the query block, packed once for every key block
+      for (int64_t pb = 0; pb < k_depth_blocks; ++pb)
+        pack_a_block(gemm, MatrixView::row_major(h.q + qb * h.q_stride + pb * kGemmKC, h.q_stride), bq,
+                     std::min(kGemmKC, h.dk - pb * kGemmKC), sc.qa.data() + pb * qa_block);
     for (int64_t kb = 0; kb < kv_end; kb += BK) {
       const int64_t bk = std::min(BK, kv_end - kb);
-      sgemm_rows(gemm, bk, h.dk, MatrixView::row_major(h.q + qb * h.q_stride, h.q_stride),
-                 MatrixView::transposed(h.k + kb * h.k_stride, h.k_stride), S, BK, 0, bq);
+      if (packed) {
+        for (int64_t pb = 0; pb < k_depth_blocks; ++pb)
+          sgemm_packed_a(gemm, sc.qa.data() + pb * qa_block, bq, *h.k_packed, pb, kb, kb + bk, S, BK, pb > 0);
+        if (h.dk == 0)
+          for (int64_t r = 0; r < bq; ++r) std::fill(S + r * BK, S + r * BK + bk, 0.0f);
+      } else {
+        sgemm_rows(gemm, bk, h.dk, MatrixView::row_major(h.q + qb * h.q_stride, h.q_stride),
+                   MatrixView::transposed(h.k + kb * h.k_stride, h.k_stride), S, BK, 0, bq);
+      }
       for (int64_t r = 0; r < bq; ++r) {
         const int64_t i = qb + r;
         float* s = S + r * BK;
@@ -142,7 +160,17 @@ void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim,
         L[r] = L[r] * alpha[r] + sum;
         M[r] = m_new;
       }
-      if (dv > 0) {
+      if (dv > 0 && packed) {
+        // O = O * alpha + P V, accumulated in place by the microkernel. The packed V block is as deep
+        // as the whole key block; P is zero past the keys this query block computed.
+        const int64_t kc = std::min(BK, h.kv_len - kb);
+        for (int64_t r = 0; r < bq; ++r) {
+          if (alpha[r] != 1.0f) prim.scale(O + r * dv, dv, alpha[r]);
+          if (kc > bk) std::fill(S + r * BK + bk, S + r * BK + kc, 0.0f);
+        }
+        pack_a_block(gemm, MatrixView::row_major(S, BK), bq, kc, sc.pa.data());
+        sgemm_packed_a(gemm, sc.pa.data(), bq, *h.v_packed, kb / BK, 0, dv, O, dv, true);
+      } else if (dv > 0) {
         sgemm_rows(gemm, dv, bk, MatrixView::row_major(S, BK), MatrixView::row_major(h.v + kb * h.v_stride, h.v_stride), PV, dv, 0,
                    bq);
         for (int64_t r = 0; r < bq; ++r) prim.scale_add(O + r * dv, PV + r * dv, dv, alpha[r]);

@@ -64,16 +64,36 @@ struct AttentionHead {
   // added to it (ONNX Runtime's mask_filter_value, -10000). With a finite value every key block is
   // computed, since masked keys still take part in the softmax.
   float mask_fill = -std::numeric_limits<float>::infinity();
+  // K and V packed for the GEMM microkernel (optional; attention_rows reads k and v otherwise):
+  // k_packed holds Kᵀ (depth dk, kv_len columns), v_packed holds V (depth kv_len, dv columns).
+  // Worth it when several query blocks share the head: each key block is then packed once.
+  const PackedB* k_packed = nullptr;
+  const PackedB* v_packed = nullptr;
   // Optional [q_len, kv_len] scores output (row stride scores_stride) at the given stage.
   float* scores = nullptr;
   int64_t scores_stride = 0;
   ScoreStage stage = ScoreStage::Scaled;
 };
 
-// Scratch of one thread: the S tile, the O accumulator and the P V product of one query block.
+// Scratch of one thread: the S tile, the O accumulator and the P V product of one query block,
+// and the packed Q block and P tile of the packed path.
 struct AttentionScratch {
   std::vector<float> s, o, pv, m, l;
+  std::vector<float> qa, pa;
 };
+
+// Packs K and V of one head for AttentionHead::k_packed / v_packed (into `storage` when given:
+// attention_keys_floats / attention_values_floats floats, 64-byte aligned).
+inline PackedB pack_attention_keys(const GemmPrimitives& g, const float* k, int64_t k_stride, int64_t kv_len, int64_t dk,
+                                   float* storage = nullptr) {
+  return PackedB(g, dk, kv_len, MatrixView::transposed(k, k_stride), storage);
+}
+inline PackedB pack_attention_values(const GemmPrimitives& g, const float* v, int64_t v_stride, int64_t kv_len, int64_t dv,
+                                     float* storage = nullptr) {
+  return PackedB(g, kv_len, dv, MatrixView::row_major(v, v_stride), storage);
+}
+inline size_t attention_keys_floats(const GemmPrimitives& g, int64_t kv_len, int64_t dk) { return PackedB::floats_needed(g, dk, kv_len); }
+inline size_t attention_values_floats(const GemmPrimitives& g, int64_t kv_len, int64_t dv) { return PackedB::floats_needed(g, kv_len, dv); }
 
 // Queries [q0, q1) of one head (a caller splits heads and query blocks across threads).
 void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim, const AttentionHead& h, int64_t q0, int64_t q1,

@@ -40,8 +40,8 @@ const GemmPrimitives& gemm_primitives_scalar() {
 }
 
 // Cache blocking: a KC x NR panel of B stays in L1 across a tile row, an MC x KC block of A in L2.
-constexpr int64_t kKC = 256;
-constexpr int64_t kNC = 3072;
+constexpr int64_t kKC = kGemmKC;
+constexpr int64_t kNC = kGemmNC;
 
 // 64-byte aligned scratch that grows as needed, one per thread.
 struct Scratch {
@@ -62,6 +62,16 @@ struct Scratch {
 void pack_b(MatrixView b, int64_t kc, int64_t nc, int nr, float* out) {
   for (int64_t j0 = 0; j0 < nc; j0 += nr) {
     const int64_t w = std::min<int64_t>(nr, nc - j0);
+    if (b.row_stride == 1 && b.col_stride != 1) {  // a transposed operand: read each of its rows once, in order
+      float* dst = out + (j0 / nr) * kc * nr;
+      for (int64_t j = 0; j < w; ++j) {
+        const float* src = b.data + (j0 + j) * b.col_stride;
+        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = src[p];
+      }
+      for (int64_t j = w; j < nr; ++j)
+        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = 0.0f;
+      continue;
+    }
     for (int64_t p = 0; p < kc; ++p) {
       const float* src = b.data + p * b.row_stride + j0 * b.col_stride;
       float* dst = out + (j0 / nr) * kc * nr + p * nr;
@@ -80,6 +90,15 @@ void pack_a(MatrixView a, int64_t mc, int64_t kc, int mr, float* out) {
   for (int64_t i0 = 0; i0 < mc; i0 += mr) {
     const int64_t h = std::min<int64_t>(mr, mc - i0);
     float* dst = out + (i0 / mr) * kc * mr;
+    if (a.col_stride == 1) {  // row-major: read each row once, in order
+      for (int64_t i = 0; i < h; ++i) {
+        const float* src = a.data + (i0 + i) * a.row_stride;
+        for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = src[p];
+      }
+      for (int64_t i = h; i < mr; ++i)
+        for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = 0.0f;
+      continue;
+    }
     for (int64_t p = 0; p < kc; ++p) {
       int64_t i = 0;
       for (; i < h; ++i) dst[p * mr + i] = a.data[(i0 + i) * a.row_stride + p * a.col_stride];
@@ -105,32 +124,47 @@ const GemmPrimitives& gemm_primitives(Isa isa) {
 int64_t sgemm_row_block(const GemmPrimitives& k) { return k.mr * 20; }
 
 namespace {
-// The microkernel sweep over one packed A block and the B panels [jr0, jr1) of one (column, depth) block.
+// The microkernel sweep over one packed A block and the B panels [jr0, jr1) of one (column, depth)
+// block; c is where column col0 of the block goes (col0 = 0 unless the caller's C starts later).
 void sweep(const GemmPrimitives& k, const float* ap, const float* bp, int64_t mcc, int64_t kc, int64_t jr0, int64_t jr1, int64_t nc,
-           float* c, int64_t ldc, bool accumulate) {
+           float* c, int64_t ldc, bool accumulate, int64_t col0 = 0) {
   const int mr = k.mr, nr = k.nr;
   for (int64_t jr = jr0; jr < jr1; ++jr) {
     const int64_t cols = std::min<int64_t>(nr, nc - jr * nr);
     for (int64_t ir = 0; ir < mcc; ir += mr) {
       const int64_t rows = std::min<int64_t>(mr, mcc - ir);
-      k.microkernel(kc, ap + (ir / mr) * kc * mr, bp + jr * kc * nr, c + ir * ldc + jr * nr, ldc, accumulate, rows, cols);
+      k.microkernel(kc, ap + (ir / mr) * kc * mr, bp + jr * kc * nr, c + ir * ldc + (jr * nr - col0), ldc, accumulate, rows, cols);
     }
   }
 }
 }  // namespace
 
-PackedB::PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b) : k_(kdim), n_(n), nr_(k.nr) {
-  depth_blocks_ = std::max<int64_t>(1, (kdim + kKC - 1) / kKC);
+size_t PackedB::plan(int64_t nr, int64_t kdim, int64_t n, std::vector<size_t>* offsets) {
+  const int64_t depth_blocks = std::max<int64_t>(1, (kdim + kKC - 1) / kKC);
   size_t total = 0;
   for (int64_t jc = 0; jc < n; jc += kNC) {
-    const int64_t panels_n = (std::min(kNC, n - jc) + nr_ - 1) / nr_;
-    for (int64_t pc = 0; pc < depth_blocks_ * kKC; pc += kKC) {
-      offsets_.push_back(total);
-      total += static_cast<size_t>(panels_n * std::max<int64_t>(0, std::min(kKC, kdim - pc)) * nr_);
+    const int64_t panels_n = (std::min(kNC, n - jc) + nr - 1) / nr;
+    for (int64_t pc = 0; pc < depth_blocks * kKC; pc += kKC) {
+      if (offsets) offsets->push_back(total);
+      total += static_cast<size_t>(panels_n * std::max<int64_t>(0, std::min(kKC, kdim - pc)) * nr);
     }
   }
-  data_.reset(static_cast<float*>(std::aligned_alloc(64, (std::max<size_t>(total, 1) * sizeof(float) + 63) / 64 * 64)));
-  if (!data_) throw std::bad_alloc();
+  return total;
+}
+
+size_t PackedB::floats_needed(const GemmPrimitives& k, int64_t kdim, int64_t n) { return plan(k.nr, kdim, n, nullptr); }
+
+PackedB::PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b) : PackedB(k, kdim, n, b, nullptr) {}
+
+PackedB::PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b, float* storage) : k_(kdim), n_(n), nr_(k.nr) {
+  depth_blocks_ = std::max<int64_t>(1, (kdim + kKC - 1) / kKC);
+  const size_t total = plan(nr_, kdim, n, &offsets_);
+  if (storage) {
+    data_ = std::unique_ptr<float, void (*)(void*)>(storage, [](void*) {});
+  } else {
+    data_.reset(static_cast<float*>(std::aligned_alloc(64, (std::max<size_t>(total, 1) * sizeof(float) + 63) / 64 * 64)));
+    if (!data_) throw std::bad_alloc();
+  }
   for (int64_t jc = 0, jb = 0; jc < n; jc += kNC, ++jb)
     for (int64_t pc = 0, pb = 0; pc < kdim; pc += kKC, ++pb)
       pack_b({b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, std::min(kKC, kdim - pc),
@@ -164,6 +198,21 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
       }
     }
   }
+}
+
+int64_t packed_a_floats(const GemmPrimitives& k, int64_t m, int64_t kc) { return (m + k.mr - 1) / k.mr * k.mr * kc; }
+
+void pack_a_block(const GemmPrimitives& k, MatrixView a, int64_t m, int64_t kc, float* out) { pack_a(a, m, kc, k.mr, out); }
+
+void sgemm_packed_a(const GemmPrimitives& k, const float* a_packed, int64_t m, const PackedB& b, int64_t pb, int64_t n0, int64_t n1,
+                    float* c, int64_t ldc, bool accumulate) {
+  n1 = std::min(n1, b.n());
+  if (m <= 0 || n0 >= n1) return;
+  const int nr = k.nr;
+  const int64_t jc = n0 / kNC * kNC, jb = n0 / kNC;
+  const int64_t kc = std::min(kKC, b.k() - pb * kKC), nc = std::min(kNC, b.n() - jc);
+  const int64_t jr0 = (n0 - jc) / nr, jr1 = (n1 - jc + nr - 1) / nr;
+  sweep(k, a_packed, b.block(jb, pb), m, kc, jr0, jr1, std::min(nc, n1 - jc), c, ldc, accumulate, n0 - jc);
 }
 
 void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, MatrixView b, float* c, int64_t ldc,

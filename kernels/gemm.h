@@ -53,6 +53,10 @@ inline void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, const f
 class PackedB {
  public:
   PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b);
+  // Packed into caller-owned storage of floats_needed() floats, 64-byte aligned, which must outlive
+  // this object (so a per-run workspace can be reused instead of allocated).
+  PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b, float* storage);
+  static size_t floats_needed(const GemmPrimitives& k, int64_t kdim, int64_t n);
   int64_t k() const { return k_; }
   int64_t n() const { return n_; }
   int nr() const { return nr_; }
@@ -60,6 +64,7 @@ class PackedB {
   const float* block(int64_t jb, int64_t pb) const { return data_.get() + offsets_[jb * depth_blocks_ + pb]; }
 
  private:
+  static size_t plan(int64_t nr, int64_t kdim, int64_t n, std::vector<size_t>* offsets);
   int64_t k_, n_;
   int nr_;
   int64_t depth_blocks_;
@@ -74,5 +79,22 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
 
 // Rows per task that keep the A block and the C tiles in cache (a multiple of the tile height).
 int64_t sgemm_row_block(const GemmPrimitives& k);
+
+// The blocking, for callers that line their own blocks up with it: B's depth blocks are kGemmKC
+// deep and its column blocks kGemmNC wide.
+constexpr int64_t kGemmKC = 256;
+constexpr int64_t kGemmNC = 3072;
+
+// The pieces of sgemm for callers that reuse a packed A across several products (attention packs
+// a query block once and multiplies it with every key block).
+// Floats pack_a_block writes for an m x kc block.
+int64_t packed_a_floats(const GemmPrimitives& k, int64_t m, int64_t kc);
+// Rows [0, m) and depth [0, kc) of a into panels of mr rows (zero-padded), as the microkernel reads them.
+void pack_a_block(const GemmPrimitives& k, MatrixView a, int64_t m, int64_t kc, float* out);
+// C[0:m, n0:n1) = (accumulate ? C : 0) + A * B restricted to depth block pb of B, with A packed by
+// pack_a_block over that block's depth. c points at C's column n0; n0 is a multiple of nr and
+// [n0, n1) lies in one column block of B.
+void sgemm_packed_a(const GemmPrimitives& k, const float* a_packed, int64_t m, const PackedB& b, int64_t pb, int64_t n0, int64_t n1,
+                    float* c, int64_t ldc, bool accumulate);
 
 }  // namespace normrt::kernels

@@ -43,9 +43,19 @@ AttentionHead make_head(Data& d, int64_t q_len, int64_t kv_len, int64_t dk, int6
   return h;
 }
 
-void run(Isa isa, const AttentionHead& h) {
+// packed: K and V packed once for the GEMM (the path the ops take for longer query sequences).
+void run(Isa isa, const AttentionHead& h, bool packed = false) {
   AttentionScratch scratch;
-  attention_rows(gemm_primitives(isa), attention_primitives(isa), h, 0, h.q_len, scratch);
+  const GemmPrimitives& g = gemm_primitives(isa);
+  if (!packed || h.dk == 0 || h.dv == 0) {
+    attention_rows(g, attention_primitives(isa), h, 0, h.q_len, scratch);
+    return;
+  }
+  const PackedB kp = pack_attention_keys(g, h.k, h.k_stride, h.kv_len, h.dk);
+  const PackedB vp = pack_attention_values(g, h.v, h.v_stride, h.kv_len, h.dv);
+  AttentionHead hp = h;
+  hp.k_packed = &kp, hp.v_packed = &vp;
+  attention_rows(g, attention_primitives(isa), hp, 0, h.q_len, scratch);
 }
 
 // Max abs difference against the reference; padding between rows must be untouched.
@@ -67,16 +77,18 @@ TEST_CASE("attention kernel: odd sizes and strided heads match float64 on every 
     int64_t q, kv, dk, dv, pad;
   };
   const Size sizes[] = {{1, 1, 1, 1, 0},     {1, 7, 8, 8, 0},       {4, 6, 8, 10, 16},   {7, 17, 17, 7, 3},
-                        {65, 300, 64, 64, 0}, {1, 513, 64, 64, 128}, {130, 257, 33, 65, 5}, {255, 1000, 64, 64, 0}};
-  for (Isa isa : isas()) {
-    for (const Size& s : sizes) {
-      INFO("isa " << std::string(isa_name(isa)) << " q " << s.q << " kv " << s.kv << " dk " << s.dk << " dv " << s.dv << " pad " << s.pad);
-      Data d;
-      AttentionHead h = make_head(d, s.q, s.kv, s.dk, s.dv, s.pad, 11);
-      run(isa, h);
-      CHECK(check_against_reference(h, d) < 2e-5);
-    }
-  }
+                        {65, 300, 64, 64, 0}, {1, 513, 64, 64, 128}, {130, 257, 33, 65, 5}, {255, 1000, 64, 64, 0},
+                        {70, 600, 300, 20, 0}};  // dk deeper than one GEMM depth block
+  for (Isa isa : isas())
+    for (bool packed : {false, true})
+      for (const Size& s : sizes) {
+        INFO("isa " << std::string(isa_name(isa)) << " packed " << packed << " q " << s.q << " kv " << s.kv << " dk " << s.dk << " dv "
+                    << s.dv << " pad " << s.pad);
+        Data d;
+        AttentionHead h = make_head(d, s.q, s.kv, s.dk, s.dv, s.pad, 11);
+        run(isa, h, packed);
+        CHECK(check_against_reference(h, d) < 2e-5);
+      }
 }
 
 TEST_CASE("attention kernel: scale, softcap, biases, causal offsets and padded keys") {
@@ -114,14 +126,15 @@ TEST_CASE("attention kernel: scale, softcap, biases, causal offsets and padded k
            h.bias = d.bias.data(), h.bias_stride = h.kv_len, h.bias_cols = h.kv_len;
          }},
     };
-    for (const Variant& v : variants) {
-      INFO(std::string(v.name));
-      AttentionHead h = base;
-      v.apply(h, d);
-      std::fill(d.y.begin(), d.y.end(), -7.0f);
-      run(isa, h);
-      CHECK(check_against_reference(h, d) < v.tolerance);
-    }
+    for (bool packed : {false, true})
+      for (const Variant& v : variants) {
+        INFO(std::string(v.name) << (packed ? " (packed K/V)" : ""));
+        AttentionHead h = base;
+        v.apply(h, d);
+        std::fill(d.y.begin(), d.y.end(), -7.0f);
+        run(isa, h, packed);
+        CHECK(check_against_reference(h, d) < v.tolerance);
+      }
   }
 }
 
@@ -135,7 +148,7 @@ TEST_CASE("attention kernel: fully masked rows give zeros; NaN stays in its row"
     for (int64_t j = 0; j < kv; ++j) d.bias[2 * kv + j] = -std::numeric_limits<float>::infinity();  // row 2 sees nothing
     h.bias = d.bias.data(), h.bias_stride = kv, h.bias_cols = kv;
     d.q[4 * dk + 3] = NAN;  // row 4 has a NaN query
-    run(isa, h);
+    run(isa, h, true);
     for (int64_t i = 0; i < q; ++i)
       for (int64_t c = 0; c < dv; ++c) {
         const float y = d.y[i * dv + c];
@@ -166,7 +179,7 @@ TEST_CASE("attention kernel: the scores output at each stage") {
     for (ScoreStage stage : {ScoreStage::Scaled, ScoreStage::Softcapped, ScoreStage::Masked, ScoreStage::Softmax}) {
       INFO("stage " << int(stage));
       h.stage = stage;
-      run(isa, h);
+      run(isa, h, stage == ScoreStage::Softmax);
       CHECK(check_against_reference(h, d) < 2e-5);
       double err = 0;
       for (int64_t i = 0; i < q; ++i) {

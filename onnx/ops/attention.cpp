@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <optional>
 
 #include "kernels/attention.h"
 #include "onnx/op_registry.h"
@@ -45,20 +46,49 @@ HeadLayout concat_past(const HeadLayout& now, int64_t len, const float* past, in
   return HeadLayout::bnsh(dst, heads, total, d);
 }
 
-// Runs the kernel over every (batch, query head, query block) task.
+// Query sequences at least this long get K and V packed once per head for the GEMM microkernel
+// (every query block then reuses them); shorter ones (decoding) read K and V in place.
+constexpr int64_t kPackMinQueries = 16;
+
+// Runs the kernel over every (batch, query head, query block) task. Query head h reads key/value
+// head h / (heads / kv_heads).
 template <class MakeHead>
-void run_heads(const ComputeContext& ctx, int64_t batch, int64_t heads, int64_t q_len, int64_t total, int64_t dk, int64_t dv,
-               MakeHead&& make_head) {
+void run_heads(const ComputeContext& ctx, int64_t batch, int64_t heads, int64_t kv_heads, int64_t q_len, int64_t total, int64_t dk,
+               int64_t dv, MakeHead&& make_head) {
   const kernels::GemmPrimitives& gemm = kernels::gemm_primitives(ctx.isa);
   const kernels::AttentionPrimitives& prim = kernels::attention_primitives(ctx.isa);
+  const int64_t group = heads / kv_heads;
+  std::vector<std::optional<kernels::PackedB>> packed_k, packed_v;
+  Tensor workspace;  // from the tensor block cache, so repeated runs reuse it instead of faulting in new pages
+  if (q_len >= kPackMinQueries && total > 0 && dk > 0 && dv > 0) {
+    packed_k.resize(batch * kv_heads), packed_v.resize(batch * kv_heads);
+    // Per head, rounded up to whole 64-byte lines so every head's panels stay aligned.
+    auto lines = [](size_t floats) { return static_cast<int64_t>((floats + 15) / 16 * 16); };
+    const int64_t k_floats = lines(kernels::attention_keys_floats(gemm, total, dk));
+    const int64_t v_floats = lines(kernels::attention_values_floats(gemm, total, dv));
+    workspace = Tensor::allocate(DType::Float32, {batch * kv_heads, k_floats + v_floats}, "attention workspace");
+    float* ws = workspace.data<float>();
+    ctx.parallel.for_range(batch * kv_heads, rows_grain(total * (dk + dv)), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const kernels::AttentionHead a = make_head(i / kv_heads, (i % kv_heads) * group);
+        float* head_ws = ws + i * (k_floats + v_floats);
+        packed_k[i].emplace(kernels::pack_attention_keys(gemm, a.k, a.k_stride, total, dk, head_ws));
+        packed_v[i].emplace(kernels::pack_attention_values(gemm, a.v, a.v_stride, total, dv, head_ws + k_floats));
+      }
+    });
+  }
   const int64_t q_blocks = (q_len + kernels::kAttnQueryBlock - 1) / kernels::kAttnQueryBlock;
   const int64_t tasks = batch * heads * q_blocks;
   const int64_t task_work = std::min(q_len, kernels::kAttnQueryBlock) * std::max<int64_t>(total, 1) * (dk + dv);
   ctx.parallel.for_range(tasks, rows_grain(task_work), [&](int64_t t0, int64_t t1) {
     kernels::AttentionScratch scratch;
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t bh = t / q_blocks, qb = t % q_blocks;
-      const kernels::AttentionHead a = make_head(bh / heads, bh % heads);
+      const int64_t bh = t / q_blocks, qb = t % q_blocks, b = bh / heads, h = bh % heads;
+      kernels::AttentionHead a = make_head(b, h);
+      if (!packed_k.empty()) {
+        a.k_packed = &*packed_k[b * kv_heads + h / group];
+        a.v_packed = &*packed_v[b * kv_heads + h / group];
+      }
       const int64_t q0 = qb * kernels::kAttnQueryBlock;
       kernels::attention_rows(gemm, prim, a, q0, std::min(q_len, q0 + kernels::kAttnQueryBlock), scratch);
     }
@@ -246,7 +276,7 @@ class Attention final : public OpKernel {
       return a;
     };
 
-    run_heads(ctx, batch, hq, q_len, total, dk, dv, head);
+    run_heads(ctx, batch, hq, hkv, q_len, total, dk, dv, head);
     y.commit();
     present_k.commit();
     present_v.commit();
@@ -477,7 +507,7 @@ class MultiHeadAttention final : public OpKernel {
       a.mask_fill = filter_;
       return a;
     };
-    run_heads(ctx, batch, n, q_len, total, dh, dhv, head);
+    run_heads(ctx, batch, n, n, q_len, total, dh, dhv, head);
     y.commit();
     present_k.commit();
     present_v.commit();
