@@ -88,7 +88,6 @@ void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim,
   const int64_t k_depth_blocks = (h.dk + kGemmKC - 1) / kGemmKC, qa_block = packed_a_floats(gemm, BQ, kGemmKC);
   if (packed) {
     sc.qa.resize(std::max<int64_t>(k_depth_blocks, 1) * qa_block);
-    sc.pa.resize(packed_a_floats(gemm, BQ, BK));
   }
   sc.s.resize(BQ * BK);
   sc.o.resize(BQ * std::max<int64_t>(dv, 1));
@@ -168,8 +167,7 @@ void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim,
           if (alpha[r] != 1.0f) prim.scale(O + r * dv, dv, alpha[r]);
           if (kc > bk) std::fill(S + r * BK + bk, S + r * BK + kc, 0.0f);
         }
-        pack_a_block(gemm, MatrixView::row_major(S, BK), bq, kc, sc.pa.data());
-        sgemm_packed_a(gemm, sc.pa.data(), bq, *h.v_packed, kb / BK, 0, dv, O, dv, true);
+        sgemm_inplace_a(gemm, S, BK, bq, *h.v_packed, kb / BK, 0, dv, O, dv, true);
       } else if (dv > 0) {
         sgemm_rows(gemm, dv, bk, MatrixView::row_major(S, BK), MatrixView::row_major(h.v + kb * h.v_stride, h.v_stride), PV, dv, 0,
                    bq);

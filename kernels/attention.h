@@ -76,10 +76,10 @@ struct AttentionHead {
 };
 
 // Scratch of one thread: the S tile, the O accumulator and the P V product of one query block,
-// and the packed Q block and P tile of the packed path.
+// and the packed Q block of the packed path.
 struct AttentionScratch {
   std::vector<float> s, o, pv, m, l;
-  std::vector<float> qa, pa;
+  std::vector<float> qa;
 };
 
 // Packs K and V of one head for AttentionHead::k_packed / v_packed (into `storage` when given:

@@ -28,6 +28,16 @@ void scalar_microkernel(int64_t kc, const float* a, const float* b, float* c, in
     for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
+void scalar_microkernel_rows(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate,
+                             int64_t rows, int64_t cols) {
+  float acc[kScalarMR][kScalarNR] = {};
+  for (int64_t p = 0; p < kc; ++p)
+    for (int64_t i = 0; i < rows; ++i)
+      for (int j = 0; j < kScalarNR; ++j) acc[i][j] += a[i * lda + p] * b[p * kScalarNR + j];
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
 void scalar_row_times_matrix(const float* a, int64_t k, const float* b, int64_t ldb, float* c, int64_t n) {
   for (int64_t j = 0; j < n; ++j) c[j] = 0.0f;
   for (int64_t p = 0; p < k; ++p)
@@ -35,7 +45,7 @@ void scalar_row_times_matrix(const float* a, int64_t k, const float* b, int64_t 
 }
 
 const GemmPrimitives& gemm_primitives_scalar() {
-  static const GemmPrimitives t{Isa::Scalar, kScalarMR, kScalarNR, scalar_microkernel, scalar_row_times_matrix};
+  static const GemmPrimitives t{Isa::Scalar, kScalarMR, kScalarNR, scalar_microkernel, scalar_microkernel_rows, scalar_row_times_matrix};
   return t;
 }
 
@@ -213,6 +223,22 @@ void sgemm_packed_a(const GemmPrimitives& k, const float* a_packed, int64_t m, c
   const int64_t kc = std::min(kKC, b.k() - pb * kKC), nc = std::min(kNC, b.n() - jc);
   const int64_t jr0 = (n0 - jc) / nr, jr1 = (n1 - jc + nr - 1) / nr;
   sweep(k, a_packed, b.block(jb, pb), m, kc, jr0, jr1, std::min(nc, n1 - jc), c, ldc, accumulate, n0 - jc);
+}
+
+void sgemm_inplace_a(const GemmPrimitives& k, const float* a, int64_t lda, int64_t m, const PackedB& b, int64_t pb, int64_t n0,
+                     int64_t n1, float* c, int64_t ldc, bool accumulate) {
+  n1 = std::min(n1, b.n());
+  if (m <= 0 || n0 >= n1) return;
+  const int mr = k.mr, nr = k.nr;
+  const int64_t jc = n0 / kNC * kNC, jb = n0 / kNC;
+  const int64_t kc = std::min(kKC, b.k() - pb * kKC), nc = std::min(std::min(kNC, b.n() - jc), n1 - jc);
+  const float* bp = b.block(jb, pb);
+  for (int64_t jr = (n0 - jc) / nr, jr1 = (n1 - jc + nr - 1) / nr; jr < jr1; ++jr) {
+    const int64_t cols = std::min<int64_t>(nr, nc - jr * nr);
+    for (int64_t ir = 0; ir < m; ir += mr)
+      k.microkernel_rows(kc, a + ir * lda, lda, bp + jr * kc * nr, c + ir * ldc + (jc + jr * nr - n0), ldc, accumulate,
+                         std::min<int64_t>(mr, m - ir), cols);
+  }
 }
 
 void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, MatrixView b, float* c, int64_t ldc,

@@ -23,6 +23,10 @@ struct GemmPrimitives {
   // rows x cols of the tile are written (edge tiles).
   void (*microkernel)(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, bool accumulate,
                       int64_t rows, int64_t cols);
+  // The same with A read in place: `rows` rows of kc values, row i at a + i * lda (no packing, for
+  // an A block used once and already in cache).
+  void (*microkernel_rows)(int64_t kc, const float* a, int64_t lda, const float* b_panel, float* c, int64_t ldc, bool accumulate,
+                           int64_t rows, int64_t cols);
   // c[n] = a[k] * B[k, n] for one row a, reading B in place (no packing): the M = 1 case, where
   // the product is bound by reading B once.
   void (*row_times_matrix)(const float* a, int64_t k, const float* b, int64_t ldb, float* c, int64_t n);
@@ -96,5 +100,9 @@ void pack_a_block(const GemmPrimitives& k, MatrixView a, int64_t m, int64_t kc, 
 // [n0, n1) lies in one column block of B.
 void sgemm_packed_a(const GemmPrimitives& k, const float* a_packed, int64_t m, const PackedB& b, int64_t pb, int64_t n0, int64_t n1,
                     float* c, int64_t ldc, bool accumulate);
+// The same with A read in place from row-major memory (row i at a + i * lda, that depth block's
+// kc values), for an A used once (attention's probabilities).
+void sgemm_inplace_a(const GemmPrimitives& k, const float* a, int64_t lda, int64_t m, const PackedB& b, int64_t pb, int64_t n0,
+                     int64_t n1, float* c, int64_t ldc, bool accumulate);
 
 }  // namespace normrt::kernels

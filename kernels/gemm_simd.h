@@ -2,6 +2,7 @@
 // flags. The tile is MR rows by two vectors: MR * 2 accumulators stay in registers for the whole
 // kc loop, each step broadcasting one A value per row against two B vectors.
 #pragma once
+#include <algorithm>
 #include <cmath>
 
 #include <xsimd/xsimd.hpp>
@@ -17,17 +18,33 @@ struct Gemm {
   static constexpr int64_t W = B::size;
   static constexpr int64_t NR = 2 * W;
 
-  static void microkernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int64_t rows,
-                          int64_t cols) {
+  // A from packed panels (a + p * MR + i) or, when Packed is false, read in place from row-major
+  // memory (a + i * lda + p): the broadcasts cost the same either way while the rows sit in L1.
+  template <bool Packed>
+  static void tile(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate, int64_t rows,
+                   int64_t cols) {
     B acc0[MR], acc1[MR];
     for (int i = 0; i < MR; ++i) acc0[i] = B(0.0f), acc1[i] = B(0.0f);
-    for (int64_t p = 0; p < kc; ++p) {
-      const B b0 = B::load_aligned(b + p * NR), b1 = B::load_aligned(b + p * NR + W);
-      const float* ap = a + p * MR;
-      for (int i = 0; i < MR; ++i) {
-        const B ai(ap[i]);
-        acc0[i] = fmadd(ai, b0, acc0[i]);
-        acc1[i] = fmadd(ai, b1, acc1[i]);
+    if constexpr (Packed) {
+      for (int64_t p = 0; p < kc; ++p) {
+        const B b0 = B::load_aligned(b + p * NR), b1 = B::load_aligned(b + p * NR + W);
+        const float* ap = a + p * MR;
+        for (int i = 0; i < MR; ++i) {
+          const B ai(ap[i]);
+          acc0[i] = fmadd(ai, b0, acc0[i]);
+          acc1[i] = fmadd(ai, b1, acc1[i]);
+        }
+      }
+    } else {
+      const float* row[MR];  // rows past the edge repeat the last one (computed, never stored)
+      for (int i = 0; i < MR; ++i) row[i] = a + std::min<int64_t>(i, rows - 1) * lda;
+      for (int64_t p = 0; p < kc; ++p) {
+        const B b0 = B::load_aligned(b + p * NR), b1 = B::load_aligned(b + p * NR + W);
+        for (int i = 0; i < MR; ++i) {
+          const B ai(row[i][p]);
+          acc0[i] = fmadd(ai, b0, acc0[i]);
+          acc1[i] = fmadd(ai, b1, acc1[i]);
+        }
       }
     }
     if (rows == MR && cols == NR) {
@@ -79,8 +96,17 @@ struct Gemm {
     }
   }
 
+  static void microkernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int64_t rows,
+                          int64_t cols) {
+    tile<true>(kc, a, 0, b, c, ldc, accumulate, rows, cols);
+  }
+  static void microkernel_rows(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate,
+                               int64_t rows, int64_t cols) {
+    tile<false>(kc, a, lda, b, c, ldc, accumulate, rows, cols);
+  }
+
   static const GemmPrimitives& table(Isa isa) {
-    static const GemmPrimitives t{isa, MR, static_cast<int>(NR), microkernel, row_times_matrix};
+    static const GemmPrimitives t{isa, MR, static_cast<int>(NR), microkernel, microkernel_rows, row_times_matrix};
     return t;
   }
 };
