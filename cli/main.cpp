@@ -3,6 +3,8 @@
 //   normrt run MODEL [--data DIR] [--input NAME=FILE.pb]... [--save DIR] [--rtol R] [--atol A]
 //   normrt bench MODEL [--dim NAME=VALUE]... [--threads N] [--iterations N | --seconds S] [--json]
 // Exit status: 0 success (outputs match), 1 outputs differ, 2 any error. Errors are one line on stderr.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -352,18 +354,22 @@ int cmd_bench(Args& a) {
   const double median = sorted.size() % 2 ? sorted[sorted.size() / 2]
                                           : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
   const double runs_per_s = 1000.0 / median;
+  // Peak resident memory of this process so far: model, inputs, and the largest run.
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  const double peak_mb = usage.ru_maxrss / 1024.0;
   if (json) {
     std::printf("{\"model\":\"%s\",\"inputs\":\"%s\",\"threads\":%d,\"isa\":\"%s\",\"iterations\":%zu,\"min_ms\":%.4f,"
-                "\"median_ms\":%.4f,\"p90_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f,\"runs_per_second\":%.3f}\n",
+                "\"median_ms\":%.4f,\"p90_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f,\"runs_per_second\":%.3f,\"peak_rss_mb\":%.1f}\n",
                 json_escape(model).c_str(), json_escape(input_desc).c_str(), session->threads(), kernels::isa_name(session->isa()),
-                ms.size(), sorted.front(), median, pct(0.9), pct(0.99), sorted.back(), runs_per_s);
+                ms.size(), sorted.front(), median, pct(0.9), pct(0.99), sorted.back(), runs_per_s, peak_mb);
     return 0;
   }
-  std::printf("| model | inputs | threads | isa | runs | min ms | median ms | p90 ms | p99 ms | max ms | runs/s |\n");
-  std::printf("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-  std::printf("| %s | %s | %d | %s | %zu | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f |\n", fs::path(model).filename().c_str(),
+  std::printf("| model | inputs | threads | isa | runs | min ms | median ms | p90 ms | p99 ms | max ms | runs/s | peak MB |\n");
+  std::printf("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf("| %s | %s | %d | %s | %zu | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f |\n", fs::path(model).filename().c_str(),
               input_desc.c_str(), session->threads(), kernels::isa_name(session->isa()), ms.size(), sorted.front(), median,
-              pct(0.9), pct(0.99), sorted.back(), runs_per_s);
+              pct(0.9), pct(0.99), sorted.back(), runs_per_s, peak_mb);
   return 0;
 }
 

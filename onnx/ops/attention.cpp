@@ -59,15 +59,16 @@ void run_heads(const ComputeContext& ctx, int64_t batch, int64_t heads, int64_t 
   const kernels::AttentionPrimitives& prim = kernels::attention_primitives(ctx.isa);
   const int64_t group = heads / kv_heads;
   std::vector<std::optional<kernels::PackedB>> packed_k, packed_v;
-  Tensor workspace;  // from the tensor block cache, so repeated runs reuse it instead of faulting in new pages
+  std::shared_ptr<void> workspace;  // from the tensor block cache, so repeated runs reuse it instead of faulting in new pages
   if (q_len >= kPackMinQueries && total > 0 && dk > 0 && dv > 0) {
     packed_k.resize(batch * kv_heads), packed_v.resize(batch * kv_heads);
     // Per head, rounded up to whole 64-byte lines so every head's panels stay aligned.
     auto lines = [](size_t floats) { return static_cast<int64_t>((floats + 15) / 16 * 16); };
     const int64_t k_floats = lines(kernels::attention_keys_floats(gemm, total, dk));
     const int64_t v_floats = lines(kernels::attention_values_floats(gemm, total, dv));
-    workspace = Tensor::allocate(DType::Float32, {batch * kv_heads, k_floats + v_floats}, "attention workspace");
-    float* ws = workspace.data<float>();
+    workspace = allocate_aligned(checked_bytes(DType::Float32, checked_numel({batch * kv_heads, k_floats + v_floats}, "attention workspace"),
+                                               "attention workspace"));
+    float* ws = static_cast<float*>(workspace.get());
     ctx.parallel.for_range(batch * kv_heads, rows_grain(total * (dk + dv)), [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         const kernels::AttentionHead a = make_head(i / kv_heads, (i % kv_heads) * group);

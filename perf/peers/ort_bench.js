@@ -1,5 +1,5 @@
 // Times ONNX Runtime (onnxruntime-node, CPU provider, all graph optimizations) on a model:
-//   node ort_bench.js MODEL THREADS MIN_SECONDS  ->  prints {"median_ms": ..., "runs": ...}
+//   node ort_bench.js MODEL THREADS MIN_SECONDS  ->  prints {"median_ms": ..., "runs": ..., "peak_rss_mb": ...}
 // The input is filled like `normrt bench` does (uniform noise); shapes come from the model.
 const ort = require('onnxruntime-node');
 
@@ -29,6 +29,7 @@ async function main() {
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   times.sort((a, b) => a - b);
-  console.log(JSON.stringify({ median_ms: times[Math.floor(times.length / 2)], runs: times.length }));
+  console.log(JSON.stringify({ median_ms: times[Math.floor(times.length / 2)], runs: times.length,
+                              peak_rss_mb: process.resourceUsage().maxRSS / 1024 }));
 }
 main().catch((e) => { console.error(e.message || e); process.exit(2); });

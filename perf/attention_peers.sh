@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Attention benchmark, in one run at 1 and 2 threads, for sequence 128, 512 and 2048 (batch 1,
+# 12 heads, head size 64): normrt's fused Attention kernel against the unfused MatMul-Softmax-MatMul
+# path (under normrt and under ONNX Runtime 1.30), and ONNX Runtime's own Attention op, with each
+# process's peak resident memory.
+#   perf/attention_peers.sh [SECONDS_PER_MEASUREMENT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --peers
+scripts/build.sh
+build=${BUILD_DIR:-build}
+seconds=${1:-2}
+if [ ! -d perf/peers/node_modules/onnxruntime-node ]; then
+  (cd perf/peers && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node@1.30 >/dev/null)
+fi
+"$build/perf/make_attention_models" "$build/perf/attention_models" >/dev/null
+/usr/bin/python3 perf/attention_peers.py "$build" "$seconds"
