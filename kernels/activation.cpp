@@ -11,9 +11,22 @@ const ActivationPrimitives& activation_primitives_avx512();
 const ActivationPrimitives& activation_primitives_neon();
 #endif
 
+float activation_scalar(float x, Activation act) {
+  switch (act) {
+    case Activation::Relu: return x > 0.0f ? x : (x == x ? 0.0f : x);  // NaN stays NaN
+    case Activation::GeluErf: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+    case Activation::GeluTanh: return 0.5f * x * (1.0f + std::tanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    case Activation::None: break;
+  }
+  return x;
+}
+
 namespace {
 void scalar_erf(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::erf(x[i]);
+}
+void scalar_bias_act(float* y, const float* bias, int64_t n, Activation act) {
+  for (int64_t i = 0; i < n; ++i) y[i] = activation_scalar(bias ? y[i] + bias[i] : y[i], act);
 }
 }  // namespace
 
@@ -26,7 +39,7 @@ const ActivationPrimitives& activation_primitives(Isa isa) {
     case Isa::Neon: return activation_primitives_neon();
 #endif
     default: {
-      static const ActivationPrimitives t{Isa::Scalar, scalar_erf};
+      static const ActivationPrimitives t{Isa::Scalar, scalar_erf, scalar_bias_act};
       return t;
     }
   }

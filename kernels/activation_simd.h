@@ -19,8 +19,37 @@ struct Activation {
     for (; i < n; ++i) y[i] = std::erf(x[i]);
   }
 
+  template <kernels::Activation A>
+  static B apply(B x) {
+    if constexpr (A == kernels::Activation::Relu) return xsimd::select(x < B(0.0f), B(0.0f), x);  // NaN compares false: kept
+    else if constexpr (A == kernels::Activation::GeluErf) return B(0.5f) * x * (B(1.0f) + xsimd::erf(x * B(0.70710678118654752f)));
+    else if constexpr (A == kernels::Activation::GeluTanh)
+      return B(0.5f) * x * (B(1.0f) + xsimd::tanh(B(0.79788456080286536f) * (x + B(0.044715f) * x * x * x)));
+    else return x;
+  }
+
+  template <kernels::Activation A>
+  static void bias_act_loop(float* y, const float* bias, int64_t n) {
+    int64_t i = 0;
+    for (; i + W <= n; i += W) {
+      B v = B::load_unaligned(y + i);
+      if (bias) v += B::load_unaligned(bias + i);
+      apply<A>(v).store_unaligned(y + i);
+    }
+    for (; i < n; ++i) y[i] = kernels::activation_scalar(bias ? y[i] + bias[i] : y[i], A);
+  }
+
+  static void bias_act(float* y, const float* bias, int64_t n, kernels::Activation act) {
+    switch (act) {
+      case kernels::Activation::Relu: return bias_act_loop<kernels::Activation::Relu>(y, bias, n);
+      case kernels::Activation::GeluErf: return bias_act_loop<kernels::Activation::GeluErf>(y, bias, n);
+      case kernels::Activation::GeluTanh: return bias_act_loop<kernels::Activation::GeluTanh>(y, bias, n);
+      case kernels::Activation::None: return bias_act_loop<kernels::Activation::None>(y, bias, n);
+    }
+  }
+
   static const ActivationPrimitives& table(Isa isa) {
-    static const ActivationPrimitives t{isa, erf};
+    static const ActivationPrimitives t{isa, erf, bias_act};
     return t;
   }
 };

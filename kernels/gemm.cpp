@@ -136,14 +136,21 @@ int64_t sgemm_row_block(const GemmPrimitives& k) { return k.mr * 20; }
 namespace {
 // The microkernel sweep over one packed A block and the B panels [jr0, jr1) of one (column, depth)
 // block; c is where column col0 of the block goes (col0 = 0 unless the caller's C starts later).
+// ep (when given) runs on each finished tile, so only pass it with the last depth block; its bias is
+// indexed like c.
 void sweep(const GemmPrimitives& k, const float* ap, const float* bp, int64_t mcc, int64_t kc, int64_t jr0, int64_t jr1, int64_t nc,
-           float* c, int64_t ldc, bool accumulate, int64_t col0 = 0) {
+           float* c, int64_t ldc, bool accumulate, int64_t col0 = 0, const GemmEpilogue* ep = nullptr) {
   const int mr = k.mr, nr = k.nr;
+  const ActivationPrimitives* act = ep ? &activation_primitives(k.isa) : nullptr;
   for (int64_t jr = jr0; jr < jr1; ++jr) {
     const int64_t cols = std::min<int64_t>(nr, nc - jr * nr);
     for (int64_t ir = 0; ir < mcc; ir += mr) {
       const int64_t rows = std::min<int64_t>(mr, mcc - ir);
-      k.microkernel(kc, ap + (ir / mr) * kc * mr, bp + jr * kc * nr, c + ir * ldc + (jr * nr - col0), ldc, accumulate, rows, cols);
+      float* tile = c + ir * ldc + (jr * nr - col0);
+      k.microkernel(kc, ap + (ir / mr) * kc * mr, bp + jr * kc * nr, tile, ldc, accumulate, rows, cols);
+      if (act)
+        for (int64_t i = 0; i < rows; ++i)
+          act->bias_act(tile + i * ldc, ep->bias ? ep->bias + (jr * nr - col0) : nullptr, cols, ep->act);
     }
   }
 }
@@ -182,13 +189,15 @@ PackedB::PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b,
 }
 
 void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, float* c, int64_t ldc, int64_t m0, int64_t m1,
-                       int64_t n0, int64_t n1) {
+                       int64_t n0, int64_t n1, const GemmEpilogue& ep) {
   const int64_t kdim = b.k(), n = b.n();
   n1 = std::min(n1, n);
   if (m0 >= m1 || n0 >= n1) return;
   if (kdim <= 0) {
-    for (int64_t i = m0; i < m1; ++i)
+    for (int64_t i = m0; i < m1; ++i) {
       for (int64_t j = n0; j < n1; ++j) c[i * ldc + j] = 0.0f;
+      if (ep.active()) activation_primitives(k.isa).bias_act(c + i * ldc + n0, ep.bias ? ep.bias + n0 : nullptr, n1 - n0, ep.act);
+    }
     return;
   }
   thread_local Scratch a_buf;
@@ -204,7 +213,10 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
         const int64_t mcc = std::min(mc, m1 - ic);
         float* ap = a_buf.get(static_cast<size_t>((mcc + mr - 1) / mr * mr * kc));
         pack_a({a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, mcc, kc, mr, ap);
-        sweep(k, ap, b.block(jb, pb), mcc, kc, jr0, jr1, std::min(nc, n1 - jc), c + ic * ldc + jc, ldc, pc > 0);
+        const bool last = pc + kKC >= kdim;
+        const GemmEpilogue jep{ep.bias ? ep.bias + jc : nullptr, ep.act};
+        sweep(k, ap, b.block(jb, pb), mcc, kc, jr0, jr1, std::min(nc, n1 - jc), c + ic * ldc + jc, ldc, pc > 0, 0,
+              last && ep.active() ? &jep : nullptr);
       }
     }
   }
@@ -242,16 +254,22 @@ void sgemm_inplace_a(const GemmPrimitives& k, const float* a, int64_t lda, int64
 }
 
 void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, MatrixView b, float* c, int64_t ldc,
-                int64_t m0, int64_t m1) {
+                int64_t m0, int64_t m1, const GemmEpilogue& ep) {
   if (m0 >= m1 || n <= 0) return;
   if (kdim <= 0) {  // an empty sum: C = 0
-    for (int64_t i = m0; i < m1; ++i)
+    for (int64_t i = m0; i < m1; ++i) {
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = 0.0f;
+      if (ep.active()) activation_primitives(k.isa).bias_act(c + i * ldc, ep.bias, n, ep.act);
+    }
     return;
   }
   // One or two rows against a row-major B: packing would cost as much as the product.
   if (m1 - m0 <= 2 && a.col_stride == 1 && b.col_stride == 1) {
-    for (int64_t i = m0; i < m1; ++i) k.row_times_matrix(a.data + i * a.row_stride, kdim, b.data, b.row_stride, c + i * ldc, n);
+    const ActivationPrimitives& act = activation_primitives(k.isa);
+    for (int64_t i = m0; i < m1; ++i) {
+      k.row_times_matrix(a.data + i * a.row_stride, kdim, b.data, b.row_stride, c + i * ldc, n);
+      if (ep.active()) act.bias_act(c + i * ldc, ep.bias, n, ep.act);
+    }
     return;
   }
   thread_local Scratch a_buf, b_buf;
@@ -268,7 +286,9 @@ void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, 
         const int64_t mcc = std::min(mc, m1 - ic);
         float* ap = a_buf.get(static_cast<size_t>((mcc + mr - 1) / mr * mr * kc));
         pack_a({a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, mcc, kc, mr, ap);
-        sweep(k, ap, bp, mcc, kc, 0, panels_n, nc, c + ic * ldc + jc, ldc, pc > 0);
+        const bool last = pc + kKC >= kdim;
+        const GemmEpilogue jep{ep.bias ? ep.bias + jc : nullptr, ep.act};
+        sweep(k, ap, bp, mcc, kc, 0, panels_n, nc, c + ic * ldc + jc, ldc, pc > 0, 0, last && ep.active() ? &jep : nullptr);
       }
     }
   }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/activation.h"
 #include "kernels/isa.h"
 
 namespace normrt::kernels {
@@ -43,13 +44,21 @@ struct MatrixView {
   static MatrixView transposed(const float* d, int64_t ld) { return {d, 1, ld}; }
 };
 
+// What happens to C as each tile is finished, while it is in cache: C[i, j] = act(C[i, j] + bias[j]).
+// bias (null for none) is indexed like C's columns: bias[j] for the C column c[j] points at.
+struct GemmEpilogue {
+  const float* bias = nullptr;
+  Activation act = Activation::None;
+  bool active() const { return bias || act != Activation::None; }
+};
+
 // Rows [m0, m1) of C[M, N] = A[M, K] * B[K, N]; C row-major with leading dimension ldc.
 void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, MatrixView b, float* c, int64_t ldc,
-                int64_t m0, int64_t m1);
+                int64_t m0, int64_t m1, const GemmEpilogue& ep = {});
 // Row-major A and B (the MatMul case).
 inline void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, const float* a, int64_t lda, const float* b,
-                       int64_t ldb, float* c, int64_t ldc, int64_t m0, int64_t m1) {
-  sgemm_rows(k, n, kdim, MatrixView::row_major(a, lda), MatrixView::row_major(b, ldb), c, ldc, m0, m1);
+                       int64_t ldb, float* c, int64_t ldc, int64_t m0, int64_t m1, const GemmEpilogue& ep = {}) {
+  sgemm_rows(k, n, kdim, MatrixView::row_major(a, lda), MatrixView::row_major(b, ldb), c, ldc, m0, m1, ep);
 }
 
 // B packed once (constant weights): the panels sgemm_rows would pack on every call, for every
@@ -79,7 +88,7 @@ class PackedB {
 // Rows [m0, m1), columns [n0, n1) of C = A * B with B prepacked; n0 must be a multiple of nr.
 // c points at C's first column.
 void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, float* c, int64_t ldc, int64_t m0, int64_t m1,
-                       int64_t n0, int64_t n1);
+                       int64_t n0, int64_t n1, const GemmEpilogue& ep = {});
 
 // Rows per task that keep the A block and the C tiles in cache (a multiple of the tile height).
 int64_t sgemm_row_block(const GemmPrimitives& k);

@@ -117,3 +117,63 @@ TEST_CASE("prepacked B gives the same bits as packing per call, for any column s
     }
   }
 }
+
+TEST_CASE("GEMM epilogues: bias and ReLU / GELU (erf, tanh) fused into the store, every path and ISA") {
+  struct Case { int64_t m, n, k; };
+  const Case cases[] = {{1, 37, 17}, {2, 64, 300}, {7, 100, 513}, {130, 70, 64}, {5, 33, 0}};
+  const Activation acts[] = {Activation::None, Activation::Relu, Activation::GeluErf, Activation::GeluTanh};
+  for (Isa isa : isas()) {
+    const GemmPrimitives& g = gemm_primitives(isa);
+    for (const Case& c : cases)
+      for (Activation act : acts)
+        for (bool with_bias : {false, true})
+          for (bool packed : {false, true}) {
+            INFO("isa " << std::string(isa_name(isa)) << " M,N,K = " << c.m << "," << c.n << "," << c.k << " act " << int(act) << " bias "
+                        << with_bias << " packed " << packed);
+            std::vector<float> a = random_matrix(c.m * c.k + 1, 3), b = random_matrix(c.k * c.n + 1, 4), bias = random_matrix(c.n, 5);
+            for (auto& v : a) v *= 2;  // values over a range where GELU bends
+            std::vector<float> out(c.m * c.n, -99.0f);
+            const GemmEpilogue ep{with_bias ? bias.data() : nullptr, act};
+            if (packed) {
+              const PackedB pb(g, c.k, c.n, MatrixView::row_major(b.data(), c.n));
+              // Columns in two parts on a panel bound, as the MatMul op splits them.
+              const int64_t split = std::min<int64_t>(c.n, g.nr);
+              sgemm_rows_packed(g, pb, MatrixView::row_major(a.data(), c.k), out.data(), c.n, 0, c.m, 0, split, ep);
+              sgemm_rows_packed(g, pb, MatrixView::row_major(a.data(), c.k), out.data(), c.n, 0, c.m, split, c.n, ep);
+            } else {
+              sgemm_rows(g, c.n, c.k, a.data(), c.k, b.data(), c.n, out.data(), c.n, 0, c.m, ep);
+            }
+            double worst = 0;
+            for (int64_t i = 0; i < c.m; ++i)
+              for (int64_t j = 0; j < c.n; ++j) {
+                double v = with_bias ? bias[j] : 0.0;
+                for (int64_t p = 0; p < c.k; ++p) v += double(a[i * c.k + p]) * b[p * c.n + j];
+                if (act == Activation::Relu) v = std::max(v, 0.0);
+                if (act == Activation::GeluErf) v = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+                if (act == Activation::GeluTanh) v = 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+                worst = std::max(worst, std::fabs(out[i * c.n + j] - v) / std::max(1.0, std::fabs(v)));
+              }
+            CHECK(worst < 2e-5);
+          }
+  }
+}
+
+TEST_CASE("sgemm_inplace_a reads A in place and matches the packed-A product bit for bit") {
+  for (Isa isa : isas()) {
+    const GemmPrimitives& g = gemm_primitives(isa);
+    for (int64_t m : {1, 5, 6, 13, 64}) {
+      const int64_t k = 300, n = 70, lda = k + 9;
+      std::vector<float> a = random_matrix(m * lda, 6), b = random_matrix(k * n, 7);
+      const PackedB pb(g, k, n, MatrixView::row_major(b.data(), n));
+      for (int64_t block = 0; block * kGemmKC < k; ++block) {
+        const int64_t kc = std::min(kGemmKC, k - block * kGemmKC);
+        std::vector<float> in_place(m * n, 1.0f), via_pack(m * n, 1.0f), packed_a(packed_a_floats(g, m, kc));
+        sgemm_inplace_a(g, a.data() + block * kGemmKC, lda, m, pb, block, 0, n, in_place.data(), n, true);
+        pack_a_block(g, MatrixView::row_major(a.data() + block * kGemmKC, lda), m, kc, packed_a.data());
+        sgemm_packed_a(g, packed_a.data(), m, pb, block, 0, n, via_pack.data(), n, true);
+        INFO("isa " << std::string(isa_name(isa)) << " m " << m << " depth block " << block);
+        CHECK(std::memcmp(in_place.data(), via_pack.data(), in_place.size() * sizeof(float)) == 0);
+      }
+    }
+  }
+}

@@ -172,11 +172,15 @@ class Gemm final : public OpKernel {
     const kernels::MatrixView bv = tb_ ? kernels::MatrixView::transposed(b.data<float>(), k) : kernels::MatrixView::row_major(b.data<float>(), n);
     float* py = y.data<float>();
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
-    for_each_gemm_task(ctx, gk, 1, m, n, k, [&](int64_t, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-      kernels::sgemm_rows(gk, n1 - n0, k, av, {bv.data + n0 * bv.col_stride, bv.row_stride, bv.col_stride}, py + n0, n, m0, m1);
-    });
     const bool add_c = c && beta_ != 0.0f && c->numel() > 0;
-    if (alpha_ == 1.0f && !add_c) return;
+    // The common Linear layer (C a bias row, alpha = beta = 1): the bias is added as each tile is
+    // stored, in the GEMM's epilogue, instead of in a second pass over Y.
+    const bool bias_row = add_c && alpha_ == 1.0f && beta_ == 1.0f && c->numel() == n && (c->rank() == 1 || c->shape()[0] == 1);
+    for_each_gemm_task(ctx, gk, 1, m, n, k, [&](int64_t, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+      const kernels::GemmEpilogue ep{bias_row ? c->data<float>() + n0 : nullptr};
+      kernels::sgemm_rows(gk, n1 - n0, k, av, {bv.data + n0 * bv.col_stride, bv.row_stride, bv.col_stride}, py + n0, n, m0, m1, ep);
+    });
+    if (bias_row || (alpha_ == 1.0f && !add_c)) return;
     // Epilogue: alpha scaling and beta * C, C indexed with stride 0 on its broadcast dims.
     Shape cs = add_c ? c->shape() : Shape{};
     while (cs.size() < 2) cs.insert(cs.begin(), 1);
