@@ -38,6 +38,17 @@ void scalar_microkernel_rows(int64_t kc, const float* a, int64_t lda, const floa
     for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
+void scalar_row_times_panels(int64_t kc, const float* a, const float* panels, int64_t n_panels, float* c, int64_t cols, bool accumulate) {
+  for (int64_t jr = 0; jr < n_panels; ++jr) {
+    float acc[kScalarNR] = {};
+    const float* bp = panels + jr * kc * kScalarNR;
+    for (int64_t p = 0; p < kc; ++p)
+      for (int j = 0; j < kScalarNR; ++j) acc[j] += a[p] * bp[p * kScalarNR + j];
+    for (int64_t j = 0; j < std::min<int64_t>(kScalarNR, cols - jr * kScalarNR); ++j)
+      c[jr * kScalarNR + j] = accumulate ? c[jr * kScalarNR + j] + acc[j] : acc[j];
+  }
+}
+
 void scalar_row_times_matrix(const float* a, int64_t k, const float* b, int64_t ldb, float* c, int64_t n) {
   for (int64_t j = 0; j < n; ++j) c[j] = 0.0f;
   for (int64_t p = 0; p < k; ++p)
@@ -45,7 +56,8 @@ void scalar_row_times_matrix(const float* a, int64_t k, const float* b, int64_t 
 }
 
 const GemmPrimitives& gemm_primitives_scalar() {
-  static const GemmPrimitives t{Isa::Scalar, kScalarMR, kScalarNR, scalar_microkernel, scalar_microkernel_rows, scalar_row_times_matrix};
+  static const GemmPrimitives t{Isa::Scalar,          kScalarMR, kScalarNR, scalar_microkernel, scalar_microkernel_rows,
+                                scalar_row_times_matrix, scalar_row_times_panels};
   return t;
 }
 
@@ -200,8 +212,25 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
     }
     return;
   }
-  thread_local Scratch a_buf;
   const int mr = k.mr, nr = k.nr;
+  if (m1 - m0 <= 2 && a.col_stride == 1) {
+    // One or two rows: stream the packed panels once per row (the weights are the whole cost).
+    const ActivationPrimitives& act = activation_primitives(k.isa);
+    for (int64_t i = m0; i < m1; ++i) {
+      for (int64_t jc = n0 / kNC * kNC, jb = n0 / kNC; jc < n1; jc += kNC, ++jb) {
+        const int64_t nc = std::min(kNC, n - jc);
+        const int64_t jr0 = std::max<int64_t>(0, n0 - jc) / nr, jr1 = (std::min(n1, jc + nc) - jc + nr - 1) / nr;
+        for (int64_t pc = 0, pb = 0; pc < kdim; pc += kKC, ++pb) {
+          const int64_t kc = std::min(kKC, kdim - pc);
+          k.row_times_panels(kc, a.data + i * a.row_stride + pc, b.block(jb, pb) + jr0 * kc * nr, jr1 - jr0, c + i * ldc + jc + jr0 * nr,
+                             std::min(nc, n1 - jc) - jr0 * nr, pc > 0);
+        }
+      }
+      if (ep.active()) act.bias_act(c + i * ldc + n0, ep.bias ? ep.bias + n0 : nullptr, n1 - n0, ep.act);
+    }
+    return;
+  }
+  thread_local Scratch a_buf;
   const int64_t mc = sgemm_row_block(k);
   for (int64_t jc = n0 / kNC * kNC, jb = n0 / kNC; jc < n1; jc += kNC, ++jb) {
     const int64_t nc = std::min(kNC, n - jc);

@@ -31,6 +31,10 @@ struct GemmPrimitives {
   // c[n] = a[k] * B[k, n] for one row a, reading B in place (no packing): the M = 1 case, where
   // the product is bound by reading B once.
   void (*row_times_matrix)(const float* a, int64_t k, const float* b, int64_t ldb, float* c, int64_t n);
+  // c[0, cols) (+)= a[kc] * n_panels packed B panels (kc x nr each, contiguous): one row against a
+  // prepacked weight, streaming it in the order it is stored.
+  void (*row_times_panels)(int64_t kc, const float* a, const float* panels, int64_t n_panels, float* c, int64_t cols,
+                           bool accumulate);
 };
 
 const GemmPrimitives& gemm_primitives(Isa isa);

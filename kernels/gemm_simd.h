@@ -100,13 +100,60 @@ struct Gemm {
                           int64_t cols) {
     tile<true>(kc, a, 0, b, c, ldc, accumulate, rows, cols);
   }
+
+  // One row of A against packed B panels: each panel (kc x NR, contiguous) is streamed once. Each
+  // output vector is one FMA chain over k, in the microkernel's order, so a row gives the same bits
+  // whether it goes through here or through a tile; two panels at a time hide the FMA latency.
+  static void row_times_panels(int64_t kc, const float* a, const float* panels, int64_t n_panels, float* c, int64_t cols,
+                               bool accumulate) {
+    auto store = [&](int64_t jr, B s0, B s1) {
+      float* cj = c + jr * NR;
+      const int64_t w = std::min<int64_t>(NR, cols - jr * NR);
+      if (w == NR) {
+        if (accumulate) s0 += B::load_unaligned(cj), s1 += B::load_unaligned(cj + W);
+        s0.store_unaligned(cj);
+        s1.store_unaligned(cj + W);
+        return;
+      }
+      alignas(64) float buf[NR];
+      s0.store_aligned(buf);
+      s1.store_aligned(buf + W);
+      for (int64_t j = 0; j < w; ++j) cj[j] = accumulate ? buf[j] + cj[j] : buf[j];
+    };
+    int64_t jr = 0;
+    for (; jr + 2 <= n_panels; jr += 2) {
+      const float* b0 = panels + jr * kc * NR;
+      const float* b1 = b0 + kc * NR;
+      B s0(0.0f), s1(0.0f), t0(0.0f), t1(0.0f);
+      for (int64_t p = 0; p < kc; ++p) {
+        const B ap(a[p]);
+        s0 = fmadd(ap, B::load_aligned(b0 + p * NR), s0);
+        s1 = fmadd(ap, B::load_aligned(b0 + p * NR + W), s1);
+        t0 = fmadd(ap, B::load_aligned(b1 + p * NR), t0);
+        t1 = fmadd(ap, B::load_aligned(b1 + p * NR + W), t1);
+      }
+      store(jr, s0, s1);
+      store(jr + 1, t0, t1);
+    }
+    if (jr < n_panels) {
+      const float* b0 = panels + jr * kc * NR;
+      B s0(0.0f), s1(0.0f);
+      for (int64_t p = 0; p < kc; ++p) {
+        const B ap(a[p]);
+        s0 = fmadd(ap, B::load_aligned(b0 + p * NR), s0);
+        s1 = fmadd(ap, B::load_aligned(b0 + p * NR + W), s1);
+      }
+      store(jr, s0, s1);
+    }
+  }
+
   static void microkernel_rows(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate,
                                int64_t rows, int64_t cols) {
     tile<false>(kc, a, lda, b, c, ldc, accumulate, rows, cols);
   }
 
   static const GemmPrimitives& table(Isa isa) {
-    static const GemmPrimitives t{isa, MR, static_cast<int>(NR), microkernel, microkernel_rows, row_times_matrix};
+    static const GemmPrimitives t{isa, MR, static_cast<int>(NR), microkernel, microkernel_rows, row_times_matrix, row_times_panels};
     return t;
   }
 };

@@ -116,7 +116,7 @@ class MatMul final : public OpKernel {
     const float* pb = b.data<float>();
     float* pc = c.data<float>();
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
-    if (packed_ && b.rank() == 2 && m > 2) {  // (one- and two-row products read B unpacked)
+    if (packed_ && b.rank() == 2) {
       // B is shared by every batch, so A's batch dims fold into M.
       const kernels::MatrixView av = kernels::MatrixView::row_major(pa, k);
       for_each_gemm_task(ctx, gk, 1, m * nbatch, n, k, [&](int64_t, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
