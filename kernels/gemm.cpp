@@ -49,6 +49,11 @@ void scalar_row_times_panels(int64_t kc, const float* a, const float* panels, in
   }
 }
 
+void scalar_pack_a_panel(const float* a, int64_t lda, int64_t rows, int64_t kc, float* out) {
+  for (int64_t p = 0; p < kc; ++p)
+    for (int i = 0; i < kScalarMR; ++i) out[p * kScalarMR + i] = i < rows ? a[i * lda + p] : 0.0f;
+}
+
 void scalar_row_times_matrix(const float* a, int64_t k, const float* b, int64_t ldb, float* c, int64_t n) {
   for (int64_t j = 0; j < n; ++j) c[j] = 0.0f;
   for (int64_t p = 0; p < k; ++p)
@@ -57,7 +62,7 @@ void scalar_row_times_matrix(const float* a, int64_t k, const float* b, int64_t 
 
 const GemmPrimitives& gemm_primitives_scalar() {
   static const GemmPrimitives t{Isa::Scalar,          kScalarMR, kScalarNR, scalar_microkernel, scalar_microkernel_rows,
-                                scalar_row_times_matrix, scalar_row_times_panels};
+                                scalar_row_times_matrix, scalar_row_times_panels, scalar_pack_a_panel};
   return t;
 }
 
@@ -108,17 +113,13 @@ void pack_b(MatrixView b, int64_t kc, int64_t nc, int nr, float* out) {
 }
 
 // A[mc, kc] into ceil(mc / mr) panels of kc x mr (k-major), zero-padded.
-void pack_a(MatrixView a, int64_t mc, int64_t kc, int mr, float* out) {
+void pack_a(const GemmPrimitives& k, MatrixView a, int64_t mc, int64_t kc, float* out) {
+  const int mr = k.mr;
   for (int64_t i0 = 0; i0 < mc; i0 += mr) {
     const int64_t h = std::min<int64_t>(mr, mc - i0);
     float* dst = out + (i0 / mr) * kc * mr;
-    if (a.col_stride == 1) {  // row-major: read each row once, in order
-      for (int64_t i = 0; i < h; ++i) {
-        const float* src = a.data + (i0 + i) * a.row_stride;
-        for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = src[p];
-      }
-      for (int64_t i = h; i < mr; ++i)
-        for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = 0.0f;
+    if (a.col_stride == 1) {  // row-major: the per-ISA panel copy
+      k.pack_a_panel(a.data + i0 * a.row_stride, a.row_stride, h, kc, dst);
       continue;
     }
     for (int64_t p = 0; p < kc; ++p) {
@@ -241,7 +242,7 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t mcc = std::min(mc, m1 - ic);
         float* ap = a_buf.get(static_cast<size_t>((mcc + mr - 1) / mr * mr * kc));
-        pack_a({a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, mcc, kc, mr, ap);
+        pack_a(k, {a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, mcc, kc, ap);
         const bool last = pc + kKC >= kdim;
         const GemmEpilogue jep{ep.bias ? ep.bias + jc : nullptr, ep.act};
         sweep(k, ap, b.block(jb, pb), mcc, kc, jr0, jr1, std::min(nc, n1 - jc), c + ic * ldc + jc, ldc, pc > 0, 0,
@@ -253,7 +254,7 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
 
 int64_t packed_a_floats(const GemmPrimitives& k, int64_t m, int64_t kc) { return (m + k.mr - 1) / k.mr * k.mr * kc; }
 
-void pack_a_block(const GemmPrimitives& k, MatrixView a, int64_t m, int64_t kc, float* out) { pack_a(a, m, kc, k.mr, out); }
+void pack_a_block(const GemmPrimitives& k, MatrixView a, int64_t m, int64_t kc, float* out) { pack_a(k, a, m, kc, out); }
 
 void sgemm_packed_a(const GemmPrimitives& k, const float* a_packed, int64_t m, const PackedB& b, int64_t pb, int64_t n0, int64_t n1,
                     float* c, int64_t ldc, bool accumulate) {
@@ -314,7 +315,7 @@ void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, 
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t mcc = std::min(mc, m1 - ic);
         float* ap = a_buf.get(static_cast<size_t>((mcc + mr - 1) / mr * mr * kc));
-        pack_a({a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, mcc, kc, mr, ap);
+        pack_a(k, {a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, mcc, kc, ap);
         const bool last = pc + kKC >= kdim;
         const GemmEpilogue jep{ep.bias ? ep.bias + jc : nullptr, ep.act};
         sweep(k, ap, bp, mcc, kc, 0, panels_n, nc, c + ic * ldc + jc, ldc, pc > 0, 0, last && ep.active() ? &jep : nullptr);

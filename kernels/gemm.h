@@ -35,6 +35,9 @@ struct GemmPrimitives {
   // prepacked weight, streaming it in the order it is stored.
   void (*row_times_panels)(int64_t kc, const float* a, const float* panels, int64_t n_panels, float* c, int64_t cols,
                            bool accumulate);
+  // One mr-row panel of a row-major A block (rows <= mr rows at a + i * lda, kc values each),
+  // k-major and zero-padded, as the microkernel reads it.
+  void (*pack_a_panel)(const float* a, int64_t lda, int64_t rows, int64_t kc, float* out);
 };
 
 const GemmPrimitives& gemm_primitives(Isa isa);

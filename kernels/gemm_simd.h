@@ -1,6 +1,6 @@
 // The SGEMM microkernel written once with xsimd; gemm_<isa>.cpp instantiates it with that ISA's
-// flags. The tile is MR rows by two vectors: MR * 2 accumulators stay in registers for the whole
-// kc loop, each step broadcasting one A value per row against two B vectors.
+// flags. The tile is MR rows by NV vectors: MR * NV accumulators stay in registers for the whole
+// kc loop, each step broadcasting one A value per row against NV B vectors.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -12,59 +12,45 @@
 
 namespace normrt::kernels::simd {
 
-template <class Arch, int MR>
+template <class Arch, int MR, int NV = 2>
 struct Gemm {
   using B = xsimd::batch<float, Arch>;
   static constexpr int64_t W = B::size;
-  static constexpr int64_t NR = 2 * W;
+  static constexpr int64_t NR = NV * W;
 
   // A from packed panels (a + p * MR + i) or, when Packed is false, read in place from row-major
   // memory (a + i * lda + p): the broadcasts cost the same either way while the rows sit in L1.
   template <bool Packed>
   static void tile(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate, int64_t rows,
                    int64_t cols) {
-    B acc0[MR], acc1[MR];
-    for (int i = 0; i < MR; ++i) acc0[i] = B(0.0f), acc1[i] = B(0.0f);
-    if constexpr (Packed) {
-      for (int64_t p = 0; p < kc; ++p) {
-        const B b0 = B::load_aligned(b + p * NR), b1 = B::load_aligned(b + p * NR + W);
-        const float* ap = a + p * MR;
-        for (int i = 0; i < MR; ++i) {
-          const B ai(ap[i]);
-          acc0[i] = fmadd(ai, b0, acc0[i]);
-          acc1[i] = fmadd(ai, b1, acc1[i]);
-        }
-      }
-    } else {
-      const float* row[MR];  // rows past the edge repeat the last one (computed, never stored)
+    B acc[MR][NV];
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) acc[i][v] = B(0.0f);
+    const float* row[MR];  // in-place A: rows past the edge repeat the last one (computed, never stored)
+    if constexpr (!Packed)
       for (int i = 0; i < MR; ++i) row[i] = a + std::min<int64_t>(i, rows - 1) * lda;
-      for (int64_t p = 0; p < kc; ++p) {
-        const B b0 = B::load_aligned(b + p * NR), b1 = B::load_aligned(b + p * NR + W);
-        for (int i = 0; i < MR; ++i) {
-          const B ai(row[i][p]);
-          acc0[i] = fmadd(ai, b0, acc0[i]);
-          acc1[i] = fmadd(ai, b1, acc1[i]);
-        }
+    for (int64_t p = 0; p < kc; ++p) {
+      B bv[NV];
+      for (int v = 0; v < NV; ++v) bv[v] = B::load_aligned(b + p * NR + v * W);
+      for (int i = 0; i < MR; ++i) {
+        const B ai(Packed ? a[p * MR + i] : row[i][p]);
+        for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
       }
     }
     if (rows == MR && cols == NR) {
       for (int i = 0; i < MR; ++i) {
         float* ci = c + i * ldc;
-        if (accumulate) {
-          acc0[i] += B::load_unaligned(ci);
-          acc1[i] += B::load_unaligned(ci + W);
+        for (int v = 0; v < NV; ++v) {
+          if (accumulate) acc[i][v] += B::load_unaligned(ci + v * W);
+          acc[i][v].store_unaligned(ci + v * W);
         }
-        acc0[i].store_unaligned(ci);
-        acc1[i].store_unaligned(ci + W);
       }
       return;
     }
     // Edge tile: through a buffer, writing only the valid part.
     alignas(64) float tile[MR * NR];
-    for (int i = 0; i < MR; ++i) {
-      acc0[i].store_aligned(tile + i * NR);
-      acc1[i].store_aligned(tile + i * NR + W);
-    }
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < NV; ++v) acc[i][v].store_aligned(tile + i * NR + v * W);
     for (int64_t i = 0; i < rows; ++i)
       for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
   }
@@ -104,47 +90,46 @@ struct Gemm {
   // One row of A against packed B panels: each panel (kc x NR, contiguous) is streamed once. Each
   // output vector is one FMA chain over k, in the microkernel's order, so a row gives the same bits
   // whether it goes through here or through a tile; two panels at a time hide the FMA latency.
+  // One row of A against packed B panels: each panel (kc x NR, contiguous) is streamed once. Each
+  // output vector is one FMA chain over k, in the tile's order, so a row gives the same bits whether
+  // it goes through here or through a tile.
   static void row_times_panels(int64_t kc, const float* a, const float* panels, int64_t n_panels, float* c, int64_t cols,
                                bool accumulate) {
-    auto store = [&](int64_t jr, B s0, B s1) {
+    for (int64_t jr = 0; jr < n_panels; ++jr) {
+      const float* bp = panels + jr * kc * NR;
+      B s[NV];
+      for (int v = 0; v < NV; ++v) s[v] = B(0.0f);
+      for (int64_t p = 0; p < kc; ++p) {
+        const B ap(a[p]);
+        for (int v = 0; v < NV; ++v) s[v] = fmadd(ap, B::load_aligned(bp + p * NR + v * W), s[v]);
+      }
       float* cj = c + jr * NR;
       const int64_t w = std::min<int64_t>(NR, cols - jr * NR);
       if (w == NR) {
-        if (accumulate) s0 += B::load_unaligned(cj), s1 += B::load_unaligned(cj + W);
-        s0.store_unaligned(cj);
-        s1.store_unaligned(cj + W);
-        return;
+        for (int v = 0; v < NV; ++v) {
+          if (accumulate) s[v] += B::load_unaligned(cj + v * W);
+          s[v].store_unaligned(cj + v * W);
+        }
+        continue;
       }
       alignas(64) float buf[NR];
-      s0.store_aligned(buf);
-      s1.store_aligned(buf + W);
+      for (int v = 0; v < NV; ++v) s[v].store_aligned(buf + v * W);
       for (int64_t j = 0; j < w; ++j) cj[j] = accumulate ? buf[j] + cj[j] : buf[j];
-    };
-    int64_t jr = 0;
-    for (; jr + 2 <= n_panels; jr += 2) {
-      const float* b0 = panels + jr * kc * NR;
-      const float* b1 = b0 + kc * NR;
-      B s0(0.0f), s1(0.0f), t0(0.0f), t1(0.0f);
-      for (int64_t p = 0; p < kc; ++p) {
-        const B ap(a[p]);
-        s0 = fmadd(ap, B::load_aligned(b0 + p * NR), s0);
-        s1 = fmadd(ap, B::load_aligned(b0 + p * NR + W), s1);
-        t0 = fmadd(ap, B::load_aligned(b1 + p * NR), t0);
-        t1 = fmadd(ap, B::load_aligned(b1 + p * NR + W), t1);
-      }
-      store(jr, s0, s1);
-      store(jr + 1, t0, t1);
     }
-    if (jr < n_panels) {
-      const float* b0 = panels + jr * kc * NR;
-      B s0(0.0f), s1(0.0f);
-      for (int64_t p = 0; p < kc; ++p) {
-        const B ap(a[p]);
-        s0 = fmadd(ap, B::load_aligned(b0 + p * NR), s0);
-        s1 = fmadd(ap, B::load_aligned(b0 + p * NR + W), s1);
-      }
-      store(jr, s0, s1);
+  }
+
+  // Rows [0, rows) of a row-major A (row i at a + i * lda) into one MR-row panel of kc steps,
+  // zero-padded: with MR known here the copy unrolls into straight loads and stores.
+  static void pack_a_panel(const float* a, int64_t lda, int64_t rows, int64_t kc, float* out) {
+    const float* row[MR];
+    for (int i = 0; i < MR; ++i) row[i] = i < rows ? a + i * lda : nullptr;
+    if (rows == MR) {
+      for (int64_t p = 0; p < kc; ++p)
+        for (int i = 0; i < MR; ++i) out[p * MR + i] = row[i][p];
+      return;
     }
+    for (int64_t p = 0; p < kc; ++p)
+      for (int i = 0; i < MR; ++i) out[p * MR + i] = row[i] ? row[i][p] : 0.0f;
   }
 
   static void microkernel_rows(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate,
@@ -153,7 +138,7 @@ struct Gemm {
   }
 
   static const GemmPrimitives& table(Isa isa) {
-    static const GemmPrimitives t{isa, MR, static_cast<int>(NR), microkernel, microkernel_rows, row_times_matrix, row_times_panels};
+    static const GemmPrimitives t{isa, MR, static_cast<int>(NR), microkernel, microkernel_rows, row_times_matrix, row_times_panels, pack_a_panel};
     return t;
   }
 };
