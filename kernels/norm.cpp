@@ -30,7 +30,8 @@ void row_norm(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t
   float* dst[kRowBlock];
   float pivot[kRowBlock], scale[kRowBlock], offset[kRowBlock];
   for (int64_t r = r0; r < r1;) {
-    const int rows = static_cast<int>(std::min<int64_t>(a.from_memory ? 1 : kRowBlock, r1 - r));
+    const bool one_at_a_time = a.from_memory && a.d <= kStreamRowMax;
+    const int rows = static_cast<int>(std::min<int64_t>(one_at_a_time ? 1 : kRowBlock, r1 - r));
     for (int j = 0; j < rows; ++j) {
       const int64_t row = r + j;
       src[j] = a.x + row * a.d;
@@ -46,12 +47,14 @@ void row_norm(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t
       if (a.inv_std_out) a.inv_std_out[row] = st.inv_std();
     }
     if (rows == kRowBlock) {
-      k.normalize_rows(src, dst, a.d, pivot, scale, offset, a.gamma, a.beta);
+      k.normalize_rows(src, dst, a.d, pivot, scale, offset, a.gamma, a.beta, a.stream_stores);
     } else {
-      for (int j = 0; j < rows; ++j) k.normalize_vec(src[j], dst[j], a.d, pivot[j], scale[j], offset[j], a.gamma, a.beta);
+      for (int j = 0; j < rows; ++j)
+        k.normalize_vec(src[j], dst[j], a.d, pivot[j], scale[j], offset[j], a.gamma, a.beta, a.stream_stores);
     }
     r += rows;
   }
+  if (a.stream_stores) k.stream_fence();
 }
 
 void group_norm_apply(const NormPrimitives& k, const GroupNormArgs& a, int64_t u, const NormStats& st, int64_t c0, int64_t c1) {

@@ -31,16 +31,19 @@ struct NormPrimitives {
   // *s += sum(x[i] - pivot), *ss += sum((x[i] - pivot)^2) over n values.
   void (*shifted_sums)(const float* x, int64_t n, float pivot, double* s, double* ss);
   // z = (x[i] - pivot) * scale + offset (one fused multiply-add), y[i] = z * g[i] + b[i]; g and b
-  // may be null (1 and 0). A pivot of 0 skips the subtraction.
+  // may be null (1 and 0). A pivot of 0 skips the subtraction. stream: y is written with
+  // non-temporal stores, for outputs larger than the caches (where the ISA has them).
   void (*normalize_vec)(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
-                        const float* b);
+                        const float* b, bool stream);
   // y[i] = (x[i] - pivot) * a + c (one fused multiply-add).
   void (*normalize_channel)(const float* x, float* y, int64_t n, float pivot, float a, float c);
   // normalize_vec for kRowBlock rows at once, so gamma and beta are loaded once for all of them.
   void (*normalize_rows)(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
-                         const float* offset, const float* g, const float* b);
+                         const float* offset, const float* g, const float* b, bool stream);
   // out[i] = (x[i] + skip[i]) + bias[i]; bias may be null.
   void (*add_rows)(const float* x, const float* skip, const float* bias, float* out, int64_t n);
+  // Call once after streamed (stream = true) normalize calls, before the output is read elsewhere.
+  void (*stream_fence)();
 };
 
 constexpr int kRowBlock = 4;
@@ -152,17 +155,25 @@ struct RowNormArgs {
   float* sum_out = nullptr;
   float* mean_out = nullptr;
   float* inv_std_out = nullptr;
-  // The tensor is larger than the caches (see streams_from_memory): rows then go one at a time.
+  // The tensor comes from DRAM (see streams_from_memory): rows of at most kStreamRowMax values go
+  // one at a time. stream_stores: y is written with non-temporal stores (see kStreamStoreBytes).
   bool from_memory = false;
+  bool stream_stores = false;
 };
-// Rows of at most kStreamRowMax values in a tensor moving more than kStreamBytes (input + output)
-// come from DRAM: normalizing each row right after its statistics keeps one read and one write
-// stream going, which measured 0.9x memcpy here against 0.55x for blocks of kRowBlock rows (four
-// interleaved write streams). Cache-resident tensors and long rows are faster in blocks, which
-// load gamma and beta once for four rows.
+// A tensor moving more than kStreamBytes (input + output) comes from DRAM. Its rows of at most
+// kStreamRowMax values are normalized one at a time right after their statistics, which keeps one
+// read and one write stream going (measured 0.9x memcpy here against 0.55x for blocks of kRowBlock
+// rows, four interleaved write streams); longer rows stay in blocks, which load gamma and beta once
+// for four rows.
 constexpr int64_t kStreamBytes = int64_t(16) << 20;
 constexpr int64_t kStreamRowMax = 2048;
-inline bool streams_from_memory(int64_t bytes_moved, int64_t d) { return bytes_moved > kStreamBytes && d <= kStreamRowMax; }
+inline bool streams_from_memory(int64_t bytes_moved) { return bytes_moved > kStreamBytes; }
+// From kStreamStoreBytes on, y goes out with non-temporal stores: it would not stay in cache
+// anyway, and they save reading its lines in before writing them (measured on [1,2048,4096]:
+// 30 -> 40 GB/s at 1 thread). Below that a tensor still fits this machine's L3 (32 MiB per CCD),
+// where ordinary stores were faster at 2 threads.
+constexpr int64_t kStreamStoreBytes = int64_t(32) << 20;
+inline bool prefers_stream_stores(int64_t bytes_moved) { return bytes_moved >= kStreamStoreBytes; }
 void row_norm(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t r1);
 
 // GroupNormalization / InstanceNormalization on NCHW-like data: `units` = N * groups blocks of

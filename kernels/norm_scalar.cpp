@@ -26,7 +26,7 @@ void shifted_sums(const float* x, int64_t n, float pivot, double* s_out, double*
 }
 
 void normalize_vec(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
-                   const float* b) {
+                   const float* b, bool /*stream: no non-temporal stores in portable code*/) {
   for (int64_t i = 0; i < n; ++i) {
     // Plain multiply-adds: without FMA hardware (this file's flags) std::fma is a slow library call.
     const float z = (x[i] - pivot) * scale + offset;
@@ -39,18 +39,20 @@ void normalize_channel(const float* x, float* y, int64_t n, float pivot, float a
 }
 
 void normalize_rows(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
-                    const float* offset, const float* g, const float* b) {
-  for (int k = 0; k < kRowBlock; ++k) normalize_vec(x[k], y[k], n, pivot[k], scale[k], offset[k], g, b);
+                    const float* offset, const float* g, const float* b, bool stream) {
+  for (int k = 0; k < kRowBlock; ++k) normalize_vec(x[k], y[k], n, pivot[k], scale[k], offset[k], g, b, stream);
 }
 
 void add_rows(const float* x, const float* skip, const float* bias, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = bias ? (x[i] + skip[i]) + bias[i] : x[i] + skip[i];
 }
 
+void no_fence() {}
+
 }  // namespace
 
 const NormPrimitives& norm_primitives_scalar() {
-  static const NormPrimitives t{Isa::Scalar, shifted_sums, normalize_vec, normalize_channel, normalize_rows, add_rows};
+  static const NormPrimitives t{Isa::Scalar, shifted_sums, normalize_vec, normalize_channel, normalize_rows, add_rows, no_fence};
   return t;
 }
 

@@ -1,6 +1,8 @@
 // The normalization primitives written once with xsimd; norm_<isa>.cpp instantiates them with that
 // ISA's compiler flags. See kernels/norm.h for the contract.
 #pragma once
+#include <algorithm>
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 
@@ -41,6 +43,42 @@ struct Norm {
     }
 #endif
     static_assert(B::size == 2 * D::size, "unsupported architecture for widen()");
+  }
+
+  // Non-temporal store of a vector to a vector-aligned address: for outputs larger than the caches
+  // it skips the read-for-ownership of y's lines (memcpy-like traffic: x read once, y written once).
+  // NEON has no plain equivalent; it stores normally.
+  static void stream_store(float* p, const B& v) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+      _mm512_stream_ps(p, v);
+      return;
+    }
+#endif
+#if defined(__AVX2__)
+    if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
+      _mm256_stream_ps(p, v);
+      return;
+    }
+#endif
+    v.store_aligned(p);
+  }
+  // Orders the streamed stores before anything after the kernel (another thread's reads): called
+  // once per kernel call, not per row, since it waits for the write-combining buffers to drain.
+  static void stream_fence() {
+#if defined(__SSE2__)
+    _mm_sfence();
+#endif
+  }
+  template <bool Stream>
+  static void put(float* p, const B& v) {
+    if constexpr (Stream) stream_store(p, v);
+    else v.store_unaligned(p);
+  }
+  static constexpr size_t kVectorBytes = sizeof(float) * W;
+  static int64_t to_alignment(const float* p) {  // scalar elements before p is vector-aligned
+    const size_t mis = reinterpret_cast<uintptr_t>(p) % kVectorBytes;
+    return mis == 0 ? 0 : static_cast<int64_t>((kVectorBytes - mis) / sizeof(float));
   }
 
   // Per-lane double accumulators: each flush widens the float lanes and adds them in double
@@ -117,42 +155,54 @@ struct Norm {
     else return z;
   }
 
-  template <bool G, bool Bias, bool Pivot>
+  template <bool G, bool Bias, bool Pivot, bool Stream>
   static void normalize_loop(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
                              const float* b) {
     const B p(pivot), a(scale), c(offset);
     int64_t i = 0;
+    if constexpr (Stream)  // scalar head up to y's first vector-aligned element
+      for (const int64_t head = std::min(n, to_alignment(y)); i < head; ++i)
+        y[i] = normalized_scalar<G, Bias>(x[i], i, pivot, scale, offset, g, b);
     for (; i + 2 * W <= n; i += 2 * W) {
       const B v0 = normalized<G, Bias, Pivot>(x, i, p, a, c, g, b), v1 = normalized<G, Bias, Pivot>(x, i + W, p, a, c, g, b);
-      v0.store_unaligned(y + i);
-      v1.store_unaligned(y + i + W);
+      put<Stream>(y + i, v0);
+      put<Stream>(y + i + W, v1);
     }
-    for (; i + W <= n; i += W) normalized<G, Bias, Pivot>(x, i, p, a, c, g, b).store_unaligned(y + i);
+    for (; i + W <= n; i += W) put<Stream>(y + i, normalized<G, Bias, Pivot>(x, i, p, a, c, g, b));
     for (; i < n; ++i) y[i] = normalized_scalar<G, Bias>(x[i], i, pivot, scale, offset, g, b);
   }
 
+  // stream: non-temporal stores (the caller's tensor is larger than the caches). They need y's
+  // floats at their natural alignment to reach a vector bound, as tensors always are.
   template <bool G, bool Bias>
   static void normalize_vec_gb(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
-                               const float* b) {
-    if (pivot != 0.0f) return normalize_loop<G, Bias, true>(x, y, n, pivot, scale, offset, g, b);
-    return normalize_loop<G, Bias, false>(x, y, n, pivot, scale, offset, g, b);
+                               const float* b, bool stream) {
+    if (stream && reinterpret_cast<uintptr_t>(y) % sizeof(float) == 0) {
+      if (pivot != 0.0f) return normalize_loop<G, Bias, true, true>(x, y, n, pivot, scale, offset, g, b);
+      return normalize_loop<G, Bias, false, true>(x, y, n, pivot, scale, offset, g, b);
+    }
+    if (pivot != 0.0f) return normalize_loop<G, Bias, true, false>(x, y, n, pivot, scale, offset, g, b);
+    return normalize_loop<G, Bias, false, false>(x, y, n, pivot, scale, offset, g, b);
   }
 
   static void normalize_vec(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
-                            const float* b) {
-    if (g && b) return normalize_vec_gb<true, true>(x, y, n, pivot, scale, offset, g, b);
-    if (g) return normalize_vec_gb<true, false>(x, y, n, pivot, scale, offset, g, b);
-    if (b) return normalize_vec_gb<false, true>(x, y, n, pivot, scale, offset, g, b);
-    return normalize_vec_gb<false, false>(x, y, n, pivot, scale, offset, g, b);
+                            const float* b, bool stream) {
+    if (g && b) return normalize_vec_gb<true, true>(x, y, n, pivot, scale, offset, g, b, stream);
+    if (g) return normalize_vec_gb<true, false>(x, y, n, pivot, scale, offset, g, b, stream);
+    if (b) return normalize_vec_gb<false, true>(x, y, n, pivot, scale, offset, g, b, stream);
+    return normalize_vec_gb<false, false>(x, y, n, pivot, scale, offset, g, b, stream);
   }
 
-  template <bool G, bool Bias, bool Pivot>
+  template <bool G, bool Bias, bool Pivot, bool Stream>
   static void normalize_rows_loop(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
                                   const float* offset, const float* g, const float* b) {
     constexpr int R = kRowBlock;
     B p[R], a[R], c[R];
     for (int k = 0; k < R; ++k) p[k] = B(pivot[k]), a[k] = B(scale[k]), c[k] = B(offset[k]);
     int64_t i = 0;
+    if constexpr (Stream)  // the rows share their alignment (checked by the caller): peel to it
+      for (const int64_t head = std::min(n, to_alignment(y[0])); i < head; ++i)
+        for (int k = 0; k < R; ++k) y[k][i] = normalized_scalar<G, Bias>(x[k][i], i, pivot[k], scale[k], offset[k], g, b);
     for (; i + W <= n; i += W) {
       const B gv = G ? B::load_unaligned(g + i) : B(1.0f);
       const B bv = Bias ? B::load_unaligned(b + i) : B(0.0f);
@@ -160,10 +210,10 @@ struct Norm {
         B t = B::load_unaligned(x[k] + i);
         if constexpr (Pivot) t = t - p[k];
         const B z = fmadd(t, a[k], c[k]);
-        if constexpr (G && Bias) fmadd(z, gv, bv).store_unaligned(y[k] + i);
-        else if constexpr (G) B(z * gv).store_unaligned(y[k] + i);
-        else if constexpr (Bias) B(z + bv).store_unaligned(y[k] + i);
-        else z.store_unaligned(y[k] + i);
+        if constexpr (G && Bias) put<Stream>(y[k] + i, fmadd(z, gv, bv));
+        else if constexpr (G) put<Stream>(y[k] + i, z * gv);
+        else if constexpr (Bias) put<Stream>(y[k] + i, z + bv);
+        else put<Stream>(y[k] + i, z);
       }
     }
     for (; i < n; ++i)
@@ -172,19 +222,26 @@ struct Norm {
 
   template <bool G, bool Bias>
   static void normalize_rows_gb(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
-                                const float* offset, const float* g, const float* b) {
-    bool any_pivot = false;
-    for (int k = 0; k < kRowBlock; ++k) any_pivot |= pivot[k] != 0.0f;
-    if (any_pivot) return normalize_rows_loop<G, Bias, true>(x, y, n, pivot, scale, offset, g, b);
-    return normalize_rows_loop<G, Bias, false>(x, y, n, pivot, scale, offset, g, b);
+                                const float* offset, const float* g, const float* b, bool stream) {
+    bool any_pivot = false, same_alignment = true;
+    for (int k = 0; k < kRowBlock; ++k) {
+      any_pivot |= pivot[k] != 0.0f;
+      same_alignment &= reinterpret_cast<uintptr_t>(y[k]) % kVectorBytes == reinterpret_cast<uintptr_t>(y[0]) % kVectorBytes;
+    }
+    if (stream && same_alignment && reinterpret_cast<uintptr_t>(y[0]) % sizeof(float) == 0) {
+      if (any_pivot) return normalize_rows_loop<G, Bias, true, true>(x, y, n, pivot, scale, offset, g, b);
+      return normalize_rows_loop<G, Bias, false, true>(x, y, n, pivot, scale, offset, g, b);
+    }
+    if (any_pivot) return normalize_rows_loop<G, Bias, true, false>(x, y, n, pivot, scale, offset, g, b);
+    return normalize_rows_loop<G, Bias, false, false>(x, y, n, pivot, scale, offset, g, b);
   }
 
   static void normalize_rows(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
-                             const float* offset, const float* g, const float* b) {
-    if (g && b) return normalize_rows_gb<true, true>(x, y, n, pivot, scale, offset, g, b);
-    if (g) return normalize_rows_gb<true, false>(x, y, n, pivot, scale, offset, g, b);
-    if (b) return normalize_rows_gb<false, true>(x, y, n, pivot, scale, offset, g, b);
-    return normalize_rows_gb<false, false>(x, y, n, pivot, scale, offset, g, b);
+                             const float* offset, const float* g, const float* b, bool stream) {
+    if (g && b) return normalize_rows_gb<true, true>(x, y, n, pivot, scale, offset, g, b, stream);
+    if (g) return normalize_rows_gb<true, false>(x, y, n, pivot, scale, offset, g, b, stream);
+    if (b) return normalize_rows_gb<false, true>(x, y, n, pivot, scale, offset, g, b, stream);
+    return normalize_rows_gb<false, false>(x, y, n, pivot, scale, offset, g, b, stream);
   }
 
   static void normalize_channel(const float* x, float* y, int64_t n, float pivot, float a, float c) {
@@ -207,7 +264,7 @@ struct Norm {
   }
 
   static const NormPrimitives& table(Isa isa) {
-    static const NormPrimitives t{isa, shifted_sums, normalize_vec, normalize_channel, normalize_rows, add_rows};
+    static const NormPrimitives t{isa, shifted_sums, normalize_vec, normalize_channel, normalize_rows, add_rows, stream_fence};
     return t;
   }
 };

@@ -107,7 +107,8 @@ void run_rows(const ComputeContext& ctx, const NormPrimitives& k, kernels::RowNo
     float* y = a.y + r * d;
     ctx.parallel.for_range(d, 16384, [&](int64_t i0, int64_t i1) {
       k.normalize_vec(src + i0, y + i0, i1 - i0, st.pivot, st.scale, st.offset, a.gamma ? a.gamma + i0 : nullptr,
-                      a.beta ? a.beta + i0 : nullptr);
+                      a.beta ? a.beta + i0 : nullptr, a.stream_stores);
+      if (a.stream_stores) k.stream_fence();
     });
     if (a.mean_out) a.mean_out[r] = static_cast<float>(st.mean);
     if (a.inv_std_out) a.inv_std_out[r] = st.inv_std();
@@ -203,7 +204,8 @@ class RowNorm final : public OpKernel {
     FloatIn beta = expand_to(input(beta_index()), cfg_.skip ? Shape{d} : normalized);
     FloatOut y = float_out(ctx.outputs[0]);
     kernels::RowNormArgs a{xf.p, y.p, d, eps_, cfg_.rms, gamma.p, beta.p};
-    a.from_memory = kernels::streams_from_memory(2 * x.numel() * int64_t(sizeof(float)), d);
+    a.from_memory = kernels::streams_from_memory(2 * x.numel() * int64_t(sizeof(float)));
+    a.stream_stores = kernels::prefers_stream_stores(2 * x.numel() * int64_t(sizeof(float)));
     FloatIn skip, bias;
     FloatOut sum;
     if (cfg_.skip) {
