@@ -23,7 +23,39 @@ const NormPrimitives& norm_primitives(Isa isa) {
   }
 }
 
+namespace {
+// Cache-resident rows without a skip input, one segment long: each row is normalized in the same
+// loop that sums the next one (normalize_and_sum), a software pipeline over the rows. Statistics
+// and outputs are those of row_stats and normalize_vec, bit for bit.
+void row_norm_pipelined(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t r1) {
+  const int64_t d = a.d;
+  auto first_pivot = [&](const float* row) { return a.rms || d == 0 ? 0.0f : row[0]; };
+  NormStats st = row_stats(k, a.x + r0 * d, d, a.eps, a.rms);
+  for (int64_t r = r0; r < r1; ++r) {
+    const float* src = a.x + r * d;
+    float* dst = a.y + r * d;
+    if (a.mean_out) a.mean_out[r] = static_cast<float>(st.mean);
+    if (a.inv_std_out) a.inv_std_out[r] = st.inv_std();
+    if (r + 1 == r1) {
+      k.normalize_vec(src, dst, d, st.pivot, st.scale, st.offset, a.gamma, a.beta, false);
+      break;
+    }
+    const float* next = src + d;
+    float pivot = first_pivot(next);
+    ShiftedSums t;
+    k.normalize_and_sum(src, dst, d, st.pivot, st.scale, st.offset, a.gamma, a.beta, next, pivot, &t.s, &t.ss);
+    if (!a.rms && needs_repivot(t, d)) {
+      pivot = repivot(t, d, pivot);
+      t = row_sums(k, next, d, pivot);
+    }
+    st = finish_stats(t, d, pivot, a.eps, a.rms);
+  }
+}
+}  // namespace
+
 void row_norm(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t r1) {
+  if (r0 >= r1) return;
+  if (!a.skip && !a.from_memory && a.d <= kNormSegment) return row_norm_pipelined(k, a, r0, r1);
   // Rows go kRowBlock at a time: statistics row by row, then one sweep over all of them, so the
   // gamma and beta vectors are loaded once per block instead of once per row.
   const float* src[kRowBlock];

@@ -44,6 +44,10 @@ struct NormPrimitives {
   void (*add_rows)(const float* x, const float* skip, const float* bias, float* out, int64_t n);
   // Call once after streamed (stream = true) normalize calls, before the output is read elsewhere.
   void (*stream_fence)();
+  // normalize_vec(x -> y, no streaming) and shifted_sums(next, n, next_pivot, s, ss) in one loop
+  // over the two rows; the same results as the two calls.
+  void (*normalize_and_sum)(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
+                            const float* b, const float* next, float next_pivot, double* s, double* ss);
 };
 
 constexpr int kRowBlock = 4;

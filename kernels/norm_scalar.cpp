@@ -49,10 +49,17 @@ void add_rows(const float* x, const float* skip, const float* bias, float* out, 
 
 void no_fence() {}
 
+void normalize_and_sum(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g, const float* b,
+                       const float* next, float next_pivot, double* s, double* ss) {
+  normalize_vec(x, y, n, pivot, scale, offset, g, b, false);
+  shifted_sums(next, n, next_pivot, s, ss);
+}
+
 }  // namespace
 
 const NormPrimitives& norm_primitives_scalar() {
-  static const NormPrimitives t{Isa::Scalar, shifted_sums, normalize_vec, normalize_channel, normalize_rows, add_rows, no_fence};
+  static const NormPrimitives t{Isa::Scalar, shifted_sums, normalize_vec, normalize_channel, normalize_rows, add_rows, no_fence,
+                                normalize_and_sum};
   return t;
 }
 

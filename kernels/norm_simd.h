@@ -94,7 +94,12 @@ struct Norm {
     }
   };
 
-  static void shifted_sums(const float* x, int64_t n, float pivot, double* s_out, double* ss_out) {
+  // The shifted sums of one row, with `extra(i, vectors)` called for each stretch of vectors the
+  // loop reads (and `extra_tail(i)` for each scalar tail element), so another sweep can share the
+  // loop. The sums are computed the same way with or without it, bit for bit.
+  template <class Extra, class ExtraTail>
+  static void shifted_sums_with(const float* x, int64_t n, float pivot, double* s_out, double* ss_out, Extra&& extra,
+                                ExtraTail&& extra_tail) {
     const B p(pivot);
     LaneSums acc;
     int64_t i = 0;
@@ -108,6 +113,7 @@ struct Norm {
         const B c = B::load_unaligned(x + i + 2 * W) - p, d = B::load_unaligned(x + i + 3 * W) - p;
         s0 += a, s1 += b, s2 += c, s3 += d;
         q0 = fmadd(a, a, q0), q1 = fmadd(b, b, q1), q2 = fmadd(c, c, q2), q3 = fmadd(d, d, q3);
+        extra(i, 4);
       }
       acc.flush((s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3));
     }
@@ -118,6 +124,7 @@ struct Norm {
       const B a = B::load_unaligned(x + i) - p;
       s0 += a;
       q0 = fmadd(a, a, q0);
+      extra(i, 1);
       if (++count == 4) {
         acc.flush(s0, q0);
         s0 = B(0.0f), q0 = B(0.0f), count = 0;
@@ -129,13 +136,16 @@ struct Norm {
       const float a = x[i] - pivot;
       s += double(a);
       ss += double(a) * double(a);
+      extra_tail(i);
     }
     *s_out += s;
     *ss_out += ss;
   }
 
-  // z = (x - pivot) * scale + offset; y = z * g + b. One loop per (gamma?, beta?, pivot?) form so
-  // the loop body has no branches.
+  static void shifted_sums(const float* x, int64_t n, float pivot, double* s_out, double* ss_out) {
+    shifted_sums_with(x, n, pivot, s_out, ss_out, [](int64_t, int) {}, [](int64_t) {});
+  }
+
   template <bool G, bool Bias, bool Pivot>
   static B normalized(const float* x, int64_t i, const B& p, const B& a, const B& c, const float* g, const float* b) {
     B t = B::load_unaligned(x + i);
@@ -244,6 +254,36 @@ struct Norm {
     return normalize_rows_gb<false, false>(x, y, n, pivot, scale, offset, g, b, stream);
   }
 
+  // normalize_vec of one row (x -> y) in the same loop as the shifted sums of the next row: the
+  // sums' loads and arithmetic fill the slots the normalize sweep's stores leave idle, and the next
+  // row arrives in cache for its own sweep. Both results equal the separate calls bit for bit.
+  template <bool G, bool Bias, bool Pivot>
+  static void normalize_and_sum_loop(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
+                                     const float* b, const float* next, float next_pivot, double* s, double* ss) {
+    const B p(pivot), a(scale), c(offset);
+    shifted_sums_with(
+        next, n, next_pivot, s, ss,
+        [&](int64_t i, int vectors) {
+          for (int v = 0; v < vectors; ++v) normalized<G, Bias, Pivot>(x, i + v * W, p, a, c, g, b).store_unaligned(y + i + v * W);
+        },
+        [&](int64_t i) { y[i] = normalized_scalar<G, Bias>(x[i], i, pivot, scale, offset, g, b); });
+  }
+
+  template <bool G, bool Bias>
+  static void normalize_and_sum_gb(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
+                                   const float* b, const float* next, float next_pivot, double* s, double* ss) {
+    if (pivot != 0.0f) return normalize_and_sum_loop<G, Bias, true>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
+    return normalize_and_sum_loop<G, Bias, false>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
+  }
+
+  static void normalize_and_sum(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
+                                const float* b, const float* next, float next_pivot, double* s, double* ss) {
+    if (g && b) return normalize_and_sum_gb<true, true>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
+    if (g) return normalize_and_sum_gb<true, false>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
+    if (b) return normalize_and_sum_gb<false, true>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
+    return normalize_and_sum_gb<false, false>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
+  }
+
   static void normalize_channel(const float* x, float* y, int64_t n, float pivot, float a, float c) {
     const B p(pivot), av(a), cv(c);
     int64_t i = 0;
@@ -264,7 +304,8 @@ struct Norm {
   }
 
   static const NormPrimitives& table(Isa isa) {
-    static const NormPrimitives t{isa, shifted_sums, normalize_vec, normalize_channel, normalize_rows, add_rows, stream_fence};
+    static const NormPrimitives t{isa, shifted_sums, normalize_vec, normalize_channel, normalize_rows, add_rows, stream_fence,
+                                  normalize_and_sum};
     return t;
   }
 };
