@@ -129,7 +129,7 @@ void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim,
       for (int64_t r = 0; r < bq; ++r) {
         const int64_t i = qb + r;
         float* s = S + r * BK;
-        prim.scale(s, bk, h.scale);
+        if (!(packed && h.k_packed_scaled)) prim.scale(s, bk, h.scale);
         if (want_scores && h.stage == ScoreStage::Scaled) copy_scores(h, i, kb, s, bk);
         if (h.softcap > 0) prim.softcap(s, bk, h.softcap);
         if (want_scores && h.stage == ScoreStage::Softcapped) copy_scores(h, i, kb, s, bk);

@@ -69,6 +69,8 @@ struct AttentionHead {
   // Worth it when several query blocks share the head: each key block is then packed once.
   const PackedB* k_packed = nullptr;
   const PackedB* v_packed = nullptr;
+  // k_packed holds scale * Kᵀ: the scores come out scaled, and the pass that scales them is skipped.
+  bool k_packed_scaled = false;
   // Optional [q_len, kv_len] scores output (row stride scores_stride) at the given stage.
   float* scores = nullptr;
   int64_t scores_stride = 0;

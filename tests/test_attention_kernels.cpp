@@ -4,7 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -43,18 +45,25 @@ AttentionHead make_head(Data& d, int64_t q_len, int64_t kv_len, int64_t dk, int6
   return h;
 }
 
-// packed: K and V packed once for the GEMM (the path the ops take for longer query sequences).
-void run(Isa isa, const AttentionHead& h, bool packed = false) {
+// packed: K and V packed once for the GEMM (the path the ops take for longer query sequences);
+// prescaled: the packed K already multiplied by the scale, as the ops do.
+void run(Isa isa, const AttentionHead& h, bool packed = false, bool prescaled = true) {
   AttentionScratch scratch;
   const GemmPrimitives& g = gemm_primitives(isa);
   if (!packed || h.dk == 0 || h.dv == 0) {
     attention_rows(g, attention_primitives(isa), h, 0, h.q_len, scratch);
     return;
   }
-  const PackedB kp = pack_attention_keys(g, h.k, h.k_stride, h.kv_len, h.dk);
+  const size_t k_floats = attention_keys_floats(g, h.kv_len, h.dk);
+  std::unique_ptr<float, void (*)(void*)> k_store(static_cast<float*>(std::aligned_alloc(64, (k_floats * 4 + 63) / 64 * 64)), std::free);
+  const PackedB kp = pack_attention_keys(g, h.k, h.k_stride, h.kv_len, h.dk, k_store.get());
   const PackedB vp = pack_attention_values(g, h.v, h.v_stride, h.kv_len, h.dv);
   AttentionHead hp = h;
   hp.k_packed = &kp, hp.v_packed = &vp;
+  if (prescaled) {
+    attention_primitives(isa).scale(k_store.get(), static_cast<int64_t>(k_floats), h.scale);
+    hp.k_packed_scaled = true;
+  }
   attention_rows(g, attention_primitives(isa), hp, 0, h.q_len, scratch);
 }
 
@@ -80,13 +89,13 @@ TEST_CASE("attention kernel: odd sizes and strided heads match float64 on every 
                         {65, 300, 64, 64, 0}, {1, 513, 64, 64, 128}, {130, 257, 33, 65, 5}, {255, 1000, 64, 64, 0},
                         {70, 600, 300, 20, 0}};  // dk deeper than one GEMM depth block
   for (Isa isa : isas())
-    for (bool packed : {false, true})
+    for (int path : {0, 1, 2})  // K and V read in place; packed; packed with the scale folded into K
       for (const Size& s : sizes) {
-        INFO("isa " << std::string(isa_name(isa)) << " packed " << packed << " q " << s.q << " kv " << s.kv << " dk " << s.dk << " dv "
+        INFO("isa " << std::string(isa_name(isa)) << " path " << path << " q " << s.q << " kv " << s.kv << " dk " << s.dk << " dv "
                     << s.dv << " pad " << s.pad);
         Data d;
         AttentionHead h = make_head(d, s.q, s.kv, s.dk, s.dv, s.pad, 11);
-        run(isa, h, packed);
+        run(isa, h, path > 0, path == 2);
         CHECK(check_against_reference(h, d) < 2e-5);
       }
 }
@@ -227,5 +236,30 @@ TEST_CASE("attention kernel: scratch memory does not grow with the sequence") {
     for (int64_t i = seq - 3; i < seq; ++i)
       for (int64_t c = 0; c < 16; ++c) err = std::max(err, std::fabs(d.y[i * 16 + c] - ref[i * 16 + c]));
     CHECK(err < 2e-5);
+  }
+}
+
+TEST_CASE("attention row operations: exp_sum against std::exp, masked and NaN entries, every ISA") {
+  std::vector<float> base;
+  for (int i = 0; i <= 2000; ++i) base.push_back(-90.0f + 0.045f * i);  // -90 .. 0
+  base.push_back(-std::numeric_limits<float>::infinity());
+  base.push_back(3.5f);  // above the row max (m = 0) happens only transiently; still exact enough
+  for (Isa isa : isas()) {
+    INFO("isa " << std::string(isa_name(isa)));
+    const AttentionPrimitives& p = attention_primitives(isa);
+    std::vector<float> s = base;
+    const float sum = p.exp_sum(s.data(), static_cast<int64_t>(s.size()), 0.0f);
+    double want_sum = 0, worst = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+      const double want = std::exp(double(base[i]));
+      want_sum += want;
+      if (want < 1e-37) CHECK(s[i] < 1e-37f);  // underflow region: (near) zero, never garbage
+      else worst = std::max(worst, std::fabs(s[i] - want) / want);
+    }
+    CHECK(s[base.size() - 2] == 0.0f);  // exp(-inf) is exactly 0
+    CHECK(worst < 1e-6);
+    CHECK(std::fabs(sum - want_sum) / want_sum < 1e-6);
+    std::vector<float> with_nan = {-1.0f, NAN, -2.0f};
+    CHECK(std::isnan(p.exp_sum(with_nan.data(), 3, 0.0f)));
   }
 }

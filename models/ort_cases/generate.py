@@ -109,3 +109,11 @@ mha("mha_packed_kv_attention_bias",
     reference_inputs=[("query", q), ("key", kv[:, :, :, 0].reshape(B, 7, D)), ("value", kv[:, :, :, 1].reshape(B, 7, D)), None,
                       ("key_padding_mask", lengths), ("attention_bias", attn_bias)],
     num_heads=N, mask_filter_value=-500.0)
+# Sequences long enough (>= 16 queries) for the ops to pack K and V per head, with the scale folded in.
+mha("mha_long_self_key_lengths",
+    [("query", randn(B, 40, D)), ("key", randn(B, 40, D)), ("value", randn(B, 40, D)), ("bias", randn(3 * D)),
+     ("key_padding_mask", np.array([40, 23], dtype=np.int32))], ["output"], num_heads=N, unidirectional=1)
+attention = helper.make_node("Attention", ["Q", "K", "V", "attn_mask"], ["Y"], is_causal=1, softcap=3.0)
+write_case("attention_gqa_causal_mask_long", attention,
+           [("Q", randn(2, 8, 40, 16)), ("K", randn(2, 2, 70, 16)), ("V", randn(2, 2, 70, 12)), ("attn_mask", randn(40, 70))],
+           ["Y"], opsets=(("", 23),))

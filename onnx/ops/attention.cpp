@@ -74,6 +74,8 @@ void run_heads(const ComputeContext& ctx, int64_t batch, int64_t heads, int64_t 
         const kernels::AttentionHead a = make_head(i / kv_heads, (i % kv_heads) * group);
         float* head_ws = ws + i * (k_floats + v_floats);
         packed_k[i].emplace(kernels::pack_attention_keys(gemm, a.k, a.k_stride, total, dk, head_ws));
+        // Fold the scale into the packed keys (once per head) instead of scaling every score.
+        prim.scale(head_ws, static_cast<int64_t>(kernels::attention_keys_floats(gemm, total, dk)), a.scale);
         packed_v[i].emplace(kernels::pack_attention_values(gemm, a.v, a.v_stride, total, dv, head_ws + k_floats));
       }
     });
@@ -87,6 +89,7 @@ void run_heads(const ComputeContext& ctx, int64_t batch, int64_t heads, int64_t 
       const int64_t bh = t / q_blocks, qb = t % q_blocks, b = bh / heads, h = bh % heads;
       kernels::AttentionHead a = make_head(b, h);
       if (!packed_k.empty()) {
+        a.k_packed_scaled = true;
         a.k_packed = &*packed_k[b * kv_heads + h / group];
         a.v_packed = &*packed_v[b * kv_heads + h / group];
       }
