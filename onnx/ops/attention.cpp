@@ -84,7 +84,7 @@ void run_heads(const ComputeContext& ctx, int64_t batch, int64_t heads, int64_t 
   const int64_t tasks = batch * heads * q_blocks;
   const int64_t task_work = std::min(q_len, kernels::kAttnQueryBlock) * std::max<int64_t>(total, 1) * (dk + dv);
   ctx.parallel.for_range(tasks, rows_grain(task_work), [&](int64_t t0, int64_t t1) {
-    kernels::AttentionScratch scratch;
+    thread_local kernels::AttentionScratch scratch;  // bounded (one query block), reused across runs
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t bh = t / q_blocks, qb = t % q_blocks, b = bh / heads, h = bh % heads;
       kernels::AttentionHead a = make_head(b, h);
