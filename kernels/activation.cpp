@@ -25,6 +25,12 @@ namespace {
 void scalar_erf(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::erf(x[i]);
 }
+void scalar_tanh(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+}
+void scalar_sigmoid(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + std::exp(-x[i]));
+}
 void scalar_bias_act(float* y, const float* bias, int64_t n, Activation act) {
   for (int64_t i = 0; i < n; ++i) y[i] = activation_scalar(bias ? y[i] + bias[i] : y[i], act);
 }
@@ -39,7 +45,7 @@ const ActivationPrimitives& activation_primitives(Isa isa) {
     case Isa::Neon: return activation_primitives_neon();
 #endif
     default: {
-      static const ActivationPrimitives t{Isa::Scalar, scalar_erf, scalar_bias_act};
+      static const ActivationPrimitives t{Isa::Scalar, scalar_erf, scalar_tanh, scalar_sigmoid, scalar_bias_act};
       return t;
     }
   }

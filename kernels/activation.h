@@ -13,6 +13,8 @@ enum class Activation { None, Relu, GeluErf, GeluTanh };
 struct ActivationPrimitives {
   Isa isa;
   void (*erf)(const float* x, float* y, int64_t n);
+  void (*tanh)(const float* x, float* y, int64_t n);
+  void (*sigmoid)(const float* x, float* y, int64_t n);  // 1 / (1 + exp(-x))
   // y[i] = act(y[i] + bias[i]) (bias may be null): the GEMM epilogue on a row of a C tile.
   //   GeluErf: 0.5 x (1 + erf(x / sqrt 2)); GeluTanh: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
   void (*bias_act)(float* y, const float* bias, int64_t n, Activation act);

@@ -19,6 +19,18 @@ struct Activation {
     for (; i < n; ++i) y[i] = std::erf(x[i]);
   }
 
+  static void tanh(const float* x, float* y, int64_t n) {
+    int64_t i = 0;
+    for (; i + W <= n; i += W) xsimd::tanh(B::load_unaligned(x + i)).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] = std::tanh(x[i]);
+  }
+
+  static void sigmoid(const float* x, float* y, int64_t n) {
+    int64_t i = 0;
+    for (; i + W <= n; i += W) (B(1.0f) / (B(1.0f) + xsimd::exp(-B::load_unaligned(x + i)))).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] = 1.0f / (1.0f + std::exp(-x[i]));
+  }
+
   template <kernels::Activation A>
   static B apply(B x) {
     if constexpr (A == kernels::Activation::Relu) return xsimd::select(x < B(0.0f), B(0.0f), x);  // NaN compares false: kept
@@ -49,7 +61,7 @@ struct Activation {
   }
 
   static const ActivationPrimitives& table(Isa isa) {
-    static const ActivationPrimitives t{isa, erf, bias_act};
+    static const ActivationPrimitives t{isa, erf, tanh, sigmoid, bias_act};
     return t;
   }
 };

@@ -67,10 +67,10 @@ template <class C> inline C apply_binary(BinaryOp op, C x, C y) {
   return x;
 }
 
-// Computes rows [row_begin, row_end) of the plan (each row is plan.inner elements).
-template <class T, BinaryOp OP>
-void binary_rows(const T* a, const T* b, T* out, const BroadcastPlan& p, int64_t row_begin, int64_t row_end) {
-  using C = compute_t<T>;
+// Rows [row_begin, row_end) of the plan (each row is plan.inner elements): out = f(a, b) over the
+// broadcast, for any element types (comparisons write bool, Pow mixes base and exponent types).
+template <class TA, class TB, class TO, class F>
+void broadcast_map(const TA* a, const TB* b, TO* out, const BroadcastPlan& p, int64_t row_begin, int64_t row_end, F&& f) {
   if (row_begin >= row_end) return;  // also keeps zero-sized dims out of the index arithmetic
   const int rank = static_cast<int>(p.out_shape.size());
   std::vector<int64_t> idx(rank > 0 ? rank - 1 : 0, 0);
@@ -87,20 +87,20 @@ void binary_rows(const T* a, const T* b, T* out, const BroadcastPlan& p, int64_t
   }
   const int64_t n = p.inner;
   for (int64_t row = row_begin; row < row_end; ++row) {
-    const T* pa = a + a_off;
-    const T* pb = b + b_off;
-    T* po = out + row * n;
+    const TA* pa = a + a_off;
+    const TB* pb = b + b_off;
+    TO* po = out + row * n;
     // Four loop shapes so each is a plain, vectorisable loop.
     if (p.a_inner_stride && p.b_inner_stride) {
-      for (int64_t i = 0; i < n; ++i) po[i] = T(apply_binary<C>(OP, C(pa[i]), C(pb[i])));
+      for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
     } else if (p.a_inner_stride) {
-      const C y = C(pb[0]);
-      for (int64_t i = 0; i < n; ++i) po[i] = T(apply_binary<C>(OP, C(pa[i]), y));
+      const TB y = pb[0];
+      for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], y);
     } else if (p.b_inner_stride) {
-      const C x = C(pa[0]);
-      for (int64_t i = 0; i < n; ++i) po[i] = T(apply_binary<C>(OP, x, C(pb[i])));
+      const TA x = pa[0];
+      for (int64_t i = 0; i < n; ++i) po[i] = f(x, pb[i]);
     } else {
-      const T v = T(apply_binary<C>(OP, C(pa[0]), C(pb[0])));
+      const TO v = f(pa[0], pb[0]);
       for (int64_t i = 0; i < n; ++i) po[i] = v;
     }
     // Advance the outer index like an odometer.
@@ -113,6 +113,12 @@ void binary_rows(const T* a, const T* b, T* out, const BroadcastPlan& p, int64_t
       idx[d] = 0;
     }
   }
+}
+
+template <class T, BinaryOp OP>
+void binary_rows(const T* a, const T* b, T* out, const BroadcastPlan& p, int64_t row_begin, int64_t row_end) {
+  using C = compute_t<T>;
+  broadcast_map(a, b, out, p, row_begin, row_end, [](T x, T y) { return T(apply_binary<C>(OP, C(x), C(y))); });
 }
 
 template <class T>

@@ -37,6 +37,10 @@ void InferContext::unsupported(const std::string& what) const {
 }
 
 void InferContext::expect_type(size_t i, std::initializer_list<DType> allowed) const {
+  expect_type(i, std::vector<DType>(allowed));
+}
+
+void InferContext::expect_type(size_t i, const std::vector<DType>& allowed) const {
   DType t = input(i).dtype;
   for (DType a : allowed)
     if (a == t) return;

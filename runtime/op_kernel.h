@@ -45,6 +45,7 @@ class InferContext {
   [[noreturn]] void unsupported(const std::string& what) const;
   // Throws unless the input's type is one of `allowed`.
   void expect_type(size_t i, std::initializer_list<DType> allowed) const;
+  void expect_type(size_t i, const std::vector<DType>& allowed) const;
 
  private:
   const Node& node_;

@@ -1,5 +1,13 @@
-// Add, Sub, Mul, Div (numpy broadcasting, opset 7+) and unary math (Erf).
+// Element-wise ops: Add, Sub, Mul, Div, Pow, Min, Max (numpy broadcasting); comparisons (Equal,
+// Less, Greater, LessOrEqual, GreaterOrEqual) and logic (And, Or, Xor, Not) with bool outputs;
+// Where; Clip; unary maps (Erf, Tanh, Sigmoid, Softplus, Sqrt, Reciprocal, Exp, Log, HardSigmoid,
+// HardSwish, Gelu, Relu, Neg, Abs), float32 on the per-ISA vector kernels where they exist.
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <type_traits>
 
 #include "kernels/activation.h"
 #include "kernels/elementwise.h"
@@ -84,6 +92,375 @@ class UnaryFloat final : public OpKernel {
 
 double erf_fn(double x) { return std::erf(x); }
 
+// ---------------------------------------------------------------------------------------------
+// Unary maps.
+
+// y = f(x) over a floating-point tensor, with the op's attributes in `p`; float32 goes through the
+// per-ISA vector form when there is one.
+class UnaryFloatMap final : public OpKernel {
+ public:
+  using Fn = double (*)(double x, const double* p);
+  using Simd = void (*)(const kernels::ActivationPrimitives& k, const float* x, float* y, int64_t n);
+  UnaryFloatMap(Fn fn, Simd simd, std::vector<double> params = {}) : fn_(fn), simd_(simd), p_(std::move(params)) {}
+
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, kFloatTypes);
+    ctx.output(0).dtype = ctx.input(0).dtype;
+    ctx.output(0).shape = ctx.input(0).shape;
+  }
+
+  void compute(ComputeContext& ctx) const override {
+    const Tensor& x = *ctx.inputs[0];
+    Tensor& y = *ctx.outputs[0];
+    if (simd_ && x.dtype() == DType::Float32) {
+      const kernels::ActivationPrimitives& k = kernels::activation_primitives(ctx.isa);
+      ctx.parallel.for_range(x.numel(), kMinParallelElements,
+                             [&](int64_t i0, int64_t i1) { simd_(k, x.data<float>() + i0, y.data<float>() + i0, i1 - i0); });
+      return;
+    }
+    visit_float(x.dtype(), [&]<class T>() {
+      using C = kernels::compute_t<T>;
+      const T* in = x.data<T>();
+      T* out = y.data<T>();
+      ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) out[i] = T(static_cast<C>(fn_(double(C(in[i])), p_.data())));
+      });
+    });
+  }
+
+ private:
+  Fn fn_;
+  Simd simd_;
+  std::vector<double> p_;
+};
+
+// y = f(x) over any numeric type, computed in the type itself (Neg, Abs, Relu on integers).
+template <class Op>
+class UnaryNumericMap final : public OpKernel {
+ public:
+  explicit UnaryNumericMap(std::initializer_list<DType> types) : types_(types) {}
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, types_);
+    ctx.output(0).dtype = ctx.input(0).dtype;
+    ctx.output(0).shape = ctx.input(0).shape;
+  }
+  void compute(ComputeContext& ctx) const override {
+    const Tensor& x = *ctx.inputs[0];
+    Tensor& y = *ctx.outputs[0];
+    visit_numeric(x.dtype(), [&]<class T>() {
+      using C = kernels::compute_t<T>;
+      const T* in = x.data<T>();
+      T* out = y.data<T>();
+      ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) out[i] = T(static_cast<C>(Op::apply(C(in[i]))));
+      });
+    });
+  }
+
+ private:
+  std::vector<DType> types_;
+};
+
+struct NegOp {
+  template <class C>
+  static C apply(C x) {
+    if constexpr (std::is_integral_v<C> && std::is_signed_v<C>) return static_cast<C>(0 - static_cast<std::make_unsigned_t<C>>(x));  // wraps
+    else return -x;
+  }
+};
+struct AbsOp {
+  template <class C>
+  static C apply(C x) {
+    if constexpr (std::is_unsigned_v<C>) return x;
+    else if constexpr (std::is_integral_v<C>) return x < 0 ? NegOp::apply(x) : x;
+    else return std::fabs(x);
+  }
+};
+struct ReluOp {
+  template <class C>
+  static C apply(C x) {
+    return x > C(0) ? x : (x == x ? C(0) : x);  // NaN stays NaN
+  }
+};
+
+constexpr std::initializer_list<DType> kSignedTypes = {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16,
+                                                       DType::Int8,    DType::Int16,   DType::Int32,   DType::Int64};
+
+double tanh_fn(double x, const double*) { return std::tanh(x); }
+double sigmoid_fn(double x, const double*) { return 1.0 / (1.0 + std::exp(-x)); }
+double softplus_fn(double x, const double*) { return x > 30 ? x : std::log1p(std::exp(x)); }
+double sqrt_fn(double x, const double*) { return std::sqrt(x); }
+double reciprocal_fn(double x, const double*) { return 1.0 / x; }
+double exp_fn(double x, const double*) { return std::exp(x); }
+double log_fn(double x, const double*) { return std::log(x); }
+double hard_sigmoid_fn(double x, const double* p) { return std::max(0.0, std::min(1.0, p[0] * x + p[1])); }
+double hard_swish_fn(double x, const double*) { return x * std::max(0.0, std::min(1.0, x / 6.0 + 0.5)); }
+double gelu_erf_fn(double x, const double*) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+double gelu_tanh_fn(double x, const double*) {
+  return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+}
+
+void tanh_simd(const kernels::ActivationPrimitives& k, const float* x, float* y, int64_t n) { k.tanh(x, y, n); }
+void sigmoid_simd(const kernels::ActivationPrimitives& k, const float* x, float* y, int64_t n) { k.sigmoid(x, y, n); }
+void erf_simd(const kernels::ActivationPrimitives& k, const float* x, float* y, int64_t n) { k.erf(x, y, n); }
+template <kernels::Activation A>
+void act_simd(const kernels::ActivationPrimitives& k, const float* x, float* y, int64_t n) {
+  if (y != x) std::copy(x, x + n, y);
+  k.bias_act(y, nullptr, n, A);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binary maps with broadcasting.
+
+// Equal, Less, Greater, LessOrEqual, GreaterOrEqual: bool output.
+enum class Compare { Equal, Less, Greater, LessOrEqual, GreaterOrEqual };
+
+class Comparison final : public OpKernel {
+ public:
+  explicit Comparison(Compare c) : c_(c) {}
+  void infer(InferContext& ctx) const override {
+    const ValueType &a = ctx.input(0), &b = ctx.input(1);
+    if (a.dtype != b.dtype) ctx.error("inputs have different element types (" + dtype_name(a.dtype) + " and " + dtype_name(b.dtype) + ")");
+    if (a.dtype != DType::Bool || c_ != Compare::Equal) ctx.expect_type(0, kNumericTypes);
+    ctx.output(0).dtype = DType::Bool;
+    if (a.shape && b.shape) ctx.output(0).shape = broadcast_sym(*a.shape, *b.shape, ctx);
+  }
+  void compute(ComputeContext& ctx) const override {
+    const Tensor &a = *ctx.inputs[0], &b = *ctx.inputs[1];
+    const kernels::BroadcastPlan plan = kernels::make_broadcast_plan(a.shape(), b.shape());
+    bool* out = ctx.outputs[0]->data<bool>();
+    auto run = [&]<class T>() {
+      using C = kernels::compute_t<T>;
+      ctx.parallel.for_range(plan.outer, rows_grain(plan.inner), [&](int64_t r0, int64_t r1) {
+        kernels::broadcast_map(a.data<T>(), b.data<T>(), out, plan, r0, r1, [c = c_](T x, T y) {
+          const C u = C(x), v = C(y);
+          switch (c) {
+            case Compare::Equal: return u == v;
+            case Compare::Less: return u < v;
+            case Compare::Greater: return u > v;
+            case Compare::LessOrEqual: return u <= v;
+            case Compare::GreaterOrEqual: return u >= v;
+          }
+          return false;
+        });
+      });
+    };
+    if (a.dtype() == DType::Bool) run.template operator()<bool>();
+    else visit_numeric(a.dtype(), run);
+  }
+
+ private:
+  Compare c_;
+};
+
+enum class Logic { And, Or, Xor };
+
+class LogicOp final : public OpKernel {
+ public:
+  explicit LogicOp(Logic l) : l_(l) {}
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, {DType::Bool});
+    ctx.expect_type(1, {DType::Bool});
+    ctx.output(0).dtype = DType::Bool;
+    if (ctx.input(0).shape && ctx.input(1).shape) ctx.output(0).shape = broadcast_sym(*ctx.input(0).shape, *ctx.input(1).shape, ctx);
+  }
+  void compute(ComputeContext& ctx) const override {
+    const Tensor &a = *ctx.inputs[0], &b = *ctx.inputs[1];
+    const kernels::BroadcastPlan plan = kernels::make_broadcast_plan(a.shape(), b.shape());
+    kernels::broadcast_map(a.data<bool>(), b.data<bool>(), ctx.outputs[0]->data<bool>(), plan, 0, plan.outer, [l = l_](bool x, bool y) {
+      return l == Logic::And ? (x && y) : l == Logic::Or ? (x || y) : (x != y);
+    });
+  }
+
+ private:
+  Logic l_;
+};
+
+class NotOp final : public OpKernel {
+ public:
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, {DType::Bool});
+    ctx.output(0) = ctx.input(0);
+    ctx.output(0).value = nullptr;
+  }
+  void compute(ComputeContext& ctx) const override {
+    const Tensor& x = *ctx.inputs[0];
+    for (int64_t i = 0; i < x.numel(); ++i) ctx.outputs[0]->data<bool>()[i] = !x.data<bool>()[i];
+  }
+};
+
+// Pow(X, Y): X float or integer, Y any numeric type; computed in double, stored as X's type.
+class PowOp final : public OpKernel {
+ public:
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, kNumericTypes);
+    ctx.expect_type(1, kNumericTypes);
+    ctx.output(0).dtype = ctx.input(0).dtype;
+    if (ctx.input(0).shape && ctx.input(1).shape) ctx.output(0).shape = broadcast_sym(*ctx.input(0).shape, *ctx.input(1).shape, ctx);
+  }
+  void compute(ComputeContext& ctx) const override {
+    const Tensor &a = *ctx.inputs[0], &b = *ctx.inputs[1];
+    const kernels::BroadcastPlan plan = kernels::make_broadcast_plan(a.shape(), b.shape());
+    visit_numeric(a.dtype(), [&]<class TA>() {
+      visit_numeric(b.dtype(), [&]<class TB>() {
+        using CA = kernels::compute_t<TA>;
+        using CB = kernels::compute_t<TB>;
+        ctx.parallel.for_range(plan.outer, rows_grain(plan.inner), [&](int64_t r0, int64_t r1) {
+          kernels::broadcast_map(a.data<TA>(), b.data<TB>(), ctx.outputs[0]->data<TA>(), plan, r0, r1, [](TA x, TB y) {
+            const double e = double(CB(y)), v = double(CA(x));
+            // Squares (the LayerNorm pattern) exactly as a multiplication.
+            const double r = e == 2.0 ? v * v : std::pow(v, e);
+            if constexpr (std::is_integral_v<CA>) return TA(static_cast<CA>(r));
+            else return TA(static_cast<CA>(r));
+          });
+        });
+      });
+    });
+  }
+};
+
+// Min / Max over 1..N inputs with broadcasting; NaN propagates.
+class MinMax final : public OpKernel {
+ public:
+  explicit MinMax(bool is_max) : max_(is_max) {}
+  void infer(InferContext& ctx) const override {
+    if (ctx.num_inputs() == 0) ctx.error("needs at least one input");
+    ctx.expect_type(0, kNumericTypes);
+    std::optional<SymShape> shape = ctx.input(0).shape;
+    for (size_t i = 1; i < ctx.num_inputs(); ++i) {
+      if (ctx.input(i).dtype != ctx.input(0).dtype) ctx.error("inputs have different element types");
+      if (shape && ctx.input(i).shape) shape = broadcast_sym(*shape, *ctx.input(i).shape, ctx);
+      else shape.reset();
+    }
+    ctx.output(0).dtype = ctx.input(0).dtype;
+    ctx.output(0).shape = shape;
+  }
+  void compute(ComputeContext& ctx) const override {
+    Tensor& y = *ctx.outputs[0];
+    visit_numeric(y.dtype(), [&]<class T>() {
+      using C = kernels::compute_t<T>;
+      auto pick = [mx = max_](T x, T z) {
+        const C u = C(x), v = C(z);
+        if constexpr (std::is_floating_point_v<C>)
+          if (u != u || v != v) return T(static_cast<C>(std::numeric_limits<C>::quiet_NaN()));
+        return (mx ? u >= v : u <= v) ? x : z;
+      };
+      // Fold left: acc = pick(acc, input i), each step broadcast to the next shape.
+      Tensor acc = *ctx.inputs[0];
+      for (size_t i = 1; i < ctx.inputs.size(); ++i) {
+        const Tensor& b = *ctx.inputs[i];
+        const kernels::BroadcastPlan plan = kernels::make_broadcast_plan(acc.shape(), b.shape());
+        Shape out_shape;
+        kernels::broadcast_shapes(acc.shape(), b.shape(), out_shape);
+        Tensor next = Tensor::allocate(y.dtype(), out_shape);
+        kernels::broadcast_map(acc.data<T>(), b.data<T>(), next.data<T>(), plan, 0, plan.outer, pick);
+        acc = std::move(next);
+      }
+      if (acc.numel() != y.numel()) ctx.error("internal: Min/Max result shape");
+      std::copy(acc.data<T>(), acc.data<T>() + acc.numel(), y.data<T>());
+    });
+  }
+
+ private:
+  bool max_;
+};
+
+// Where(condition, X, Y) with three-way broadcasting.
+class WhereOp final : public OpKernel {
+ public:
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, {DType::Bool});
+    const ValueType &x = ctx.input(1), &y = ctx.input(2);
+    if (x.dtype != y.dtype) ctx.error("X and Y have different element types");
+    ctx.output(0).dtype = x.dtype;
+    if (ctx.input(0).shape && x.shape && y.shape)
+      ctx.output(0).shape = broadcast_sym(broadcast_sym(*ctx.input(0).shape, *x.shape, ctx), *y.shape, ctx);
+  }
+  void compute(ComputeContext& ctx) const override {
+    const Tensor &c = *ctx.inputs[0], &x = *ctx.inputs[1], &y = *ctx.inputs[2];
+    Tensor& out = *ctx.outputs[0];
+    const Shape& os = out.shape();
+    const size_t rank = os.size();
+    // Element strides of each input over the output's dims (0 where it broadcasts).
+    auto strides = [&](const Shape& s) {
+      std::vector<int64_t> st(rank, 0);
+      int64_t acc = 1;
+      for (size_t k = 0; k < s.size(); ++k) {
+        const size_t d = rank - 1 - k, sd = s.size() - 1 - k;
+        st[d] = s[sd] == 1 ? 0 : acc;
+        acc *= s[sd];
+      }
+      return st;
+    };
+    const std::vector<int64_t> sc = strides(c.shape()), sx = strides(x.shape()), sy = strides(y.shape());
+    const size_t width = dtype_size(out.dtype());
+    const auto* pc = c.data<bool>();
+    const auto* px = static_cast<const char*>(x.raw());
+    const auto* py = static_cast<const char*>(y.raw());
+    auto* po = static_cast<char*>(out.raw());
+    std::vector<int64_t> idx(rank, 0);
+    int64_t oc = 0, ox = 0, oy = 0;
+    for (int64_t i = 0; i < out.numel(); ++i) {
+      std::memcpy(po + i * width, pc[oc] ? px + ox * width : py + oy * width, width);
+      for (size_t d = rank; d-- > 0;) {  // odometer
+        oc += sc[d], ox += sx[d], oy += sy[d];
+        if (++idx[d] < os[d]) break;
+        oc -= sc[d] * os[d], ox -= sx[d] * os[d], oy -= sy[d] * os[d];
+        idx[d] = 0;
+      }
+    }
+  }
+};
+
+// Clip: opset 6-10 with min/max attributes, 11+ with optional scalar min/max inputs.
+class ClipOp final : public OpKernel {
+ public:
+  ClipOp(bool from_inputs, double lo, double hi) : from_inputs_(from_inputs), lo_(lo), hi_(hi) {}
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, kNumericTypes);
+    for (size_t i : {1, 2})
+      if (ctx.has_input(i) && ctx.input(i).dtype != ctx.input(0).dtype) ctx.error("min and max must have the input's element type");
+    ctx.output(0).dtype = ctx.input(0).dtype;
+    ctx.output(0).shape = ctx.input(0).shape;
+  }
+  void compute(ComputeContext& ctx) const override {
+    const Tensor& x = *ctx.inputs[0];
+    Tensor& y = *ctx.outputs[0];
+    visit_numeric(x.dtype(), [&]<class T>() {
+      using C = kernels::compute_t<T>;
+      C lo = std::numeric_limits<C>::lowest(), hi = std::numeric_limits<C>::max();
+      if (from_inputs_) {
+        for (size_t i : {1, 2}) {
+          const Tensor* t = ctx.inputs.size() > i ? ctx.inputs[i] : nullptr;
+          if (!t) continue;
+          if (t->numel() != 1) ctx.error(std::string(i == 1 ? "min" : "max") + " must be a scalar");
+          (i == 1 ? lo : hi) = C(t->data<T>()[0]);
+        }
+      } else {
+        lo = static_cast<C>(std::max<double>(lo_, double(std::numeric_limits<C>::lowest())));
+        hi = static_cast<C>(std::min<double>(hi_, double(std::numeric_limits<C>::max())));
+      }
+      const T* in = x.data<T>();
+      T* out = y.data<T>();
+      ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const C v = C(in[i]);
+          out[i] = T(static_cast<C>(v != v ? v : std::min(std::max(v, lo), hi)));  // NaN stays NaN
+        }
+      });
+    });
+  }
+
+ private:
+  bool from_inputs_;
+  double lo_, hi_;
+};
+
+template <class Op>
+std::unique_ptr<OpKernel> make_numeric_map(std::initializer_list<DType> types) {
+  return std::make_unique<UnaryNumericMap<Op>>(types);
+}
+
 }  // namespace
 
 void register_elementwise_ops(OpRegistry& r) {
@@ -96,6 +473,52 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("", "Erf", 9, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> {
     return std::make_unique<UnaryFloat>(erf_fn, &kernels::ActivationPrimitives::erf);
   });
+  using F = UnaryFloatMap;
+  r.add("", "Tanh", 6, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(tanh_fn, tanh_simd); });
+  r.add("", "Sigmoid", 6, kMaxDefaultOpset,
+        [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(sigmoid_fn, sigmoid_simd); });
+  r.add("", "Softplus", 1, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(softplus_fn, nullptr); });
+  r.add("", "Sqrt", 6, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(sqrt_fn, nullptr); });
+  r.add("", "Reciprocal", 6, kMaxDefaultOpset,
+        [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(reciprocal_fn, nullptr); });
+  r.add("", "Exp", 6, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(exp_fn, nullptr); });
+  r.add("", "Log", 6, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(log_fn, nullptr); });
+  r.add("", "HardSigmoid", 6, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<F>(hard_sigmoid_fn, nullptr, std::vector<double>{n.attr_float("alpha", 0.2f), n.attr_float("beta", 0.5f)});
+  });
+  r.add("", "HardSwish", 14, kMaxDefaultOpset,
+        [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(hard_swish_fn, nullptr); });
+  r.add("", "Gelu", 20, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    const std::string approx = n.attr_string("approximate", "none");
+    if (approx == "none") return std::make_unique<F>(gelu_erf_fn, act_simd<kernels::Activation::GeluErf>);
+    if (approx == "tanh") return std::make_unique<F>(gelu_tanh_fn, act_simd<kernels::Activation::GeluTanh>);
+    fail(ErrorCode::InvalidModel, n.label() + ": approximate must be 'none' or 'tanh', got '" + approx + "'");
+  });
+  r.add("", "Relu", 6, 13, [](const Node&, int64_t) { return make_numeric_map<ReluOp>(kFloatTypes); });
+  r.add("", "Relu", 14, kMaxDefaultOpset, [](const Node&, int64_t) { return make_numeric_map<ReluOp>(kSignedTypes); });
+  r.add("", "Neg", 6, kMaxDefaultOpset, [](const Node&, int64_t) { return make_numeric_map<NegOp>(kSignedTypes); });
+  r.add("", "Abs", 6, kMaxDefaultOpset, [](const Node&, int64_t) { return make_numeric_map<AbsOp>(kNumericTypes); });
+  r.add("", "Equal", 7, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Comparison>(Compare::Equal); });
+  r.add("", "Less", 7, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Comparison>(Compare::Less); });
+  r.add("", "Greater", 7, kMaxDefaultOpset,
+        [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Comparison>(Compare::Greater); });
+  r.add("", "LessOrEqual", 12, kMaxDefaultOpset,
+        [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Comparison>(Compare::LessOrEqual); });
+  r.add("", "GreaterOrEqual", 12, kMaxDefaultOpset,
+        [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Comparison>(Compare::GreaterOrEqual); });
+  r.add("", "And", 7, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<LogicOp>(Logic::And); });
+  r.add("", "Or", 7, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<LogicOp>(Logic::Or); });
+  r.add("", "Xor", 7, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<LogicOp>(Logic::Xor); });
+  r.add("", "Not", 1, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<NotOp>(); });
+  r.add("", "Pow", 7, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<PowOp>(); });
+  r.add("", "Max", 8, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<MinMax>(true); });
+  r.add("", "Min", 8, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<MinMax>(false); });
+  r.add("", "Where", 9, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<WhereOp>(); });
+  r.add("", "Clip", 6, 10, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<ClipOp>(false, n.attr_float("min", std::numeric_limits<float>::lowest()),
+                                    n.attr_float("max", std::numeric_limits<float>::max()));
+  });
+  r.add("", "Clip", 11, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<ClipOp>(true, 0, 0); });
 }
 
 }  // namespace normrt::onnx
