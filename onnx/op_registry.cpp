@@ -17,6 +17,7 @@ const OpRegistry& OpRegistry::builtin() {
     register_norm_ops(r);
     register_math_ops(r);
     register_attention_ops(r);
+    register_tensor_ops(r);
     return r;
   }();
   return registry;

@@ -36,6 +36,14 @@ void InferContext::unsupported(const std::string& what) const {
   fail(ErrorCode::NotImplemented, node_.label() + ": " + what);
 }
 
+void InferContext::set_value(size_t o, Tensor t) {
+  owned_.push_back(std::move(t));
+  ValueType& out = outputs_.at(o);
+  out.dtype = owned_.back().dtype();
+  out.shape = to_sym(owned_.back().shape());
+  out.value = &owned_.back();
+}
+
 void InferContext::expect_type(size_t i, std::initializer_list<DType> allowed) const {
   expect_type(i, std::vector<DType>(allowed));
 }

@@ -1,6 +1,7 @@
 // What the executor knows of an op: a kernel object created once per node at session creation
 // (attributes parsed and checked there), asked for output types/shapes, then run.
 #pragma once
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,12 +47,17 @@ class InferContext {
   // Throws unless the input's type is one of `allowed`.
   void expect_type(size_t i, std::initializer_list<DType> allowed) const;
   void expect_type(size_t i, const std::vector<DType>& allowed) const;
+  // Gives output o a value known during inference (Shape of a known shape, ...): downstream ops
+  // read it to infer their shapes, and at session creation the node is folded away. The context
+  // keeps the tensor alive; output o's type and shape are set from it.
+  void set_value(size_t o, Tensor t);
 
  private:
   const Node& node_;
   std::vector<ValueType> inputs_;
   std::vector<ValueType> outputs_;
   bool at_run_;
+  std::deque<Tensor> owned_;
 };
 
 struct ComputeContext {

@@ -63,6 +63,48 @@ int Session::folded_nodes() const {
   return c;
 }
 
+// Constant folding: a node whose present inputs are all known at session creation (initializers,
+// folded outputs) and whose outputs have known shapes is run once here on one thread, and its
+// outputs become constants; with shapes known up front this folds whole Shape-driven subgraphs.
+// Outputs above kMaxFoldBytes stay computed per run rather than held for the session's lifetime.
+void Session::fold_if_constant(int n, InferContext& ctx) {
+  constexpr size_t kMaxFoldBytes = size_t(16) << 20;
+  const Node& node = graph_.nodes[n];
+  std::vector<const Tensor*> ins;
+  for (size_t i = 0; i < node.inputs.size(); ++i) {
+    const int v = node.inputs[i];
+    if (v >= 0 && !graph_.values[v].constant) return;
+    ins.push_back(v >= 0 ? graph_.values[v].constant.get() : nullptr);
+  }
+  if (node.inputs.empty() || node.outputs.empty()) return;
+  std::vector<Tensor> outs(node.outputs.size());
+  std::vector<Tensor*> out_ptrs;
+  for (size_t o = 0; o < node.outputs.size(); ++o) {
+    if (node.outputs[o] < 0) {
+      out_ptrs.push_back(nullptr);
+      continue;
+    }
+    const ValueType& ot = ctx.output(o);
+    if (ot.value) return;  // the op gave its value already
+    if (!ot.shape_known() || ot.dtype == DType::Undefined || dtype_size(ot.dtype) == 0) return;
+    const Shape shape = ot.concrete_shape();
+    if (checked_bytes(ot.dtype, checked_numel(shape, node.label()), node.label()) > kMaxFoldBytes) return;
+    if (o == 0 && view_of_input_[n] >= 0) {
+      outs[o] = ins[view_of_input_[n]]->reshaped(shape);
+    } else {
+      outs[o] = Tensor::allocate(ot.dtype, shape, node.label());
+    }
+    out_ptrs.push_back(&outs[o]);
+  }
+  if (!(view_of_input_[n] >= 0 && node.outputs.size() == 1)) {
+    static const Parallel one_thread(1);
+    ComputeContext cctx{node, ins, out_ptrs, one_thread, isa_};
+    kernels_[n]->compute(cctx);
+  }
+  for (size_t o = 0; o < node.outputs.size(); ++o)
+    if (node.outputs[o] >= 0) ctx.set_value(o, std::move(outs[o]));
+}
+
 void Session::infer_static() {
   for (int v : graph_.inputs)
     if (graph_.values[v].dtype == DType::Undefined)
@@ -86,6 +128,7 @@ void Session::infer_static() {
     } catch (const Error& e) {
       fail(e.code(), graph_.model_label + ": " + e.what());
     }
+    fold_if_constant(n, ctx);
     bool folded = !node.outputs.empty();
     for (size_t o = 0; o < node.outputs.size(); ++o) {
       const int v = node.outputs[o];

@@ -53,6 +53,7 @@ class Session {
   std::unique_ptr<RunState> acquire() const;
   void release(std::unique_ptr<RunState> s) const;
   void infer_static();
+  void fold_if_constant(int node, InferContext& ctx);
 
   Graph graph_;
   std::vector<std::unique_ptr<OpKernel>> kernels_;  // per node

@@ -175,3 +175,39 @@ TEST_CASE("shape inference at creation: symbolic dims propagate, conflicts are e
   auto [code2, msg2] = error_of([&] { open(mixed); });
   CHECK(msg2.find("different element types") != std::string::npos);
 }
+
+TEST_CASE("constant folding: a Shape-driven subgraph folds once the input shape is known, and outputs are unchanged") {
+  // Y = Reshape(X, Concat(Gather(Shape(X), 0), [-1])): the flatten-to-[batch, -1] exporters write.
+  auto model = [](std::variant<int64_t, std::string> batch) {
+    onnx::ModelSpec m;
+    m.inputs = {{"X", 1, {batch, int64_t(3), int64_t(4)}}};
+    m.outputs = {{"Y", 1, {}, false}};
+    m.initializers = {onnx::tensor_spec("zero", typed<int64_t>(DType::Int64, {}, {0})),
+                      onnx::tensor_spec("minus_one", typed<int64_t>(DType::Int64, {1}, {-1})),
+                      onnx::tensor_spec("axes", typed<int64_t>(DType::Int64, {1}, {0}))};
+    m.opsets = {{"", 17}};
+    m.nodes = {{"Shape", {"X"}, {"s"}, {}, "shape"},
+               {"Gather", {"s", "zero"}, {"b"}, {{"axis", attr_int(0)}}, "gather"},
+               {"Unsqueeze", {"b", "axes"}, {"b1"}, {}, "unsqueeze"},
+               {"Concat", {"b1", "minus_one"}, {"target"}, {{"axis", attr_int(0)}}, "concat"},
+               {"Reshape", {"X", "target"}, {"Y"}, {}, "reshape"}};
+    return m;
+  };
+  Tensor x = f32({2, 3, 4}, std::vector<float>(24, 1.5f));
+  x.data<float>()[23] = 7.0f;
+  // Static batch: Shape, Gather, Unsqueeze and Concat fold; only the Reshape runs.
+  auto fixed = open(model(int64_t(2)));
+  CHECK(fixed->folded_nodes() == 4);
+  const Value& target = fixed->graph().values[fixed->graph().find_value("target")];
+  REQUIRE(target.constant);
+  CHECK(target.constant->int_at(0) == 2);
+  CHECK(target.constant->int_at(1) == -1);
+  // Symbolic batch: nothing to fold; the same result computed at run time.
+  auto dynamic = open(model(std::string("batch")));
+  CHECK(dynamic->folded_nodes() == 0);
+  for (Session* s : {fixed.get(), dynamic.get()}) {
+    Tensor y = s->run({"X"}, {x})[0];
+    CHECK(y.shape() == Shape{2, 12});
+    CHECK(y.data<float>()[23] == 7.0f);
+  }
+}
