@@ -18,6 +18,7 @@ const OpRegistry& OpRegistry::builtin() {
     register_math_ops(r);
     register_attention_ops(r);
     register_tensor_ops(r);
+    register_reduce_ops(r);
     return r;
   }();
   return registry;
