@@ -19,6 +19,7 @@ const OpRegistry& OpRegistry::builtin() {
     register_attention_ops(r);
     register_tensor_ops(r);
     register_reduce_ops(r);
+    register_conv_ops(r);
     return r;
   }();
   return registry;

@@ -50,5 +50,6 @@ void register_math_ops(OpRegistry& r);
 void register_attention_ops(OpRegistry& r);
 void register_tensor_ops(OpRegistry& r);
 void register_reduce_ops(OpRegistry& r);
+void register_conv_ops(OpRegistry& r);
 
 }  // namespace normrt::onnx

@@ -302,3 +302,83 @@ TEST_CASE("tensors normrt allocates are 64-byte aligned") {
   Tensor y = open(m)->run({"A", "B"}, {random_f32({3, 5}, 1), random_f32({5}, 2)})[0];
   CHECK(reinterpret_cast<uintptr_t>(y.raw()) % kTensorAlignment == 0);
 }
+
+TEST_CASE("Conv 1-D and 2-D: groups, strides, dilations, pads, auto_pad, bias, threads, against float64") {
+  struct Case {
+    Shape x, w;
+    int64_t group;
+    std::vector<int64_t> strides, dilations, pads;
+    std::string auto_pad;
+    bool bias;
+  };
+  const Case cases[] = {
+      {{2, 4, 9, 11}, {6, 2, 3, 3}, 2, {2, 1}, {1, 2}, {1, 0, 2, 1}, "NOTSET", true},
+      {{1, 3, 8, 8}, {5, 3, 1, 1}, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}, "NOTSET", true},  // 1x1: no im2col
+      {{1, 6, 7, 5}, {6, 1, 3, 3}, 6, {1, 1}, {1, 1}, {}, "SAME_UPPER", false},       // depthwise
+      {{2, 4, 33}, {8, 4, 5}, 1, {2}, {3}, {}, "SAME_LOWER", true},                   // 1-D, audio-style
+      {{1, 2, 40}, {4, 1, 10}, 2, {5}, {1}, {}, "VALID", true},                       // patch-embedding-like
+  };
+  for (const Case& c : cases) {
+    Tensor x = random_f32(c.x, 1), w = random_f32(c.w, 2), b = random_f32({c.w[0]}, 3);
+    auto dims = [](const Shape& s) {
+      std::vector<std::variant<int64_t, std::string>> d(s.begin(), s.end());
+      return d;
+    };
+    onnx::ModelSpec m;
+    m.inputs = {{"X", 1, dims(c.x)}, {"W", 1, dims(c.w)}};
+    if (c.bias) m.inputs.push_back({"B", 1, dims({c.w[0]})});
+    m.outputs = {{"Y", 1, {}, false}};
+    onnx::NodeSpec n{"Conv", {"X", "W"}, {"Y"}, {{"group", attr_int(c.group)}, {"strides", attr_ints(c.strides)}, {"dilations", attr_ints(c.dilations)}}, "conv"};
+    if (c.bias) n.inputs.push_back("B");
+    if (!c.pads.empty()) n.attributes["pads"] = attr_ints(c.pads);
+    Attribute ap;
+    ap.kind = Attribute::Kind::String;
+    ap.s = c.auto_pad;
+    n.attributes["auto_pad"] = ap;
+    m.nodes = {n};
+    // float64 reference, written independently of the kernel's im2col.
+    const size_t k = c.x.size() - 2;
+    std::vector<int64_t> in(c.x.begin() + 2, c.x.end()), ks(c.w.begin() + 2, c.w.end()), pb(k, 0), out(k);
+    for (size_t d = 0; d < k; ++d) {
+      const int64_t extent = c.dilations[d] * (ks[d] - 1) + 1;
+      int64_t pe = 0;
+      if (c.auto_pad == "NOTSET") pb[d] = c.pads[d], pe = c.pads[k + d];
+      if (c.auto_pad.rfind("SAME", 0) == 0) {
+        const int64_t o = (in[d] + c.strides[d] - 1) / c.strides[d], total = std::max<int64_t>(0, (o - 1) * c.strides[d] + extent - in[d]);
+        pb[d] = c.auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2, pe = total - pb[d];
+      }
+      out[d] = (in[d] + pb[d] + pe - extent) / c.strides[d] + 1;
+    }
+    const int64_t oh = k == 2 ? out[0] : 1, ow = out[k - 1], ih = k == 2 ? in[0] : 1, iw = in[k - 1];
+    const int64_t kh = k == 2 ? ks[0] : 1, kw = ks[k - 1], cg = c.x[1] / c.group, mg = c.w[0] / c.group;
+    const int64_t sh = k == 2 ? c.strides[0] : 1, sw = c.strides[k - 1], dh = k == 2 ? c.dilations[0] : 1, dw = c.dilations[k - 1];
+    const int64_t ph = k == 2 ? pb[0] : 0, pw = pb[k - 1];
+    for (int threads : {1, 2}) {
+      INFO("X " << shape_to_string(c.x) << " W " << shape_to_string(c.w) << " threads " << threads);
+      auto s = open(m, SessionOptions{threads});
+      std::vector<Tensor> ins{x, w};
+      std::vector<std::string> names{"X", "W"};
+      if (c.bias) ins.push_back(b), names.push_back("B");
+      Tensor y = s->run(names, ins)[0];
+      double worst = 0;
+      for (int64_t nb = 0; nb < c.x[0]; ++nb)
+        for (int64_t oc = 0; oc < c.w[0]; ++oc)
+          for (int64_t i = 0; i < oh; ++i)
+            for (int64_t j = 0; j < ow; ++j) {
+              double acc = c.bias ? b.data<float>()[oc] : 0.0;
+              const int64_t grp = oc / mg;
+              for (int64_t ci = 0; ci < cg; ++ci)
+                for (int64_t a = 0; a < kh; ++a)
+                  for (int64_t e = 0; e < kw; ++e) {
+                    const int64_t yy = i * sh - ph + a * dh, xx = j * sw - pw + e * dw;
+                    if (yy < 0 || yy >= ih || xx < 0 || xx >= iw) continue;
+                    acc += double(x.data<float>()[((nb * c.x[1] + grp * cg + ci) * ih + yy) * iw + xx]) *
+                           w.data<float>()[((oc * cg + ci) * kh + a) * kw + e];
+                  }
+              worst = std::max(worst, std::fabs(y.data<float>()[((nb * c.w[0] + oc) * oh + i) * ow + j] - acc));
+            }
+      CHECK(y.numel() == c.x[0] * c.w[0] * oh * ow);
+      CHECK(worst < 1e-4);
+    }
+  }
+}

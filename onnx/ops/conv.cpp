@@ -1,0 +1,203 @@
+// Conv (1-D, 2-D, 3-D; groups, strides, dilations, pads and auto_pad) on the SGEMM kernel: per
+// (batch, group), the input patches are laid out as columns (im2col; skipped for 1x1 kernels with
+// unit strides and no padding, where the input already is that matrix) and
+// Y[M/g, positions] = W[M/g, C/g * kernel] x columns; the bias is added per output channel.
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/gemm.h"
+#include "onnx/op_registry.h"
+#include "onnx/ops/op_util.h"
+
+namespace normrt::onnx {
+
+namespace {
+
+struct ConvGeometry {
+  std::vector<int64_t> in, kernel, out, stride, dilation, pad_begin, pad_end;
+  int64_t in_size = 1, kernel_size = 1, out_size = 1;
+};
+
+class Conv final : public OpKernel {
+ public:
+  explicit Conv(const Node& n)
+      : auto_pad_(n.attr_string("auto_pad", "NOTSET")),
+        dilations_(n.attr_ints("dilations")),
+        group_(n.attr_int("group", 1)),
+        kernel_shape_(n.attr_ints("kernel_shape")),
+        pads_(n.attr_ints("pads")),
+        strides_(n.attr_ints("strides")) {
+    if (group_ <= 0) fail(ErrorCode::InvalidModel, n.label() + ": group must be positive, got " + std::to_string(group_));
+    if (auto_pad_ != "NOTSET" && auto_pad_ != "SAME_UPPER" && auto_pad_ != "SAME_LOWER" && auto_pad_ != "VALID")
+      fail(ErrorCode::InvalidModel, n.label() + ": unknown auto_pad '" + auto_pad_ + "'");
+  }
+
+  // Output geometry from the input's spatial dims and W's kernel dims; errors through `error`.
+  ConvGeometry geometry(const std::vector<int64_t>& in, const std::vector<int64_t>& kernel,
+                        const std::function<void(const std::string&)>& error) const {
+    const size_t k = in.size();
+    ConvGeometry g;
+    g.in = in, g.kernel = kernel;
+    if (!kernel_shape_.empty() && kernel_shape_ != kernel) error("kernel_shape disagrees with W's shape");
+    g.stride = strides_.empty() ? std::vector<int64_t>(k, 1) : strides_;
+    g.dilation = dilations_.empty() ? std::vector<int64_t>(k, 1) : dilations_;
+    if (g.stride.size() != k || g.dilation.size() != k) error("strides and dilations need one value per spatial dim");
+    g.pad_begin.assign(k, 0), g.pad_end.assign(k, 0);
+    if (!pads_.empty()) {
+      if (pads_.size() != 2 * k) error("pads needs two values per spatial dim");
+      for (size_t d = 0; d < k; ++d) g.pad_begin[d] = pads_[d], g.pad_end[d] = pads_[k + d];
+    }
+    for (size_t d = 0; d < k; ++d) {
+      if (g.stride[d] <= 0 || g.dilation[d] <= 0) error("strides and dilations must be positive");
+      if (g.pad_begin[d] < 0 || g.pad_end[d] < 0) error("pads must be >= 0");
+      const int64_t extent = g.dilation[d] * (kernel[d] - 1) + 1;
+      if (auto_pad_ == "SAME_UPPER" || auto_pad_ == "SAME_LOWER") {
+        const int64_t out = (in[d] + g.stride[d] - 1) / g.stride[d];
+        const int64_t total = std::max<int64_t>(0, (out - 1) * g.stride[d] + extent - in[d]);
+        g.pad_begin[d] = auto_pad_ == "SAME_UPPER" ? total / 2 : total - total / 2;
+        g.pad_end[d] = total - g.pad_begin[d];
+      } else if (auto_pad_ == "VALID") {
+        g.pad_begin[d] = g.pad_end[d] = 0;
+      }
+      const int64_t span = in[d] + g.pad_begin[d] + g.pad_end[d] - extent;
+      if (span < 0) error("the kernel (with dilation) is larger than the padded input");
+      g.out.push_back(span / g.stride[d] + 1);
+      g.in_size *= in[d], g.kernel_size *= kernel[d], g.out_size *= g.out.back();
+    }
+    return g;
+  }
+
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, {DType::Float32});
+    const ValueType &x = ctx.input(0), &w = ctx.input(1);
+    if (w.dtype != x.dtype || (ctx.has_input(2) && ctx.input(2).dtype != x.dtype)) ctx.error("X, W and B must have the same element type");
+    ctx.output(0).dtype = x.dtype;
+    if (!x.shape || !w.shape) return;
+    if (x.shape->size() < 3 || x.shape->size() > 5) ctx.error("X must be [N, C, spatial...] with 1 to 3 spatial dims");
+    if (w.shape->size() != x.shape->size()) ctx.error("W must have the rank of X");
+    if (!x.shape_known() || !w.shape_known()) {
+      SymShape out(x.shape->size());
+      out[0] = (*x.shape)[0], out[1] = (*w.shape)[0];
+      ctx.output(0).shape = out;
+      return;
+    }
+    const Shape xs = x.concrete_shape(), ws = w.concrete_shape();
+    if (xs[1] != ws[1] * group_) ctx.error("X has " + std::to_string(xs[1]) + " channels, W expects " + std::to_string(ws[1] * group_));
+    if (ws[0] % group_) ctx.error("W's output channels (" + std::to_string(ws[0]) + ") do not divide by group " + std::to_string(group_));
+    if (ctx.has_input(2) && ctx.input(2).shape_known() && checked_numel(ctx.input(2).concrete_shape(), "B") != ws[0])
+      ctx.error("B must hold one value per output channel");
+    const ConvGeometry g = geometry(std::vector<int64_t>(xs.begin() + 2, xs.end()), std::vector<int64_t>(ws.begin() + 2, ws.end()),
+                                    [&](const std::string& e) { ctx.error(e); });
+    Shape out{xs[0], ws[0]};
+    out.insert(out.end(), g.out.begin(), g.out.end());
+    ctx.output(0).shape = to_sym(out);
+  }
+
+  void compute(ComputeContext& ctx) const override {
+    const Tensor &x = *ctx.inputs[0], &w = *ctx.inputs[1];
+    const Tensor* b = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
+    Tensor& y = *ctx.outputs[0];
+    const Shape &xs = x.shape(), &ws = w.shape();
+    const ConvGeometry g = geometry(std::vector<int64_t>(xs.begin() + 2, xs.end()), std::vector<int64_t>(ws.begin() + 2, ws.end()),
+                                    [&](const std::string& e) { ctx.error(e); });
+    const int64_t batch = xs[0], c_in = xs[1], m = ws[0], cg = c_in / group_, mg = m / group_;
+    const int64_t kdim = cg * g.kernel_size, positions = g.out_size;
+    if (y.numel() == 0) return;
+    bool direct = true;  // a 1x1 kernel with unit strides and no padding: X is already the column matrix
+    for (size_t d = 0; d < g.in.size(); ++d)
+      direct &= g.kernel[d] == 1 && g.stride[d] == 1 && g.pad_begin[d] == 0 && g.pad_end[d] == 0;
+    const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
+    std::vector<float> cols(direct ? 0 : static_cast<size_t>(kdim * positions));
+    const float* px = x.data<float>();
+    const float* pw = w.data<float>();
+    float* py = y.data<float>();
+    const int64_t row_block = kernels::sgemm_row_block(gk);
+    for (int64_t n = 0; n < batch; ++n)
+      for (int64_t grp = 0; grp < group_; ++grp) {
+        const float* xin = px + (n * c_in + grp * cg) * g.in_size;
+        const float* colp = xin;
+        if (!direct) {
+          ctx.parallel.for_range(kdim, rows_grain(positions), [&](int64_t r0, int64_t r1) { im2col(g, xin, cols.data(), r0, r1); });
+          colp = cols.data();
+        }
+        float* yout = py + (n * m + grp * mg) * positions;
+        const float* wg = pw + grp * mg * kdim;
+        // Output channels in row blocks, or positions in column blocks when there are few channels.
+        const int64_t m_tasks = (mg + row_block - 1) / row_block;
+        if (m_tasks >= ctx.parallel.threads() || positions < 4 * gk.nr) {
+          ctx.parallel.for_range(m_tasks, 1, [&](int64_t t0, int64_t t1) {
+            kernels::sgemm_rows(gk, positions, kdim, wg, kdim, colp, positions, yout, positions, t0 * row_block, std::min(mg, t1 * row_block));
+          });
+        } else {
+          const int64_t step = std::max<int64_t>(gk.nr, (positions / ctx.parallel.threads() + gk.nr - 1) / gk.nr * gk.nr);
+          ctx.parallel.for_range((positions + step - 1) / step, 1, [&](int64_t t0, int64_t t1) {
+            const int64_t j0 = t0 * step, j1 = std::min(positions, t1 * step);
+            kernels::sgemm_rows(gk, j1 - j0, kdim, kernels::MatrixView::row_major(wg, kdim), kernels::MatrixView::row_major(colp + j0, positions),
+                                yout + j0, positions, 0, mg);
+          });
+        }
+        if (b)
+          for (int64_t oc = 0; oc < mg; ++oc) {
+            const float bias = b->data<float>()[grp * mg + oc];
+            float* row = yout + oc * positions;
+            for (int64_t p = 0; p < positions; ++p) row[p] += bias;
+          }
+      }
+  }
+
+ private:
+  // Rows [r0, r1) of the column matrix: row r = (channel, kernel offset), one column per output
+  // position; positions that fall in the padding are 0.
+  static void im2col(const ConvGeometry& g, const float* x, float* cols, int64_t r0, int64_t r1) {
+    const size_t k = g.in.size();
+    const int64_t positions = g.out_size, last_out = g.out[k - 1];
+    std::vector<int64_t> koff(k), opos(k);
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t c = r / g.kernel_size;
+      int64_t rem = r % g.kernel_size;
+      for (size_t d = k; d-- > 0;) koff[d] = rem % g.kernel[d], rem /= g.kernel[d];
+      const float* xc = x + c * g.in_size;
+      float* out = cols + r * positions;
+      std::fill(opos.begin(), opos.end(), 0);
+      for (int64_t p = 0; p < positions; p += last_out) {
+        // Input offset of the outer (non-last) output position; -1 when it is in the padding.
+        int64_t base = 0;
+        bool inside = true;
+        for (size_t d = 0; d + 1 < k; ++d) {
+          const int64_t i = opos[d] * g.stride[d] - g.pad_begin[d] + koff[d] * g.dilation[d];
+          inside &= i >= 0 && i < g.in[d];
+          base = base * g.in[d] + i;
+        }
+        const size_t d = k - 1;
+        float* row = out + p;
+        if (!inside) {
+          std::fill(row, row + last_out, 0.0f);
+        } else {
+          const int64_t first = koff[d] * g.dilation[d] - g.pad_begin[d];
+          const float* xr = xc + base * g.in[d];
+          for (int64_t o = 0; o < last_out; ++o) {
+            const int64_t i = o * g.stride[d] + first;
+            row[o] = i >= 0 && i < g.in[d] ? xr[i] : 0.0f;
+          }
+        }
+        for (size_t e = k - 1; e-- > 0;) {  // next outer output position
+          if (++opos[e] < g.out[e]) break;
+          opos[e] = 0;
+        }
+      }
+    }
+  }
+
+  std::string auto_pad_;
+  std::vector<int64_t> dilations_;
+  int64_t group_;
+  std::vector<int64_t> kernel_shape_, pads_, strides_;
+};
+
+}  // namespace
+
+void register_conv_ops(OpRegistry& r) {
+  r.add("", "Conv", 1, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Conv>(n); });
+}
+
+}  // namespace normrt::onnx
