@@ -176,6 +176,14 @@ struct AbsOp {
     else return std::fabs(x);
   }
 };
+struct SignOp {
+  template <class C>
+  static C apply(C x) {
+    if constexpr (std::is_floating_point_v<C>)
+      if (x != x) return x;
+    return x > C(0) ? C(1) : (x < C(0) ? C(-1) : C(0));
+  }
+};
 struct ReluOp {
   template <class C>
   static C apply(C x) {
@@ -199,6 +207,17 @@ double gelu_erf_fn(double x, const double*) { return 0.5 * x * (1.0 + std::erf(x
 double gelu_tanh_fn(double x, const double*) {
   return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
 }
+
+double leaky_relu_fn(double x, const double* p) { return x >= 0 ? x : p[0] * x; }
+double elu_fn(double x, const double* p) { return x >= 0 ? x : p[0] * (std::exp(x) - 1.0); }
+double selu_fn(double x, const double* p) { return p[1] * (x > 0 ? x : p[0] * (std::exp(x) - 1.0)); }
+double floor_fn(double x, const double*) { return std::floor(x); }
+double ceil_fn(double x, const double*) { return std::ceil(x); }
+double round_fn(double x, const double*) { return std::nearbyint(x); }  // half to even, as ONNX
+double sin_fn(double x, const double*) { return std::sin(x); }
+double cos_fn(double x, const double*) { return std::cos(x); }
+double swish_fn(double x, const double* p) { return x / (1.0 + std::exp(-p[0] * x)); }
+double mish_fn(double x, const double*) { return x * std::tanh(x > 30 ? x : std::log1p(std::exp(x))); }
 
 void tanh_simd(const kernels::ActivationPrimitives& k, const float* x, float* y, int64_t n) { k.tanh(x, y, n); }
 void sigmoid_simd(const kernels::ActivationPrimitives& k, const float* x, float* y, int64_t n) { k.sigmoid(x, y, n); }
@@ -456,6 +475,123 @@ class ClipOp final : public OpKernel {
   double lo_, hi_;
 };
 
+// IsNaN / IsInf (detect_positive, detect_negative): bool output.
+class FloatTest final : public OpKernel {
+ public:
+  FloatTest(bool nan, bool pos, bool neg) : nan_(nan), pos_(pos), neg_(neg) {}
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, kFloatTypes);
+    ctx.output(0).dtype = DType::Bool;
+    ctx.output(0).shape = ctx.input(0).shape;
+  }
+  void compute(ComputeContext& ctx) const override {
+    const Tensor& x = *ctx.inputs[0];
+    bool* out = ctx.outputs[0]->data<bool>();
+    visit_float(x.dtype(), [&]<class T>() {
+      using C = kernels::compute_t<T>;
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        const C v = C(x.data<T>()[i]);
+        out[i] = nan_ ? v != v : (std::isinf(v) && ((v > 0 && pos_) || (v < 0 && neg_)));
+      }
+    });
+  }
+
+ private:
+  bool nan_, pos_, neg_;
+};
+
+// PRelu(x, slope): x < 0 ? slope * x : x, slope broadcast to x (unidirectionally).
+class PReluOp final : public OpKernel {
+ public:
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, kSignedTypes);
+    if (ctx.input(1).dtype != ctx.input(0).dtype) ctx.error("slope must have X's element type");
+    ctx.output(0).dtype = ctx.input(0).dtype;
+    ctx.output(0).shape = ctx.input(0).shape;
+    if (ctx.input(0).shape && ctx.input(1).shape) {
+      const SymShape b = broadcast_sym(*ctx.input(0).shape, *ctx.input(1).shape, ctx);
+      if (b.size() != ctx.input(0).shape->size()) ctx.error("slope does not broadcast to X");
+    }
+  }
+  void compute(ComputeContext& ctx) const override {
+    const Tensor &x = *ctx.inputs[0], &slope = *ctx.inputs[1];
+    const kernels::BroadcastPlan plan = kernels::make_broadcast_plan(x.shape(), slope.shape());
+    if (plan.numel != x.numel()) ctx.error("slope " + shape_to_string(slope.shape()) + " does not broadcast to X " + shape_to_string(x.shape()));
+    visit_numeric(x.dtype(), [&]<class T>() {
+      using C = kernels::compute_t<T>;
+      kernels::broadcast_map(x.data<T>(), slope.data<T>(), ctx.outputs[0]->data<T>(), plan, 0, plan.outer,
+                             [](T a, T s) { return C(a) < C(0) ? T(static_cast<C>(C(s) * C(a))) : a; });
+    });
+  }
+};
+
+// Mod(a, b) with broadcasting: fmod=1 takes the dividend's sign (C fmod), fmod=0 the divisor's
+// (Python %, integers only).
+class ModOp final : public OpKernel {
+ public:
+  explicit ModOp(bool fmod) : fmod_(fmod) {}
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, kNumericTypes);
+    if (ctx.input(1).dtype != ctx.input(0).dtype) ctx.error("inputs have different element types");
+    const bool is_float = ctx.input(0).dtype == DType::Float32 || ctx.input(0).dtype == DType::Float64 ||
+                          ctx.input(0).dtype == DType::Float16 || ctx.input(0).dtype == DType::BFloat16;
+    if (is_float && !fmod_) ctx.error("floating-point Mod needs fmod=1");
+    ctx.output(0).dtype = ctx.input(0).dtype;
+    if (ctx.input(0).shape && ctx.input(1).shape) ctx.output(0).shape = broadcast_sym(*ctx.input(0).shape, *ctx.input(1).shape, ctx);
+  }
+  void compute(ComputeContext& ctx) const override {
+    const Tensor &a = *ctx.inputs[0], &b = *ctx.inputs[1];
+    const kernels::BroadcastPlan plan = kernels::make_broadcast_plan(a.shape(), b.shape());
+    visit_numeric(a.dtype(), [&]<class T>() {
+      using C = kernels::compute_t<T>;
+      kernels::broadcast_map(a.data<T>(), b.data<T>(), ctx.outputs[0]->data<T>(), plan, 0, plan.outer, [f = fmod_](T x, T y) {
+        const C u = C(x), v = C(y);
+        if constexpr (std::is_floating_point_v<C>) {
+          return T(static_cast<C>(std::fmod(u, v)));
+        } else {
+          if (v == 0) return T(0);  // undefined in C++: 0 rather than a crash
+          if constexpr (std::is_signed_v<C>)
+            if (v == -1) return T(0);
+          C r = static_cast<C>(u % v);
+          if constexpr (std::is_signed_v<C>)
+            if (!f && r != 0 && ((r < 0) != (v < 0))) r = static_cast<C>(r + v);
+          return T(r);
+        }
+      });
+    });
+  }
+
+ private:
+  bool fmod_;
+};
+
+// Dropout at inference: the identity (ratio and training_mode are ignored unless training_mode is
+// a constant true, which is refused); the optional mask output is all true.
+class DropoutOp final : public OpKernel {
+ public:
+  void infer(InferContext& ctx) const override {
+    if (ctx.has_input(2)) {
+      const Tensor* t = ctx.input(2).value;
+      if (!t && !ctx.at_run()) {
+        // Unknown until run time: checked then.
+      } else if (t && t->numel() == 1 && t->data<bool>()[0]) {
+        ctx.unsupported("training_mode=true (dropout with randomness) is not supported");
+      }
+    }
+    ctx.output(0) = ctx.input(0);
+    ctx.output(0).value = nullptr;
+    if (ctx.num_outputs() > 1) {
+      ctx.output(1).dtype = DType::Bool;
+      ctx.output(1).shape = ctx.input(0).shape;
+    }
+  }
+  void compute(ComputeContext& ctx) const override {
+    std::memcpy(ctx.outputs[0]->raw(), ctx.inputs[0]->raw(), ctx.inputs[0]->byte_size());
+    if (ctx.outputs.size() > 1 && ctx.outputs[1])
+      std::fill(ctx.outputs[1]->data<bool>(), ctx.outputs[1]->data<bool>() + ctx.outputs[1]->numel(), true);
+  }
+};
+
 template <class Op>
 std::unique_ptr<OpKernel> make_numeric_map(std::initializer_list<DType> types) {
   return std::make_unique<UnaryNumericMap<Op>>(types);
@@ -514,6 +650,32 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("", "Max", 8, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<MinMax>(true); });
   r.add("", "Min", 8, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<MinMax>(false); });
   r.add("", "Where", 9, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<WhereOp>(); });
+  r.add("", "LeakyRelu", 6, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<F>(leaky_relu_fn, nullptr, std::vector<double>{n.attr_float("alpha", 0.01f)});
+  });
+  r.add("", "Elu", 6, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<F>(elu_fn, nullptr, std::vector<double>{n.attr_float("alpha", 1.0f)});
+  });
+  r.add("", "Selu", 6, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<F>(selu_fn, nullptr, std::vector<double>{n.attr_float("alpha", 1.67326319217681884765625f), n.attr_float("gamma", 1.05070102214813232421875f)});
+  });
+  r.add("", "Floor", 6, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(floor_fn, nullptr); });
+  r.add("", "Ceil", 6, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(ceil_fn, nullptr); });
+  r.add("", "Round", 11, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(round_fn, nullptr); });
+  r.add("", "Sin", 7, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(sin_fn, nullptr); });
+  r.add("", "Cos", 7, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(cos_fn, nullptr); });
+  r.add("", "Mish", 18, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(mish_fn, nullptr); });
+  r.add("", "Swish", 24, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<F>(swish_fn, nullptr, std::vector<double>{n.attr_float("alpha", 1.0f)});
+  });
+  r.add("", "Sign", 9, kMaxDefaultOpset, [](const Node&, int64_t) { return make_numeric_map<SignOp>(kNumericTypes); });
+  r.add("", "IsNaN", 9, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<FloatTest>(true, false, false); });
+  r.add("", "IsInf", 10, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<FloatTest>(false, n.attr_int("detect_positive", 1) != 0, n.attr_int("detect_negative", 1) != 0);
+  });
+  r.add("", "PRelu", 9, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<PReluOp>(); });
+  r.add("", "Mod", 10, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<ModOp>(n.attr_int("fmod", 0) != 0); });
+  r.add("", "Dropout", 12, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<DropoutOp>(); });
   r.add("", "Clip", 6, 10, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
     return std::make_unique<ClipOp>(false, n.attr_float("min", std::numeric_limits<float>::lowest()),
                                     n.attr_float("max", std::numeric_limits<float>::max()));

@@ -1,4 +1,4 @@
-// Identity, Reshape, Transpose, Constant, Gather, Cast.
+// Identity, Reshape, Transpose, Constant, Gather, Cast, CastLike.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -267,20 +267,23 @@ decltype(auto) visit_castable(DType t, F&& f) {
   return visit_numeric(t, std::forward<F>(f));
 }
 
+// Cast(x) to `to`; CastLike(x, like) (opset 15+) to like's element type (to_ is Undefined).
 class Cast final : public OpKernel {
  public:
   explicit Cast(DType to) : to_(to) {}
   void infer(InferContext& ctx) const override {
     const ValueType& x = ctx.input(0);
     if (!dtype_supported(x.dtype)) ctx.unsupported("cannot cast from " + dtype_name(x.dtype));
-    ctx.output(0).dtype = to_;
+    const DType to = to_ == DType::Undefined ? ctx.input(1).dtype : to_;
+    if (!dtype_supported(to)) ctx.unsupported("cannot cast to " + dtype_name(to));
+    ctx.output(0).dtype = to;
     ctx.output(0).shape = x.shape;
   }
   void compute(ComputeContext& ctx) const override {
     const Tensor& x = *ctx.inputs[0];
     Tensor& y = *ctx.outputs[0];
     visit_castable(x.dtype(), [&]<class From>() {
-      visit_castable(to_, [&]<class To>() {
+      visit_castable(y.dtype(), [&]<class To>() {
         const From* in = x.data<From>();
         To* out = y.data<To>();
         ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) {
@@ -315,6 +318,7 @@ void register_shape_ops(OpRegistry& r) {
   r.add("", "Gather", 1, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
     return std::make_unique<Gather>(n.attr_int("axis", 0));
   });
+  r.add("", "CastLike", 15, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Cast>(DType::Undefined); });
   r.add("", "Cast", 6, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
     const DType to = static_cast<DType>(n.require_attribute("to").i);
     if (n.require_attribute("to").kind != Attribute::Kind::Int)
