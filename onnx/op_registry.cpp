@@ -20,6 +20,7 @@ const OpRegistry& OpRegistry::builtin() {
     register_tensor_ops(r);
     register_reduce_ops(r);
     register_conv_ops(r);
+    register_pool_ops(r);
     return r;
   }();
   return registry;

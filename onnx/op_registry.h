@@ -51,5 +51,6 @@ void register_attention_ops(OpRegistry& r);
 void register_tensor_ops(OpRegistry& r);
 void register_reduce_ops(OpRegistry& r);
 void register_conv_ops(OpRegistry& r);
+void register_pool_ops(OpRegistry& r);
 
 }  // namespace normrt::onnx

@@ -1,0 +1,311 @@
+// Pooling and padding over [N, C, spatial...]: AveragePool, MaxPool (with Indices), GlobalAveragePool,
+// GlobalMaxPool (any number of spatial dims; strides, dilations, pads, auto_pad, ceil_mode,
+// count_include_pad), and Pad (constant, reflect, edge, wrap; attribute and input forms).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "onnx/op_registry.h"
+#include "onnx/ops/op_util.h"
+
+namespace normrt::onnx {
+
+namespace {
+
+struct PoolGeometry {
+  std::vector<int64_t> in, kernel, out, stride, dilation, pad_begin, pad_end;
+  int64_t in_size = 1, out_size = 1, kernel_size = 1;
+};
+
+struct PoolAttrs {
+  std::string auto_pad = "NOTSET";
+  bool ceil_mode = false;
+  std::vector<int64_t> kernel, pads, strides, dilations;
+
+  PoolGeometry geometry(const std::vector<int64_t>& in, const std::function<void(const std::string&)>& error) const {
+    const size_t k = in.size();
+    PoolGeometry g;
+    g.in = in, g.kernel = kernel;
+    if (kernel.size() != k) error("kernel_shape needs one value per spatial dim (" + std::to_string(k) + ")");
+    g.stride = strides.empty() ? std::vector<int64_t>(k, 1) : strides;
+    g.dilation = dilations.empty() ? std::vector<int64_t>(k, 1) : dilations;
+    if (g.stride.size() != k || g.dilation.size() != k) error("strides and dilations need one value per spatial dim");
+    g.pad_begin.assign(k, 0), g.pad_end.assign(k, 0);
+    if (!pads.empty()) {
+      if (pads.size() != 2 * k) error("pads needs two values per spatial dim");
+      for (size_t d = 0; d < k; ++d) g.pad_begin[d] = pads[d], g.pad_end[d] = pads[k + d];
+    }
+    for (size_t d = 0; d < k; ++d) {
+      if (g.kernel[d] <= 0 || g.stride[d] <= 0 || g.dilation[d] <= 0) error("kernel_shape, strides and dilations must be positive");
+      const int64_t extent = g.dilation[d] * (g.kernel[d] - 1) + 1;
+      int64_t out;
+      if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+        out = (in[d] + g.stride[d] - 1) / g.stride[d];
+        const int64_t total = std::max<int64_t>(0, (out - 1) * g.stride[d] + extent - in[d]);
+        g.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+        g.pad_end[d] = total - g.pad_begin[d];
+      } else {
+        if (auto_pad == "VALID") g.pad_begin[d] = g.pad_end[d] = 0;
+        const int64_t span = in[d] + g.pad_begin[d] + g.pad_end[d] - extent;
+        if (span < 0) error("the window is larger than the padded input");
+        out = (ceil_mode ? (span + g.stride[d] - 1) / g.stride[d] : span / g.stride[d]) + 1;
+        // A window may not start in the right padding (ceil mode).
+        if (ceil_mode && (out - 1) * g.stride[d] >= in[d] + g.pad_begin[d]) --out;
+      }
+      g.out.push_back(out);
+      g.in_size *= in[d], g.out_size *= out, g.kernel_size *= g.kernel[d];
+    }
+    return g;
+  }
+};
+
+PoolAttrs pool_attrs(const Node& n) {
+  PoolAttrs a;
+  a.auto_pad = n.attr_string("auto_pad", "NOTSET");
+  a.ceil_mode = n.attr_int("ceil_mode", 0) != 0;
+  a.kernel = n.attr_ints("kernel_shape");
+  a.pads = n.attr_ints("pads");
+  a.strides = n.attr_ints("strides");
+  a.dilations = n.attr_ints("dilations");
+  if (a.kernel.empty()) fail(ErrorCode::InvalidModel, n.label() + ": kernel_shape is required");
+  if (a.auto_pad != "NOTSET" && a.auto_pad != "SAME_UPPER" && a.auto_pad != "SAME_LOWER" && a.auto_pad != "VALID")
+    fail(ErrorCode::InvalidModel, n.label() + ": unknown auto_pad '" + a.auto_pad + "'");
+  return a;
+}
+
+// Calls f(window offset in the plane, inside-the-input flag, inside-the-explicit-pads flag) for
+// every window position of output position `o` (index tuple `op`).
+template <class F>
+void for_window(const PoolGeometry& g, const std::vector<int64_t>& op, F&& f) {
+  const size_t k = g.in.size();
+  std::vector<int64_t> w(k, 0);
+  for (int64_t i = 0; i < g.kernel_size; ++i) {
+    int64_t off = 0;
+    bool inside = true, in_pads = true;
+    for (size_t d = 0; d < k; ++d) {
+      const int64_t pos = op[d] * g.stride[d] - g.pad_begin[d] + w[d] * g.dilation[d];
+      inside &= pos >= 0 && pos < g.in[d];
+      in_pads &= pos >= -g.pad_begin[d] && pos < g.in[d] + g.pad_end[d];
+      off = off * g.in[d] + pos;
+    }
+    f(off, inside, in_pads);
+    for (size_t d = k; d-- > 0;) {
+      if (++w[d] < g.kernel[d]) break;
+      w[d] = 0;
+    }
+  }
+}
+
+class Pool final : public OpKernel {
+ public:
+  // global: the kernel is the whole plane.
+  Pool(bool is_max, bool global, PoolAttrs attrs, bool count_include_pad)
+      : max_(is_max), global_(global), a_(std::move(attrs)), count_pad_(count_include_pad) {}
+
+  PoolGeometry geometry(const Shape& x, const std::function<void(const std::string&)>& error) const {
+    std::vector<int64_t> in(x.begin() + 2, x.end());
+    if (!global_) return a_.geometry(in, error);
+    PoolAttrs whole;
+    whole.kernel = in;
+    for (int64_t& v : whole.kernel) v = std::max<int64_t>(v, 1);
+    return whole.geometry(in, error);
+  }
+
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16});
+    const ValueType& x = ctx.input(0);
+    ctx.output(0).dtype = x.dtype;
+    if (ctx.num_outputs() > 1) ctx.output(1).dtype = DType::Int64;
+    if (!x.shape) return;
+    if (x.shape->size() < 3) ctx.error("X must be [N, C, spatial...]");
+    if (!x.shape_known()) return;
+    const Shape xs = x.concrete_shape();
+    const PoolGeometry g = geometry(xs, [&](const std::string& e) { ctx.error(e); });
+    Shape out{xs[0], xs[1]};
+    out.insert(out.end(), g.out.begin(), g.out.end());
+    for (size_t o = 0; o < ctx.num_outputs(); ++o) ctx.output(o).shape = to_sym(out);
+  }
+
+  void compute(ComputeContext& ctx) const override {
+    const Tensor& x = *ctx.inputs[0];
+    Tensor& y = *ctx.outputs[0];
+    Tensor* indices = ctx.outputs.size() > 1 ? ctx.outputs[1] : nullptr;
+    const PoolGeometry g = geometry(x.shape(), [&](const std::string& e) { ctx.error(e); });
+    const int64_t planes = x.shape()[0] * x.shape()[1];
+    visit_float(x.dtype(), [&]<class T>() {
+      using C = kernels::compute_t<T>;
+      ctx.parallel.for_range(planes, rows_grain(g.out_size * g.kernel_size), [&](int64_t p0, int64_t p1) {
+        std::vector<int64_t> op(g.in.size());
+        for (int64_t plane = p0; plane < p1; ++plane) {
+          const T* xp = x.data<T>() + plane * g.in_size;
+          std::fill(op.begin(), op.end(), 0);
+          for (int64_t o = 0; o < g.out_size; ++o) {
+            double acc = max_ ? -std::numeric_limits<double>::infinity() : 0.0;
+            int64_t count = 0, arg = -1;
+            bool nan = false;
+            for_window(g, op, [&](int64_t off, bool inside, bool in_pads) {
+              if (inside) {
+                const double v = double(C(xp[off]));
+                if (max_) {
+                  if (v != v) nan = true;
+                  if (v > acc || arg < 0) acc = v, arg = off;
+                } else {
+                  acc += v;
+                }
+              }
+              count += count_pad_ ? in_pads : inside;
+            });
+            const double r = max_ ? (nan ? std::numeric_limits<double>::quiet_NaN() : acc) : (count ? acc / double(count) : 0.0);
+            y.data<T>()[plane * g.out_size + o] = T(static_cast<C>(r));
+            if (indices) indices->data<int64_t>()[plane * g.out_size + o] = plane * g.in_size + std::max<int64_t>(arg, 0);
+            for (size_t d = g.in.size(); d-- > 0;) {
+              if (++op[d] < g.out[d]) break;
+              op[d] = 0;
+            }
+          }
+        }
+      });
+    });
+  }
+
+ private:
+  bool max_, global_;
+  PoolAttrs a_;
+  bool count_pad_;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+class Pad final : public OpKernel {
+ public:
+  Pad(bool from_inputs, std::string mode, std::vector<int64_t> pads, float value)
+      : from_inputs_(from_inputs), mode_(std::move(mode)), pads_(std::move(pads)), value_(value) {
+    if (mode_ != "constant" && mode_ != "reflect" && mode_ != "edge" && mode_ != "wrap")
+      fail(ErrorCode::InvalidModel, "Pad: unknown mode '" + mode_ + "'");
+  }
+
+  // Per-dim (begin, end) pads; nullopt while the pads input is unknown.
+  std::optional<std::vector<int64_t>> pads_for(size_t rank, const std::vector<const Tensor*>& ins,
+                                               const std::function<void(const std::string&)>& error) const {
+    std::vector<int64_t> p = pads_;
+    std::vector<int64_t> axes;
+    if (from_inputs_) {
+      if (!ins[1]) return std::nullopt;
+      p.clear();
+      for (int64_t i = 0; i < ins[1]->numel(); ++i) p.push_back(ins[1]->int_at(i));
+      if (ins.size() > 3 && ins[3]) {
+        for (int64_t i = 0; i < ins[3]->numel(); ++i) axes.push_back(ins[3]->int_at(i));
+      }
+    }
+    if (axes.empty())
+      for (size_t d = 0; d < rank; ++d) axes.push_back(static_cast<int64_t>(d));
+    if (p.size() != 2 * axes.size()) error("pads has " + std::to_string(p.size()) + " values for " + std::to_string(axes.size()) + " axes");
+    std::vector<int64_t> full(2 * rank, 0);
+    for (size_t i = 0; i < axes.size(); ++i) {
+      const int64_t a = axes[i] < 0 ? axes[i] + static_cast<int64_t>(rank) : axes[i];
+      if (a < 0 || a >= static_cast<int64_t>(rank)) error("axis " + std::to_string(axes[i]) + " is out of range");
+      full[a] = p[i], full[rank + a] = p[axes.size() + i];
+    }
+    return full;
+  }
+
+  void infer(InferContext& ctx) const override {
+    const ValueType& x = ctx.input(0);
+    ctx.output(0).dtype = x.dtype;
+    if (!x.shape_known()) return;
+    std::vector<const Tensor*> ins;
+    for (size_t i = 0; i < ctx.num_inputs(); ++i) ins.push_back(ctx.has_input(i) ? ctx.input(i).value : nullptr);
+    const Shape xs = x.concrete_shape();
+    auto p = pads_for(xs.size(), ins, [&](const std::string& e) { ctx.error(e); });
+    if (!p) return;
+    Shape out = xs;
+    for (size_t d = 0; d < xs.size(); ++d) {
+      out[d] += (*p)[d] + (*p)[xs.size() + d];
+      if (out[d] < 0) ctx.error("pads remove more than dim " + std::to_string(d) + " holds");
+      if (mode_ != "constant" && xs[d] == 0 && out[d] > 0) ctx.error("cannot " + mode_ + "-pad an empty dim");
+    }
+    ctx.output(0).shape = to_sym(out);
+  }
+
+  void compute(ComputeContext& ctx) const override {
+    const Tensor& x = *ctx.inputs[0];
+    Tensor& y = *ctx.outputs[0];
+    const std::vector<int64_t> p = *pads_for(x.rank(), ctx.inputs, [&](const std::string& e) { ctx.error(e); });
+    const size_t rank = x.rank(), width = dtype_size(x.dtype());
+    std::vector<int64_t> stride(rank, 1);
+    for (size_t d = rank; d-- > 1;) stride[d - 1] = stride[d] * x.shape()[d];
+    // The fill value for constant mode, in the tensor's element type.
+    std::vector<char> fill(width, 0);
+    if (from_inputs_ && ctx.inputs.size() > 2 && ctx.inputs[2]) std::memcpy(fill.data(), ctx.inputs[2]->raw(), width);
+    else if (!from_inputs_)
+      visit_numeric(x.dtype(), [&]<class T>() {
+        const T v = T(static_cast<kernels::compute_t<T>>(value_));
+        std::memcpy(fill.data(), &v, width);
+      });
+    std::vector<int64_t> idx(rank, 0);
+    char* dst = static_cast<char*>(y.raw());
+    const char* src = static_cast<const char*>(x.raw());
+    for (int64_t o = 0; o < y.numel(); ++o) {
+      int64_t off = 0;
+      bool outside = false;
+      for (size_t d = 0; d < rank; ++d) {
+        const int64_t n = x.shape()[d];
+        int64_t i = idx[d] - p[d];
+        if (i < 0 || i >= n) {
+          if (mode_ == "constant") {
+            outside = true;
+            break;
+          } else if (mode_ == "edge") {
+            i = std::clamp<int64_t>(i, 0, n - 1);
+          } else if (mode_ == "wrap") {
+            i = ((i % n) + n) % n;
+          } else {  // reflect, without repeating the edge
+            const int64_t period = 2 * (n - 1);
+            if (period == 0) i = 0;
+            else {
+              i = ((i % period) + period) % period;
+              if (i >= n) i = period - i;
+            }
+          }
+        }
+        off += i * stride[d];
+      }
+      std::memcpy(dst + o * width, outside ? fill.data() : src + off * width, width);
+      for (size_t d = rank; d-- > 0;) {
+        if (++idx[d] < y.shape()[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+
+ private:
+  bool from_inputs_;
+  std::string mode_;
+  std::vector<int64_t> pads_;
+  float value_;
+};
+
+}  // namespace
+
+void register_pool_ops(OpRegistry& r) {
+  r.add("", "AveragePool", 7, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<Pool>(false, false, pool_attrs(n), n.attr_int("count_include_pad", 0) != 0);
+  });
+  r.add("", "MaxPool", 8, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    if (n.attr_int("storage_order", 0) != 0) fail(ErrorCode::NotImplemented, n.label() + ": storage_order=1 (column-major indices) is not supported");
+    return std::make_unique<Pool>(true, false, pool_attrs(n), false);
+  });
+  r.add("", "GlobalAveragePool", 1, kMaxDefaultOpset,
+        [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Pool>(false, true, PoolAttrs{}, false); });
+  r.add("", "GlobalMaxPool", 1, kMaxDefaultOpset,
+        [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Pool>(true, true, PoolAttrs{}, false); });
+  r.add("", "Pad", 2, 10, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<Pad>(false, n.attr_string("mode", "constant"), n.attr_ints("pads"), n.attr_float("value", 0.0f));
+  });
+  r.add("", "Pad", 11, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<Pad>(true, n.attr_string("mode", "constant"), std::vector<int64_t>{}, 0.0f);
+  });
+}
+
+}  // namespace normrt::onnx
