@@ -4,6 +4,7 @@
 // Y[M/g, positions] = W[M/g, C/g * kernel] x columns; the bias is added per output channel.
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 #include "kernels/gemm.h"
 #include "onnx/op_registry.h"
@@ -194,10 +195,164 @@ class Conv final : public OpKernel {
   std::vector<int64_t> kernel_shape_, pads_, strides_;
 };
 
+
+// ConvTranspose: per (batch, group), columns = Wᵀ X on the SGEMM ([M/g * kernel, C/g] x [C/g, in
+// positions]), then each column is added into the output positions its kernel taps reach
+// (col2im); output_padding, output_shape (with the padding it implies), auto_pad, bias.
+class ConvTranspose final : public OpKernel {
+ public:
+  explicit ConvTranspose(const Node& n)
+      : auto_pad_(n.attr_string("auto_pad", "NOTSET")),
+        dilations_(n.attr_ints("dilations")),
+        group_(n.attr_int("group", 1)),
+        kernel_shape_(n.attr_ints("kernel_shape")),
+        output_padding_(n.attr_ints("output_padding")),
+        output_shape_(n.attr_ints("output_shape")),
+        pads_(n.attr_ints("pads")),
+        strides_(n.attr_ints("strides")) {
+    if (group_ <= 0) fail(ErrorCode::InvalidModel, n.label() + ": group must be positive");
+    if (auto_pad_ != "NOTSET" && auto_pad_ != "SAME_UPPER" && auto_pad_ != "SAME_LOWER" && auto_pad_ != "VALID")
+      fail(ErrorCode::InvalidModel, n.label() + ": unknown auto_pad '" + auto_pad_ + "'");
+  }
+
+  // in: the input's spatial dims; kernel: W's; out, pad_begin filled.
+  ConvGeometry geometry(const std::vector<int64_t>& in, const std::vector<int64_t>& kernel,
+                        const std::function<void(const std::string&)>& error) const {
+    const size_t k = in.size();
+    ConvGeometry g;
+    g.in = in, g.kernel = kernel;
+    if (!kernel_shape_.empty() && kernel_shape_ != kernel) error("kernel_shape disagrees with W's shape");
+    g.stride = strides_.empty() ? std::vector<int64_t>(k, 1) : strides_;
+    g.dilation = dilations_.empty() ? std::vector<int64_t>(k, 1) : dilations_;
+    const std::vector<int64_t> out_pad = output_padding_.empty() ? std::vector<int64_t>(k, 0) : output_padding_;
+    if (g.stride.size() != k || g.dilation.size() != k || out_pad.size() != k) error("strides, dilations and output_padding need one value per spatial dim");
+    std::vector<int64_t> target;
+    if (!output_shape_.empty()) {
+      target = output_shape_;
+      if (target.size() == k + 2) target.erase(target.begin(), target.begin() + 2);
+      if (target.size() != k) error("output_shape needs one value per spatial dim");
+    }
+    g.pad_begin.assign(k, 0), g.pad_end.assign(k, 0);
+    if (!pads_.empty() && target.empty() && auto_pad_ == "NOTSET") {
+      if (pads_.size() != 2 * k) error("pads needs two values per spatial dim");
+      for (size_t d = 0; d < k; ++d) g.pad_begin[d] = pads_[d], g.pad_end[d] = pads_[k + d];
+    }
+    for (size_t d = 0; d < k; ++d) {
+      if (g.stride[d] <= 0 || g.dilation[d] <= 0) error("strides and dilations must be positive");
+      const int64_t full = g.stride[d] * (in[d] - 1) + out_pad[d] + g.dilation[d] * (kernel[d] - 1) + 1;
+      int64_t want = -1;
+      if (!target.empty()) want = target[d];
+      else if (auto_pad_ == "SAME_UPPER" || auto_pad_ == "SAME_LOWER") want = in[d] * g.stride[d];
+      if (want >= 0) {
+        // A negative total (output_shape beyond the natural size) acts as extra output padding; the
+        // split rounds down, as ONNX's reference does.
+        const int64_t total = full - want;
+        const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+        const bool upper = auto_pad_ == "SAME_UPPER";  // NOTSET with output_shape splits like SAME_LOWER
+        g.pad_begin[d] = upper ? half : total - half;
+        g.pad_end[d] = total - g.pad_begin[d];
+      }
+      const int64_t out = full - g.pad_begin[d] - g.pad_end[d];
+      if (out <= 0) error("the output would be empty");
+      g.out.push_back(out);
+      g.in_size *= in[d], g.kernel_size *= kernel[d], g.out_size *= out;
+    }
+    return g;
+  }
+
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, {DType::Float32});
+    const ValueType &x = ctx.input(0), &w = ctx.input(1);
+    if (w.dtype != x.dtype || (ctx.has_input(2) && ctx.input(2).dtype != x.dtype)) ctx.error("X, W and B must have the same element type");
+    ctx.output(0).dtype = x.dtype;
+    if (!x.shape_known() || !w.shape_known()) return;
+    const Shape xs = x.concrete_shape(), ws = w.concrete_shape();
+    if (xs.size() < 3 || ws.size() != xs.size()) ctx.error("X and W must be [N, C, spatial...] of the same rank");
+    if (xs[1] != ws[0]) ctx.error("X has " + std::to_string(xs[1]) + " channels, W expects " + std::to_string(ws[0]));
+    if (xs[1] % group_) ctx.error("input channels do not divide by group");
+    const ConvGeometry g = geometry(std::vector<int64_t>(xs.begin() + 2, xs.end()), std::vector<int64_t>(ws.begin() + 2, ws.end()),
+                                    [&](const std::string& e) { ctx.error(e); });
+    Shape out{xs[0], ws[1] * group_};
+    out.insert(out.end(), g.out.begin(), g.out.end());
+    ctx.output(0).shape = to_sym(out);
+  }
+
+  void compute(ComputeContext& ctx) const override {
+    const Tensor &x = *ctx.inputs[0], &w = *ctx.inputs[1];
+    const Tensor* b = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
+    Tensor& y = *ctx.outputs[0];
+    const Shape &xs = x.shape(), &ws = w.shape();
+    const ConvGeometry g = geometry(std::vector<int64_t>(xs.begin() + 2, xs.end()), std::vector<int64_t>(ws.begin() + 2, ws.end()),
+                                    [&](const std::string& e) { ctx.error(e); });
+    const int64_t batch = xs[0], c_in = xs[1], cg = c_in / group_, mg = ws[1], m = mg * group_;
+    const int64_t rows = mg * g.kernel_size, positions = g.in_size;
+    const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
+    std::vector<float> cols(static_cast<size_t>(rows * positions));
+    float* py = y.data<float>();
+    std::fill(py, py + y.numel(), 0.0f);
+    const int64_t row_block = kernels::sgemm_row_block(gk);
+    for (int64_t n = 0; n < batch; ++n)
+      for (int64_t grp = 0; grp < group_; ++grp) {
+        const float* xg = x.data<float>() + (n * c_in + grp * cg) * positions;
+        const float* wg = w.data<float>() + grp * cg * rows;  // [cg, mg * kernel] row-major
+        ctx.parallel.for_range((rows + row_block - 1) / row_block, 1, [&](int64_t t0, int64_t t1) {
+          kernels::sgemm_rows(gk, positions, cg, kernels::MatrixView::transposed(wg, rows), kernels::MatrixView::row_major(xg, positions),
+                              cols.data(), positions, t0 * row_block, std::min(rows, t1 * row_block));
+        });
+        float* yg = py + (n * m + grp * mg) * g.out_size;
+        // col2im, one output channel per task (channels write disjoint planes).
+        ctx.parallel.for_range(mg, rows_grain(g.kernel_size * positions), [&](int64_t c0, int64_t c1) {
+          for (int64_t c = c0; c < c1; ++c) col2im(g, cols.data() + c * g.kernel_size * positions, yg + c * g.out_size);
+        });
+        if (b)
+          for (int64_t c = 0; c < mg; ++c) {
+            const float bias = b->data<float>()[grp * mg + c];
+            for (int64_t p = 0; p < g.out_size; ++p) yg[c * g.out_size + p] += bias;
+          }
+      }
+  }
+
+ private:
+  // Adds the kernel_size x in_size columns of one output channel into its output plane.
+  static void col2im(const ConvGeometry& g, const float* cols, float* out) {
+    const size_t k = g.in.size();
+    std::vector<int64_t> kpos(k, 0), ipos(k, 0);
+    for (int64_t kk = 0; kk < g.kernel_size; ++kk) {
+      std::fill(ipos.begin(), ipos.end(), 0);
+      const float* row = cols + kk * g.in_size;
+      for (int64_t i = 0; i < g.in_size; ++i) {
+        int64_t off = 0;
+        bool inside = true;
+        for (size_t d = 0; d < k; ++d) {
+          const int64_t o = ipos[d] * g.stride[d] - g.pad_begin[d] + kpos[d] * g.dilation[d];
+          inside &= o >= 0 && o < g.out[d];
+          off = off * g.out[d] + o;
+        }
+        if (inside) out[off] += row[i];
+        for (size_t d = k; d-- > 0;) {
+          if (++ipos[d] < g.in[d]) break;
+          ipos[d] = 0;
+        }
+      }
+      for (size_t d = k; d-- > 0;) {
+        if (++kpos[d] < g.kernel[d]) break;
+        kpos[d] = 0;
+      }
+    }
+  }
+
+  std::string auto_pad_;
+  std::vector<int64_t> dilations_;
+  int64_t group_;
+  std::vector<int64_t> kernel_shape_, output_padding_, output_shape_, pads_, strides_;
+};
+
 }  // namespace
 
 void register_conv_ops(OpRegistry& r) {
   r.add("", "Conv", 1, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Conv>(n); });
+  r.add("", "ConvTranspose", 1, kMaxDefaultOpset,
+        [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<ConvTranspose>(n); });
 }
 
 }  // namespace normrt::onnx
