@@ -21,6 +21,7 @@ const OpRegistry& OpRegistry::builtin() {
     register_reduce_ops(r);
     register_conv_ops(r);
     register_pool_ops(r);
+    register_resize_ops(r);
     return r;
   }();
   return registry;

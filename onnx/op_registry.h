@@ -52,5 +52,6 @@ void register_tensor_ops(OpRegistry& r);
 void register_reduce_ops(OpRegistry& r);
 void register_conv_ops(OpRegistry& r);
 void register_pool_ops(OpRegistry& r);
+void register_resize_ops(OpRegistry& r);
 
 }  // namespace normrt::onnx
