@@ -22,6 +22,7 @@ const OpRegistry& OpRegistry::builtin() {
     register_conv_ops(r);
     register_pool_ops(r);
     register_resize_ops(r);
+    register_einsum_ops(r);
     return r;
   }();
   return registry;

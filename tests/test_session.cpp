@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
+#include <map>
 #include <random>
 #include <atomic>
 #include <thread>
@@ -380,5 +382,63 @@ TEST_CASE("Conv 1-D and 2-D: groups, strides, dilations, pads, auto_pad, bias, t
       CHECK(y.numel() == c.x[0] * c.w[0] * oh * ow);
       CHECK(worst < 1e-4);
     }
+  }
+}
+
+TEST_CASE("Einsum: the attention forms (batched SGEMM path) and a reduction against float64") {
+  struct Case {
+    std::string eq;
+    Shape a, b;
+  };
+  const Case cases[] = {{"bhid,bhjd->bhij", {2, 3, 5, 8}, {2, 3, 7, 8}},
+                        {"bhij,bhjd->bhid", {2, 3, 5, 7}, {2, 3, 7, 8}},
+                        {"bhij,bhjd->bihd", {2, 3, 5, 7}, {2, 3, 7, 8}},  // output letters reordered
+                        {"ij,jk", {4, 6}, {6, 3}},                        // implicit output
+                        {"bij,bjk->bk", {2, 4, 6}, {2, 6, 3}}};           // i summed in one operand: generic path
+  for (const Case& c : cases) {
+    INFO(c.eq);
+    Tensor a = random_f32(c.a, 4), b = random_f32(c.b, 5);
+    auto dims = [](const Shape& s) { return std::vector<std::variant<int64_t, std::string>>(s.begin(), s.end()); };
+    onnx::ModelSpec m;
+    m.opsets = {{"", 17}};
+    m.inputs = {{"A", 1, dims(c.a)}, {"B", 1, dims(c.b)}};
+    m.outputs = {{"Y", 1, {}, false}};
+    Attribute eq;
+    eq.kind = Attribute::Kind::String;
+    eq.s = c.eq;
+    m.nodes = {{"Einsum", {"A", "B"}, {"Y"}, {{"equation", eq}}, "einsum"}};
+    Tensor y = open(m)->run({"A", "B"}, {a, b})[0];
+    // Reference: letters of A and B, the output as given (or implicit: sorted letters seen once).
+    const std::string lhs = c.eq.substr(0, c.eq.find("->") == std::string::npos ? c.eq.size() : c.eq.find("->"));
+    const std::string ta = lhs.substr(0, lhs.find(',')), tb = lhs.substr(lhs.find(',') + 1);
+    std::string out = c.eq.find("->") == std::string::npos ? "" : c.eq.substr(c.eq.find("->") + 2);
+    if (c.eq.find("->") == std::string::npos)
+      for (char ch = 'a'; ch <= 'z'; ++ch)
+        if ((ta.find(ch) == std::string::npos) != (tb.find(ch) == std::string::npos)) out += ch;
+    std::map<char, int64_t> size;
+    for (size_t d = 0; d < ta.size(); ++d) size[ta[d]] = c.a[d];
+    for (size_t d = 0; d < tb.size(); ++d) size[tb[d]] = c.b[d];
+    std::string letters;
+    for (auto& [ch, s] : size) letters += ch;
+    std::map<char, int64_t> at;
+    std::vector<double> ref(static_cast<size_t>(y.numel()), 0.0);
+    std::function<void(size_t)> walk = [&](size_t li) {
+      if (li == letters.size()) {
+        auto offset = [&](const std::string& t, const Shape& s) {
+          int64_t o = 0;
+          for (size_t d = 0; d < t.size(); ++d) o = o * s[d] + at[t[d]];
+          return o;
+        };
+        Shape os;
+        for (char ch : out) os.push_back(size[ch]);
+        ref[offset(out, os)] += double(a.data<float>()[offset(ta, c.a)]) * b.data<float>()[offset(tb, c.b)];
+        return;
+      }
+      for (int64_t v = 0; v < size[letters[li]]; ++v) at[letters[li]] = v, walk(li + 1);
+    };
+    walk(0);
+    double worst = 0;
+    for (int64_t i = 0; i < y.numel(); ++i) worst = std::max(worst, std::fabs(y.data<float>()[i] - ref[i]));
+    CHECK(worst < 1e-4);
   }
 }
