@@ -32,12 +32,13 @@ namespace {
 
 constexpr const char* kUsage =
     "usage:\n"
-    "  normrt info MODEL [--json]\n"
+    "  normrt info MODEL [--json] [--no-optimize]\n"
     "  normrt run MODEL [--data DIR] [--input NAME=FILE.pb]... [--save DIR] [--rtol R] [--atol A]\n"
-    "                   [--threads N] [--isa ISA]\n"
+    "                   [--threads N] [--isa ISA] [--no-optimize]\n"
     "  normrt bench MODEL [--dim NAME=VALUE]... [--threads N] [--iterations N | --seconds S]\n"
-    "                     [--warmup N] [--isa ISA] [--json]\n"
-    "ISA is auto, scalar, avx2, avx512 or neon. Exit status: 0 ok, 1 outputs differ, 2 error.\n";
+    "                     [--warmup N] [--isa ISA] [--json] [--no-optimize]\n"
+    "ISA is auto, scalar, avx2, avx512 or neon. --no-optimize turns the graph passes (fusions) off.\n"
+    "Exit status: 0 ok, 1 outputs differ, 2 error.\n";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -102,10 +103,11 @@ kernels::Isa parse_isa(const std::string& s) {
 // ---- info ----
 int cmd_info(Args& a) {
   std::string model;
-  bool json = false;
+  bool json = false, optimize = true;
   while (!a.done()) {
     std::string w = a.next();
     if (w == "--json") json = true;
+    else if (w == "--no-optimize") optimize = false;
     else if (w.rfind("--", 0) == 0) throw UsageError("unknown option " + w + " for info");
     else if (model.empty()) model = w;
     else throw UsageError("info takes one model");
@@ -127,10 +129,16 @@ int cmd_info(Args& a) {
   // Inputs and outputs as the session sees them (with inferred types) when it can be created.
   std::vector<IoInfo> ins, outs;
   std::string session_error;
+  OptimizationReport fusions;
+  int folded = 0;
   try {
-    auto s = onnx::open_session(model, SessionOptions{1});
+    SessionOptions so{1};
+    so.optimize = optimize;
+    auto s = onnx::open_session(model, so);
     ins = s->inputs();
     outs = s->outputs();
+    fusions = s->optimization();
+    folded = s->folded_nodes();
   } catch (const Error& e) {
     session_error = e.what();
     for (int v : g.inputs) ins.push_back({g.values[v].name, g.values[v].dtype, g.values[v].shape});
@@ -171,7 +179,11 @@ int cmd_info(Args& a) {
     o << "},\"unsupported_ops\":[";
     first = true;
     for (auto& [k, why] : unsupported) o << (first ? "" : ",") << "{\"op\":\"" << json_escape(k) << "\",\"reason\":\"" << json_escape(why) << "\"}", first = false;
-    o << "],\"session_error\":" << (session_error.empty() ? "null" : "\"" + json_escape(session_error) + "\"") << "}";
+    o << "],\"optimizations\":{";
+    first = true;
+    for (auto& [k, c] : fusions.fired) o << (first ? "" : ",") << "\"" << json_escape(k) << "\":" << c, first = false;
+    o << "},\"nodes_after_optimization\":" << fusions.nodes_after << ",\"folded_nodes\":" << folded;
+    o << ",\"session_error\":" << (session_error.empty() ? "null" : "\"" + json_escape(session_error) + "\"") << "}";
     std::cout << o.str() << "\n";
     return 0;
   }
@@ -188,7 +200,15 @@ int cmd_info(Args& a) {
   for (auto& [k, c] : histogram) std::cout << "  " << k << "  " << c << "\n";
   std::cout << "unsupported ops: " << (unsupported.empty() ? "none" : "") << "\n";
   for (auto& [k, why] : unsupported) std::cout << "  " << k << "  (" << why << ")\n";
-  if (!session_error.empty()) std::cout << "session: cannot be created: " << session_error << "\n";
+  if (session_error.empty()) {
+    std::cout << "optimizations: " << (optimize ? "" : "off (--no-optimize)");
+    if (optimize && fusions.fired.empty()) std::cout << "none fired";
+    for (auto& [k, c] : fusions.fired) std::cout << " " << k << "=" << c;
+    if (optimize) std::cout << " (" << fusions.nodes_before << " -> " << fusions.nodes_after << " nodes)";
+    std::cout << "\nconstant-folded nodes: " << folded << "\n";
+  } else {
+    std::cout << "session: cannot be created: " << session_error << "\n";
+  }
   return 0;
 }
 
@@ -206,6 +226,7 @@ int cmd_run(Args& a) {
     else if (w == "--atol") atol = parse_double(a.value(w), w);
     else if (w == "--threads") opts.threads = static_cast<int>(parse_int(a.value(w), w, 0, 4096));
     else if (w == "--isa") opts.isa = parse_isa(a.value(w));
+    else if (w == "--no-optimize") opts.optimize = false;
     else if (w == "--input") {
       std::string v = a.value(w);
       size_t eq = v.find('=');
@@ -315,6 +336,7 @@ int cmd_bench(Args& a) {
     else if (w == "--seconds") seconds = parse_double(a.value(w), w);
     else if (w == "--warmup") warmup = parse_int(a.value(w), w, 0, 1000000);
     else if (w == "--isa") opts.isa = parse_isa(a.value(w));
+    else if (w == "--no-optimize") opts.optimize = false;
     else if (w == "--json") json = true;
     else if (w.rfind("--", 0) == 0) throw UsageError("unknown option " + w + " for bench");
     else if (model.empty()) model = w;

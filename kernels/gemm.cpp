@@ -325,10 +325,15 @@ void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, 
       pack_b({b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, kc, nc, nr, bp);
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t mcc = std::min(mc, m1 - ic);
-        float* ap = a_buf.get(static_cast<size_t>((mcc + mr - 1) / mr * mr * kc));
-        pack_a(k, {a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, mcc, kc, ap);
         const bool last = pc + kKC >= kdim;
         const GemmEpilogue jep{ep.bias ? ep.bias + jc : nullptr, ep.act};
+        if (a.col_stride == 1 && nc <= kInPlaceMaxColumns) {  // see sgemm_rows_packed
+          sweep(k, a.data + ic * a.row_stride + pc, bp, mcc, kc, 0, panels_n, nc, c + ic * ldc + jc, ldc, pc > 0, 0,
+                last && ep.active() ? &jep : nullptr, a.row_stride);
+          continue;
+        }
+        float* ap = a_buf.get(static_cast<size_t>((mcc + mr - 1) / mr * mr * kc));
+        pack_a(k, {a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, mcc, kc, ap);
         sweep(k, ap, bp, mcc, kc, 0, panels_n, nc, c + ic * ldc + jc, ldc, pc > 0, 0, last && ep.active() ? &jep : nullptr);
       }
     }

@@ -35,6 +35,7 @@ struct Session::RunState {
 Session::Session(Graph graph, const KernelResolver& resolve, SessionOptions options) : graph_(std::move(graph)) {
   isa_ = choose_isa(options.isa);
   threads_ = Parallel(options.threads).threads();
+  if (options.optimize) optimization_ = optimize_graph(graph_);
   const size_t n = graph_.nodes.size();
   // Kernels first: an unsupported op fails here, naming the node, before anything else is done.
   kernels_.resize(n);

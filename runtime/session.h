@@ -12,12 +12,14 @@
 #include "runtime/graph.h"
 #include "runtime/memory_plan.h"
 #include "runtime/op_kernel.h"
+#include "runtime/passes.h"
 
 namespace normrt {
 
 struct SessionOptions {
   int threads = 0;                       // 0: all hardware threads; 1: no worker threads
   kernels::Isa isa = kernels::Isa::Auto; // Auto: NORMRT_ISA if set, else the best this CPU has
+  bool optimize = true;                  // graph passes (runtime/passes.h); constant folding always runs
 };
 
 struct IoInfo {
@@ -40,6 +42,8 @@ class Session {
   const MemoryPlan& memory_plan() const { return plan_; }
   int threads() const { return threads_; }
   kernels::Isa isa() const { return isa_; }
+  // What the graph passes rewrote at creation (empty when optimize was off).
+  const OptimizationReport& optimization() const { return optimization_; }
   // Nodes whose outputs were computed at creation (Constant and the like); they never run.
   int folded_nodes() const;
 
@@ -64,6 +68,7 @@ class Session {
   std::vector<IoInfo> inputs_, outputs_;
   int threads_;
   kernels::Isa isa_;
+  OptimizationReport optimization_;
   mutable std::mutex pool_mutex_;
   mutable std::vector<std::unique_ptr<RunState>> pool_;
 };

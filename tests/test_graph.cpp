@@ -1,6 +1,8 @@
 // The IR, topological order, kernel resolution and the memory planner.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "onnx/op_registry.h"
 #include "runtime/memory_plan.h"
 #include "test_util.h"
@@ -210,4 +212,80 @@ TEST_CASE("constant folding: a Shape-driven subgraph folds once the input shape 
     CHECK(y.shape() == Shape{2, 12});
     CHECK(y.data<float>()[23] == 7.0f);
   }
+}
+
+namespace {
+// A BERT-style block written out op by op, as exporters do: y = GELU(LayerNorm(x) W + b),
+// LayerNorm as ReduceMean, Sub, Pow, ReduceMean, Add(eps), Sqrt, Div, Mul(gamma), Add(beta), GELU
+// as Div(sqrt 2), Erf, Add(1), Mul(x), Mul(0.5). An unused branch (Neg) is dead code.
+onnx::ModelSpec decomposed_block(int64_t d, int64_t n) {
+  auto vec = [](int64_t len, float base) {
+    std::vector<float> v(len);
+    for (int64_t i = 0; i < len; ++i) v[i] = base + 0.01f * float(i % 7);
+    return v;
+  };
+  onnx::ModelSpec m;
+  m.opsets = {{"", 17}};
+  m.inputs = {{"X", 1, {std::string("batch"), int64_t(5), d}}};
+  m.outputs = {{"Y", 1, {}, false}};
+  m.initializers = {onnx::tensor_spec("two", f32({}, {2.0f})),     onnx::tensor_spec("eps", f32({}, {1e-5f})),
+                    onnx::tensor_spec("gamma", f32({d}, vec(d, 1))), onnx::tensor_spec("beta", f32({d}, vec(d, 0))),
+                    onnx::tensor_spec("W", f32({d, n}, vec(d * n, -0.03f))), onnx::tensor_spec("b", f32({n}, vec(n, 0.1f))),
+                    onnx::tensor_spec("sqrt2", f32({}, {1.4142135f})), onnx::tensor_spec("one", f32({}, {1.0f})),
+                    onnx::tensor_spec("half", f32({}, {0.5f}))};
+  m.nodes = {{"ReduceMean", {"X"}, {"mean"}, {{"axes", attr_ints({-1})}}, "mean"},
+             {"Sub", {"X", "mean"}, {"d"}, {}, "sub"},
+             {"Pow", {"d", "two"}, {"sq"}, {}, "pow"},
+             {"ReduceMean", {"sq"}, {"var"}, {{"axes", attr_ints({-1})}}, "var"},
+             {"Add", {"var", "eps"}, {"var_eps"}, {}, "add_eps"},
+             {"Sqrt", {"var_eps"}, {"std"}, {}, "sqrt"},
+             {"Div", {"d", "std"}, {"norm"}, {}, "div"},
+             {"Mul", {"norm", "gamma"}, {"scaled"}, {}, "mul_gamma"},
+             {"Add", {"scaled", "beta"}, {"ln"}, {}, "add_beta"},
+             {"MatMul", {"ln", "W"}, {"h"}, {}, "matmul"},
+             {"Add", {"h", "b"}, {"hb"}, {}, "add_bias"},
+             {"Div", {"hb", "sqrt2"}, {"g1"}, {}, "gelu_div"},
+             {"Erf", {"g1"}, {"g2"}, {}, "gelu_erf"},
+             {"Add", {"g2", "one"}, {"g3"}, {}, "gelu_add"},
+             {"Mul", {"hb", "g3"}, {"g4"}, {}, "gelu_mul"},
+             {"Mul", {"g4", "half"}, {"Y"}, {}, "gelu_half"},
+             {"Neg", {"X"}, {"unused"}, {}, "dead"}};
+  return m;
+}
+}  // namespace
+
+TEST_CASE("graph passes: decomposed LayerNorm, GELU and MatMul + bias fuse; dead code goes; outputs unchanged") {
+  const int64_t d = 24, n = 40;
+  const onnx::ModelSpec m = decomposed_block(d, n);
+  std::vector<float> xs(3 * 5 * d);
+  for (size_t i = 0; i < xs.size(); ++i) xs[i] = 100.0f + std::sin(0.37f * float(i)) * 3.0f;  // large mean: the robust kernel matters
+  const Tensor x = f32({3, 5, d}, xs);
+  auto plain = open(m, SessionOptions{1, kernels::Isa::Auto, false});
+  auto fused = open(m, SessionOptions{1, kernels::Isa::Auto, true});
+  const OptimizationReport& r = fused->optimization();
+  CHECK(r.fired.at("layer_norm") == 1);
+  CHECK(r.fired.at("gelu") == 1);
+  CHECK(r.fired.at("matmul_bias") == 1);
+  CHECK(r.fired.at("dead_code") == 1);
+  CHECK(r.nodes_before == 17);
+  CHECK(r.nodes_after == 2);  // LayerNormalization, FusedMatMul (bias + GELU in the epilogue)
+  std::vector<std::string> ops;
+  for (const Node& node : fused->graph().nodes) ops.push_back(node.op_type);
+  CHECK(ops == std::vector<std::string>{"LayerNormalization", "FusedMatMul"});
+  CHECK(plain->optimization().fired.empty());
+  const Tensor a = plain->run({"X"}, {x})[0], b = fused->run({"X"}, {x})[0];
+  REQUIRE(a.shape() == b.shape());
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, double(std::fabs(a.data<float>()[i] - b.data<float>()[i])));
+  CHECK(worst < 1e-4);
+}
+
+TEST_CASE("graph passes leave a pattern alone when an intermediate is read elsewhere") {
+  onnx::ModelSpec m = decomposed_block(16, 8);
+  m.outputs.push_back({"std", 1, {}, false});  // the standard deviation is also a graph output
+  auto s = open(m);
+  CHECK(s->optimization().fired.count("layer_norm") == 0);
+  CHECK(s->optimization().fired.at("gelu") == 1);
+  auto outs = s->run({"X"}, {f32({1, 5, 16}, std::vector<float>(80, 1.0f))});
+  CHECK(outs.size() == 2);
 }

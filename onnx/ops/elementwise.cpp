@@ -12,6 +12,7 @@
 #include "kernels/activation.h"
 #include "kernels/elementwise.h"
 #include "onnx/op_registry.h"
+#include "runtime/passes.h"
 #include "onnx/ops/op_util.h"
 
 namespace normrt::onnx {
@@ -630,6 +631,8 @@ void register_elementwise_ops(OpRegistry& r) {
     if (approx == "tanh") return std::make_unique<F>(gelu_tanh_fn, act_simd<kernels::Activation::GeluTanh>);
     fail(ErrorCode::InvalidModel, n.label() + ": approximate must be 'none' or 'tanh', got '" + approx + "'");
   });
+  r.add(kInternalDomain, "Gelu", 1, 1,  // written by the gelu pass, for any opset
+        [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(gelu_erf_fn, act_simd<kernels::Activation::GeluErf>); });
   r.add("", "Relu", 6, 13, [](const Node&, int64_t) { return make_numeric_map<ReluOp>(kFloatTypes); });
   r.add("", "Relu", 14, kMaxDefaultOpset, [](const Node&, int64_t) { return make_numeric_map<ReluOp>(kSignedTypes); });
   r.add("", "Neg", 6, kMaxDefaultOpset, [](const Node&, int64_t) { return make_numeric_map<NegOp>(kSignedTypes); });

@@ -4,6 +4,7 @@
 #include "kernels/gemm.h"
 #include "kernels/softmax.h"
 #include "onnx/op_registry.h"
+#include "runtime/passes.h"
 #include "onnx/ops/op_util.h"
 
 namespace normrt::onnx {
@@ -48,8 +49,12 @@ void for_each_gemm_task(const ComputeContext& ctx, const kernels::GemmPrimitives
   });
 }
 
+// MatMul; as the internal FusedMatMul (from the matmul_bias pass), also a bias row (input 2) and
+// an activation applied in the GEMM's epilogue.
 class MatMul final : public OpKernel {
  public:
+  MatMul() = default;
+  explicit MatMul(kernels::Activation act) : fused_(true), act_(act) {}
   // A constant 2-D B (a weight) is packed here once, for the session's ISA.
   void prepare(const std::vector<const Tensor*>& constants, kernels::Isa isa) override {
     const Tensor* b = constants.size() > 1 ? constants[1] : nullptr;
@@ -115,23 +120,28 @@ class MatMul final : public OpKernel {
     const float* pa = a.data<float>();
     const float* pb = b.data<float>();
     float* pc = c.data<float>();
+    const float* bias = fused_ ? ctx.inputs[2]->data<float>() : nullptr;
+    if (fused_ && ctx.inputs[2]->numel() != n) ctx.error("the bias must hold one value per output column (" + std::to_string(n) + ")");
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
     if (packed_ && b.rank() == 2) {
       // B is shared by every batch, so A's batch dims fold into M.
       const kernels::MatrixView av = kernels::MatrixView::row_major(pa, k);
       for_each_gemm_task(ctx, gk, 1, m * nbatch, n, k, [&](int64_t, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-        kernels::sgemm_rows_packed(gk, *packed_, av, pc, n, m0, m1, n0, n1);
+        kernels::sgemm_rows_packed(gk, *packed_, av, pc, n, m0, m1, n0, n1, kernels::GemmEpilogue{bias, act_});
       });
       return;
     }
     for_each_gemm_task(ctx, gk, nbatch, m, n, k, [&](int64_t bi, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
       kernels::sgemm_rows(gk, n1 - n0, k, kernels::MatrixView::row_major(pa + a_off[bi] * m * k, k),
-                          kernels::MatrixView::row_major(pb + b_off[bi] * k * n + n0, n), pc + bi * m * n + n0, n, m0, m1);
+                          kernels::MatrixView::row_major(pb + b_off[bi] * k * n + n0, n), pc + bi * m * n + n0, n, m0, m1,
+                          kernels::GemmEpilogue{bias ? bias + n0 : nullptr, act_});
     });
   }
 
  private:
   std::shared_ptr<const kernels::PackedB> packed_;  // set by prepare() when B is a constant matrix
+  bool fused_ = false;
+  kernels::Activation act_ = kernels::Activation::None;
 };
 
 // Gemm: Y = alpha * A' * B' + beta * C, A' = transA ? A^T : A (2-D), C broadcast to [M, N].
@@ -260,6 +270,14 @@ void register_softmax(OpRegistry& r, const char* name) {
 }  // namespace
 
 void register_math_ops(OpRegistry& r) {
+  r.add(kInternalDomain, "FusedMatMul", 1, 1, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    const std::string act = n.attr_string("activation", "none");
+    if (act == "none") return std::make_unique<MatMul>(kernels::Activation::None);
+    if (act == "relu") return std::make_unique<MatMul>(kernels::Activation::Relu);
+    if (act == "gelu_erf") return std::make_unique<MatMul>(kernels::Activation::GeluErf);
+    if (act == "gelu_tanh") return std::make_unique<MatMul>(kernels::Activation::GeluTanh);
+    fail(ErrorCode::InvalidModel, n.label() + ": unknown activation '" + act + "'");
+  });
   r.add("", "MatMul", 1, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> {
     return std::make_unique<MatMul>();
   });

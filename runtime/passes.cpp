@@ -1,0 +1,333 @@
+#include "runtime/passes.h"
+
+#include <cmath>
+#include <functional>
+#include <optional>
+
+#include "runtime/error.h"
+#include "runtime/op_kernel.h"
+
+namespace normrt {
+
+namespace {
+
+// Who reads each value: consumer nodes, and whether it is a graph output.
+struct Uses {
+  std::vector<std::vector<int>> readers;
+  std::vector<bool> graph_output;
+};
+
+Uses uses_of(const Graph& g, const std::vector<bool>& dead) {
+  Uses u;
+  u.readers.assign(g.values.size(), {});
+  u.graph_output.assign(g.values.size(), false);
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    if (dead[n]) continue;
+    for (int v : g.nodes[n].inputs)
+      if (v >= 0) u.readers[v].push_back(static_cast<int>(n));
+  }
+  for (int v : g.outputs) u.graph_output[v] = true;
+  return u;
+}
+
+bool is_op(const Graph& g, int n, const char* op) { return n >= 0 && g.nodes[n].domain.empty() && g.nodes[n].op_type == op; }
+
+// The one node reading v when nothing else (no other node, no graph output) does.
+int only_reader(const Uses& u, int v) {
+  if (v < 0 || u.graph_output[v] || u.readers[v].size() != 1) return -1;
+  return u.readers[v][0];
+}
+
+std::optional<double> scalar_constant(const Graph& g, int v) {
+  if (v < 0 || !g.values[v].constant || g.values[v].constant->numel() != 1) return std::nullopt;
+  const Tensor& t = *g.values[v].constant;
+  if (t.dtype() != DType::Float32 && t.dtype() != DType::Float64 && t.dtype() != DType::Float16) return std::nullopt;
+  return t.double_at(0);
+}
+
+bool near(std::optional<double> v, double want, double tol = 1e-4) { return v && std::fabs(*v - want) <= tol * std::fabs(want); }
+
+// The other input of a binary node, given one of them.
+int other_input(const Node& n, int v) {
+  if (n.inputs.size() != 2) return -1;
+  return n.inputs[0] == v ? n.inputs[1] : (n.inputs[1] == v ? n.inputs[0] : -1);
+}
+
+// ReduceMean over exactly the last axis with keepdims; rank from the input's shape if known.
+bool reduces_last_axis(const Graph& g, const Node& n) {
+  if (n.attr_int("keepdims", 1) != 1) return false;
+  std::vector<int64_t> axes = n.attr_ints("axes");
+  if (n.inputs.size() > 1 && n.inputs[1] >= 0) {
+    const Value& a = g.values[n.inputs[1]];
+    if (!a.constant) return false;
+    axes.clear();
+    for (int64_t i = 0; i < a.constant->numel(); ++i) axes.push_back(a.constant->int_at(i));
+  }
+  if (axes.size() != 1) return false;
+  if (axes[0] == -1) return true;
+  const Value& x = g.values[n.inputs[0]];
+  return x.shape && static_cast<int64_t>(x.shape->size()) == axes[0] + 1;
+}
+
+int add_constant(Graph& g, const std::string& base, Tensor t) {
+  std::string name = base;
+  for (int i = 1; g.find_value(name) >= 0; ++i) name = base + "_" + std::to_string(i);
+  Value v;
+  v.name = name;
+  v.dtype = t.dtype();
+  v.shape = to_sym(t.shape());
+  v.constant = std::make_shared<const Tensor>(std::move(t));
+  return g.add_value(std::move(v));
+}
+
+Attribute int_attr(int64_t v) {
+  Attribute a;
+  a.kind = Attribute::Kind::Int;
+  a.i = v;
+  return a;
+}
+Attribute float_attr(float v) {
+  Attribute a;
+  a.kind = Attribute::Kind::Float;
+  a.f = v;
+  return a;
+}
+Attribute string_attr(std::string v) {
+  Attribute a;
+  a.kind = Attribute::Kind::String;
+  a.s = std::move(v);
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+// Returns true and rewrites node `n0` (the first ReduceMean) into LayerNormalization.
+bool fuse_layer_norm(Graph& g, std::vector<bool>& dead, const Uses& u, int n0) {
+  if (!is_op(g, n0, "ReduceMean") || !reduces_last_axis(g, g.nodes[n0])) return false;
+  const int x = g.nodes[n0].inputs[0], mean = g.nodes[n0].outputs[0];
+  const int sub = only_reader(u, mean);
+  if (!is_op(g, sub, "Sub") || g.nodes[sub].inputs[0] != x || g.nodes[sub].inputs[1] != mean) return false;
+  const int d = g.nodes[sub].outputs[0];
+  if (u.graph_output[d] || u.readers[d].size() != 2) return false;
+  int sq = -1, div = -1;
+  for (int r : u.readers[d]) {
+    const Node& nr = g.nodes[r];
+    if (is_op(g, r, "Pow") && nr.inputs[0] == d && near(scalar_constant(g, nr.inputs[1]), 2.0)) sq = r;
+    else if (is_op(g, r, "Mul") && nr.inputs[0] == d && nr.inputs[1] == d) sq = r;
+    else if (is_op(g, r, "Div") && nr.inputs[0] == d) div = r;
+  }
+  if (sq < 0 || div < 0) return false;
+  const int mean2 = only_reader(u, g.nodes[sq].outputs[0]);
+  if (!is_op(g, mean2, "ReduceMean") || !reduces_last_axis(g, g.nodes[mean2])) return false;
+  const int add_eps = only_reader(u, g.nodes[mean2].outputs[0]);
+  if (!is_op(g, add_eps, "Add")) return false;
+  const auto eps = scalar_constant(g, other_input(g.nodes[add_eps], g.nodes[mean2].outputs[0]));
+  if (!eps || *eps < 0) return false;
+  const int sqrt = only_reader(u, g.nodes[add_eps].outputs[0]);
+  if (!is_op(g, sqrt, "Sqrt") || only_reader(u, g.nodes[sqrt].outputs[0]) != div || g.nodes[div].inputs[1] != g.nodes[sqrt].outputs[0])
+    return false;
+  std::vector<int> matched{n0, sub, sq, mean2, add_eps, sqrt, div};
+  int out = g.nodes[div].outputs[0], gamma = -1, beta = -1;
+  // Optional affine: Mul by a constant, then Add of a constant (only when nothing else reads the
+  // intermediate).
+  const int mul = only_reader(u, out);
+  if (is_op(g, mul, "Mul")) {
+    const int c = other_input(g.nodes[mul], out);
+    if (c >= 0 && g.values[c].constant) gamma = c, out = g.nodes[mul].outputs[0], matched.push_back(mul);
+  }
+  if (gamma >= 0) {
+    const int add = only_reader(u, out);
+    if (is_op(g, add, "Add")) {
+      const int c = other_input(g.nodes[add], out);
+      if (c >= 0 && g.values[c].constant) beta = c, out = g.nodes[add].outputs[0], matched.push_back(add);
+    }
+  }
+  const Value& xv = g.values[x];
+  const int64_t dim = xv.shape && !xv.shape->empty() && xv.shape->back().known() ? xv.shape->back().value : -1;
+  // x's type is known for graph inputs; for intermediates (typed only at inference) the constants'
+  // float32 stands in, and inference checks the rest.
+  const DType xt = xv.dtype == DType::Undefined ? DType::Float32 : xv.dtype;
+  auto usable = [&](int v) {  // a per-feature vector (or scalar) LayerNormalization can take
+    if (v < 0) return true;
+    const Tensor& t = *g.values[v].constant;
+    if (t.dtype() != xt) return false;
+    for (size_t i = 0; i + 1 < t.rank(); ++i)
+      if (t.shape()[i] != 1) return false;
+    return t.numel() == 1 || (dim >= 0 && t.numel() == dim);
+  };
+  if (!usable(gamma) || !usable(beta) || xt != DType::Float32) return false;
+  if (gamma < 0) {  // LayerNormalization needs a scale: ones over the last dim
+    if (dim < 0) return false;
+    Tensor ones = Tensor::allocate(DType::Float32, {dim});
+    std::fill(ones.data<float>(), ones.data<float>() + dim, 1.0f);
+    gamma = add_constant(g, g.values[x].name + "_ln_scale", std::move(ones));
+  }
+  for (int m : matched) dead[m] = true;
+  Node ln;
+  ln.name = g.nodes[n0].name + "_fused_layer_norm";
+  ln.op_type = "LayerNormalization";
+  ln.domain = kInternalDomain;
+  ln.inputs = {x, gamma};
+  if (beta >= 0) ln.inputs.push_back(beta);
+  ln.outputs = {out};
+  ln.attributes["axis"] = int_attr(-1);
+  ln.attributes["epsilon"] = float_attr(static_cast<float>(*eps));
+  g.nodes.push_back(std::move(ln));
+  dead.push_back(false);
+  return true;
+}
+
+// Gelu (erf form) starting from its Erf node.
+bool fuse_gelu(Graph& g, std::vector<bool>& dead, const Uses& u, int erf) {
+  if (!is_op(g, erf, "Erf")) return false;
+  const int scaled = g.nodes[erf].inputs[0];
+  const int pre = scaled >= 0 ? g.values[scaled].producer : -1;
+  if (pre < 0 || only_reader(u, scaled) != erf) return false;
+  int x = -1;
+  if (is_op(g, pre, "Div") && near(scalar_constant(g, g.nodes[pre].inputs[1]), std::sqrt(2.0))) x = g.nodes[pre].inputs[0];
+  if (is_op(g, pre, "Mul")) {
+    const Node& m = g.nodes[pre];
+    if (near(scalar_constant(g, m.inputs[1]), std::sqrt(0.5))) x = m.inputs[0];
+    else if (near(scalar_constant(g, m.inputs[0]), std::sqrt(0.5))) x = m.inputs[1];
+  }
+  if (x < 0) return false;
+  const int add = only_reader(u, g.nodes[erf].outputs[0]);
+  if (!is_op(g, add, "Add") || !near(scalar_constant(g, other_input(g.nodes[add], g.nodes[erf].outputs[0])), 1.0)) return false;
+  const int one_plus = g.nodes[add].outputs[0];
+  const int m1 = only_reader(u, one_plus);
+  if (!is_op(g, m1, "Mul")) return false;
+  std::vector<int> matched{pre, erf, add, m1};
+  int out;
+  const int other = other_input(g.nodes[m1], one_plus);
+  if (other == x) {  // x * (1 + erf) then * 0.5
+    const int m2 = only_reader(u, g.nodes[m1].outputs[0]);
+    if (!is_op(g, m2, "Mul") || !near(scalar_constant(g, other_input(g.nodes[m2], g.nodes[m1].outputs[0])), 0.5)) return false;
+    matched.push_back(m2);
+    out = g.nodes[m2].outputs[0];
+  } else {  // (x * 0.5) * (1 + erf)
+    const int half = other >= 0 ? g.values[other].producer : -1;
+    if (!is_op(g, half, "Mul") || only_reader(u, other) != m1) return false;
+    if (other_input(g.nodes[half], x) < 0 || !near(scalar_constant(g, other_input(g.nodes[half], x)), 0.5)) return false;
+    matched.push_back(half);
+    out = g.nodes[m1].outputs[0];
+  }
+  // Element types of intermediates are not known before inference; Gelu takes every float type.
+  for (int m : matched) dead[m] = true;
+  Node gelu;
+  gelu.name = g.nodes[erf].name + "_fused_gelu";
+  gelu.op_type = "Gelu";
+  gelu.domain = kInternalDomain;
+  gelu.inputs = {x};
+  gelu.outputs = {out};
+  gelu.attributes["approximate"] = string_attr("none");
+  g.nodes.push_back(std::move(gelu));
+  dead.push_back(false);
+  return true;
+}
+
+// MatMul(A, constant 2-D W) + constant bias row [+ Gelu] -> FusedMatMul.
+bool fuse_matmul_bias(Graph& g, std::vector<bool>& dead, const Uses& u, int mm) {
+  if (!is_op(g, mm, "MatMul")) return false;
+  const Node& m = g.nodes[mm];
+  const int w = m.inputs[1];
+  if (!g.values[w].constant || g.values[w].constant->rank() != 2 || g.values[w].dtype != DType::Float32) return false;
+  const int64_t n = g.values[w].constant->shape()[1];
+  const int prod = m.outputs[0];
+  const int add = only_reader(u, prod);
+  if (!is_op(g, add, "Add")) return false;
+  const int bias = other_input(g.nodes[add], prod);
+  if (bias < 0 || !g.values[bias].constant || g.values[bias].constant->numel() != n || g.values[bias].dtype != DType::Float32) return false;
+  for (size_t i = 0; i + 1 < g.values[bias].constant->rank(); ++i)
+    if (g.values[bias].constant->shape()[i] != 1) return false;
+  std::vector<int> matched{mm, add};
+  int out = g.nodes[add].outputs[0];
+  std::string activation = "none";
+  const int act = only_reader(u, out);
+  if (act >= 0 && g.nodes[act].domain == kInternalDomain && g.nodes[act].op_type == "Gelu") {
+    activation = "gelu_erf";
+    matched.push_back(act);
+    out = g.nodes[act].outputs[0];
+  } else if (is_op(g, act, "Relu")) {
+    activation = "relu";
+    matched.push_back(act);
+    out = g.nodes[act].outputs[0];
+  }
+  for (int x : matched) dead[x] = true;
+  Node f;
+  f.name = g.nodes[mm].name + "_fused_matmul";
+  f.op_type = "FusedMatMul";
+  f.domain = kInternalDomain;
+  f.inputs = {g.nodes[mm].inputs[0], w, bias};
+  f.outputs = {out};
+  f.attributes["activation"] = string_attr(activation);
+  g.nodes.push_back(std::move(f));
+  dead.push_back(false);
+  return true;
+}
+
+// Removes dead nodes, dropping nodes whose outputs nothing reads (repeatedly), and fixes producers.
+int compact(Graph& g, std::vector<bool>& dead, bool drop_unused) {
+  if (drop_unused) {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      const Uses u = uses_of(g, dead);
+      for (size_t n = 0; n < g.nodes.size(); ++n) {
+        if (dead[n] || g.nodes[n].outputs.empty()) continue;
+        bool used = false;
+        for (int v : g.nodes[n].outputs)
+          if (v >= 0 && (u.graph_output[v] || !u.readers[v].empty())) used = true;
+        if (!used) dead[n] = true, changed = true;
+      }
+    }
+  }
+  std::vector<Node> kept;
+  int removed = 0;
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    if (dead[n]) {
+      ++removed;
+      continue;
+    }
+    kept.push_back(std::move(g.nodes[n]));
+  }
+  g.nodes = std::move(kept);
+  for (Value& v : g.values) v.producer = -1;
+  for (size_t n = 0; n < g.nodes.size(); ++n)
+    for (int v : g.nodes[n].outputs)
+      if (v >= 0) g.values[v].producer = static_cast<int>(n);
+  dead.assign(g.nodes.size(), false);
+  return removed;
+}
+
+}  // namespace
+
+OptimizationReport optimize_graph(Graph& g) {
+  OptimizationReport r;
+  r.nodes_before = static_cast<int>(g.nodes.size());
+  std::vector<bool> dead(g.nodes.size(), false);
+  using Pass = std::function<bool(Graph&, std::vector<bool>&, const Uses&, int)>;
+  const std::pair<const char*, Pass> passes[] = {
+      {"layer_norm", fuse_layer_norm}, {"gelu", fuse_gelu}, {"matmul_bias", fuse_matmul_bias}};
+  bool any = false;
+  for (const auto& [name, pass] : passes) {
+    // One sweep per pass; a node a rewrite removed is skipped for the rest of the sweep.
+    const size_t count = g.nodes.size();
+    Uses u = uses_of(g, dead);
+    for (size_t n = 0; n < count; ++n) {
+      if (dead[n]) continue;
+      if (pass(g, dead, u, static_cast<int>(n))) {
+        ++r.fired[name];
+        any = true;
+        u = uses_of(g, dead);
+      }
+    }
+    compact(g, dead, false);
+  }
+  const int dropped = compact(g, dead, true);
+  if (dropped) r.fired["dead_code"] += dropped;
+  if (any) g.opsets[kInternalDomain] = 1;
+  r.nodes_after = static_cast<int>(g.nodes.size());
+  return r;
+}
+
+}  // namespace normrt

@@ -1,0 +1,29 @@
+// Graph passes run at session creation, before kernels are chosen: they rewrite subgraphs that
+// exporters write out op by op into the fused kernels normrt has. Each pass matches on op types,
+// attributes and constant inputs only, and only rewrites intermediates nothing else reads.
+//   layer_norm:  ReduceMean, Sub, Pow(2) or Mul(d, d), ReduceMean, Add(eps), Sqrt, Div
+//                [, Mul(gamma)][, Add(beta)]                      -> LayerNormalization
+//   gelu:        Div(x, sqrt 2) or Mul(x, 1/sqrt 2), Erf, Add(1), Mul(x), Mul(0.5) (either order)
+//                                                                 -> Gelu
+//   matmul_bias: MatMul(A, constant W) + constant bias row [+ Gelu] -> one GEMM with the bias and
+//                the activation in its epilogue
+//   dead_code:   nodes whose outputs nothing reads
+// Fused nodes live in the internal domain kInternalDomain (opset 1), added to the graph's imports.
+#pragma once
+#include <map>
+#include <string>
+
+#include "runtime/graph.h"
+
+namespace normrt {
+
+constexpr const char* kInternalDomain = "normrt.internal";
+
+struct OptimizationReport {
+  std::map<std::string, int> fired;  // pass name -> rewrites made
+  int nodes_before = 0, nodes_after = 0;
+};
+
+OptimizationReport optimize_graph(Graph& g);
+
+}  // namespace normrt
