@@ -304,6 +304,17 @@ int compact(Graph& g, std::vector<bool>& dead, bool drop_unused) {
 OptimizationReport optimize_graph(Graph& g) {
   OptimizationReport r;
   r.nodes_before = static_cast<int>(g.nodes.size());
+  // Exporters write scalars as Constant nodes: give their outputs the value now, so patterns see
+  // them (session creation folds them the same way afterwards).
+  for (const Node& n : g.nodes) {
+    const Attribute* a = n.domain.empty() && n.op_type == "Constant" ? n.find_attribute("value") : nullptr;
+    if (a && a->kind == Attribute::Kind::Tensor && a->t && n.outputs.size() == 1 && n.outputs[0] >= 0) {
+      Value& v = g.values[n.outputs[0]];
+      v.constant = a->t;
+      v.dtype = a->t->dtype();
+      v.shape = to_sym(a->t->shape());
+    }
+  }
   std::vector<bool> dead(g.nodes.size(), false);
   using Pass = std::function<bool(Graph&, std::vector<bool>&, const Uses&, int)>;
   const std::pair<const char*, Pass> passes[] = {

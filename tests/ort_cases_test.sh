@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Checks normrt against ONNX Runtime's outputs for every case in models/ort_cases (the ops ONNX's
-# conformance data does not cover):  tests/ort_cases_test.sh NORMRT_CLI CASES_DIR
+# Checks normrt against ONNX Runtime's outputs for every model folder in CASES_DIR (models/ort_cases:
+# ops without ONNX conformance data; models/families: exported models end to end):
 set -uo pipefail
 cli=$1 cases=$2
 passed=0 failed=0
@@ -14,5 +14,5 @@ for dir in "$cases"/*/; do
     echo "$out"
   fi
 done
-echo "ort_cases: $passed passed, $failed failed"
+echo "$(basename "$cases"): $passed passed, $failed failed"
 [ "$passed" -gt 0 ] && [ "$failed" -eq 0 ]
