@@ -265,6 +265,59 @@ bool fuse_matmul_bias(Graph& g, std::vector<bool>& dead, const Uses& u, int mm) 
   return true;
 }
 
+// MatMul(Q, Kᵀ) -> Div(c) or Mul(c) -> [Add(mask)] -> Softmax(last axis) -> MatMul(., V) on 4-D
+// [B, H, S, D] operands -> the fused Attention kernel (scale 1/c or c, the mask as a float bias).
+// Kᵀ comes from a Transpose whose perm is rewritten to give K itself when nothing else reads Kᵀ.
+bool fuse_attention(Graph& g, std::vector<bool>& dead, const Uses& u, int qk) {
+  if (!is_op(g, qk, "MatMul")) return false;
+  const int q = g.nodes[qk].inputs[0], kt = g.nodes[qk].inputs[1];
+  const int s_raw = g.nodes[qk].outputs[0];
+  const int scale_node = only_reader(u, s_raw);
+  if (!is_op(g, scale_node, "Div") && !is_op(g, scale_node, "Mul")) return false;
+  const auto c = scalar_constant(g, other_input(g.nodes[scale_node], s_raw));
+  if (!c || *c == 0 || (is_op(g, scale_node, "Div") && g.nodes[scale_node].inputs[0] != s_raw)) return false;
+  const double scale = is_op(g, scale_node, "Div") ? 1.0 / *c : *c;
+  std::vector<int> matched{qk, scale_node};
+  int cur = g.nodes[scale_node].outputs[0], mask = -1;
+  int next = only_reader(u, cur);
+  if (is_op(g, next, "Add")) {
+    mask = other_input(g.nodes[next], cur);
+    matched.push_back(next);
+    cur = g.nodes[next].outputs[0];
+    next = only_reader(u, cur);
+  }
+  if (!is_op(g, next, "Softmax") || g.opset_for("") < 13) return false;
+  const int64_t axis = g.nodes[next].attr_int("axis", -1);
+  if (axis != -1 && axis != 3) return false;
+  matched.push_back(next);
+  const int pv = only_reader(u, g.nodes[next].outputs[0]);
+  if (!is_op(g, pv, "MatMul") || g.nodes[pv].inputs[0] != g.nodes[next].outputs[0]) return false;
+  matched.push_back(pv);
+  const int v = g.nodes[pv].inputs[1];
+  // Kᵀ from a Transpose read only here: compose its perm with the last-two-dims swap.
+  const int tr = kt >= 0 ? g.values[kt].producer : -1;
+  if (!is_op(g, tr, "Transpose") || only_reader(u, kt) != qk) return false;
+  std::vector<int64_t> perm = g.nodes[tr].attr_ints("perm");
+  if (perm.size() != 4) return false;
+  std::swap(perm[2], perm[3]);
+  Attribute p;
+  p.kind = Attribute::Kind::Ints;
+  p.ints = perm;
+  g.nodes[tr].attributes["perm"] = p;  // now writes K [B, H, S, D]
+  for (int m : matched) dead[m] = true;
+  Node a;
+  a.name = g.nodes[qk].name + "_fused_attention";
+  a.op_type = "Attention";
+  a.domain = kInternalDomain;
+  a.inputs = {q, kt, v};
+  if (mask >= 0) a.inputs.push_back(mask);
+  a.outputs = {g.nodes[pv].outputs[0]};
+  a.attributes["scale"] = float_attr(static_cast<float>(scale));
+  g.nodes.push_back(std::move(a));
+  dead.push_back(false);
+  return true;
+}
+
 // Removes dead nodes, dropping nodes whose outputs nothing reads (repeatedly), and fixes producers.
 int compact(Graph& g, std::vector<bool>& dead, bool drop_unused) {
   if (drop_unused) {
@@ -318,7 +371,7 @@ OptimizationReport optimize_graph(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
   using Pass = std::function<bool(Graph&, std::vector<bool>&, const Uses&, int)>;
   const std::pair<const char*, Pass> passes[] = {
-      {"layer_norm", fuse_layer_norm}, {"gelu", fuse_gelu}, {"matmul_bias", fuse_matmul_bias}};
+      {"layer_norm", fuse_layer_norm}, {"gelu", fuse_gelu}, {"matmul_bias", fuse_matmul_bias}, {"attention", fuse_attention}};
   bool any = false;
   for (const auto& [name, pass] : passes) {
     // One sweep per pass; a node a rewrite removed is skipped for the rest of the sweep.

@@ -7,6 +7,8 @@
 //                                                                 -> Gelu
 //   matmul_bias: MatMul(A, constant W) + constant bias row [+ Gelu] -> one GEMM with the bias and
 //                the activation in its epilogue
+//   attention:   MatMul(Q, Kᵀ), Div/Mul(scale), [Add(mask)], Softmax, MatMul(V) on [B, H, S, D]
+//                                                                 -> the fused Attention kernel
 //   dead_code:   nodes whose outputs nothing reads
 // Fused nodes live in the internal domain kInternalDomain (opset 1), added to the graph's imports.
 #pragma once

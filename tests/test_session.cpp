@@ -442,3 +442,23 @@ TEST_CASE("Einsum: the attention forms (batched SGEMM path) and a reduction agai
     CHECK(worst < 1e-4);
   }
 }
+
+TEST_CASE("graph passes on an exported BERT: attention, GELU and MatMul + bias fuse; outputs equal the unfused run") {
+  const std::string dir = NORMRT_SOURCE_DIR "/models/families/bert_tiny";
+  SessionOptions off{1};
+  off.optimize = false;
+  auto fused = onnx::open_session(dir + "/model.onnx", SessionOptions{1});
+  auto plain = onnx::open_session(dir + "/model.onnx", off);
+  const OptimizationReport& r = fused->optimization();
+  CHECK(r.fired.at("attention") == 2);  // one per layer
+  CHECK(r.fired.at("gelu") == 2);
+  CHECK(r.fired.at("matmul_bias") == 8);
+  int attention_nodes = 0;
+  for (const Node& n : fused->graph().nodes) attention_nodes += n.op_type == "Attention" && n.domain == kInternalDomain;
+  CHECK(attention_nodes == 2);
+  const std::vector<Tensor> in{onnx::load_tensor_file(dir + "/data_0/input_0.pb"), onnx::load_tensor_file(dir + "/data_0/input_1.pb")};
+  const Tensor a = fused->run({"input_ids", "attention_mask"}, in)[0], b = plain->run({"input_ids", "attention_mask"}, in)[0];
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.double_at(i) - b.double_at(i)));
+  CHECK(worst < 1e-5);
+}

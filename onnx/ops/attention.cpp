@@ -14,6 +14,7 @@
 
 #include "kernels/attention.h"
 #include "onnx/op_registry.h"
+#include "runtime/passes.h"
 #include "onnx/ops/op_util.h"
 
 namespace normrt::onnx {
@@ -528,6 +529,9 @@ class MultiHeadAttention final : public OpKernel {
 void register_attention_ops(OpRegistry& r) {
   r.add("", "Attention", 23, kMaxDefaultOpset,
         [](const Node& n, int64_t opset) -> std::unique_ptr<OpKernel> { return std::make_unique<Attention>(n, opset); });
+  // Written by the attention pass (runtime/passes.cpp) for any opset: opset-23 semantics.
+  r.add(kInternalDomain, "Attention", 1, 1,
+        [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Attention>(n, 23); });
   r.add(kMicrosoftDomain, "MultiHeadAttention", 1, 1,
         [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<MultiHeadAttention>(n); });
 }
