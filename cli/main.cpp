@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -376,10 +377,20 @@ int cmd_bench(Args& a) {
   const double median = sorted.size() % 2 ? sorted[sorted.size() / 2]
                                           : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
   const double runs_per_s = 1000.0 / median;
-  // Peak resident memory of this process so far: model, inputs, and the largest run.
-  struct rusage usage {};
-  getrusage(RUSAGE_SELF, &usage);
-  const double peak_mb = usage.ru_maxrss / 1024.0;
+  // Peak resident memory of this process so far (model, inputs, the largest run): VmHWM, which
+  // starts afresh at exec (getrusage's maxrss would carry a parent's peak across exec).
+  double peak_mb = 0;
+  {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+      if (line.rfind("VmHWM:", 0) == 0) peak_mb = std::stod(line.substr(6)) / 1024.0;
+    if (peak_mb == 0) {
+      struct rusage usage {};
+      getrusage(RUSAGE_SELF, &usage);
+      peak_mb = usage.ru_maxrss / 1024.0;
+    }
+  }
   if (json) {
     std::printf("{\"model\":\"%s\",\"inputs\":\"%s\",\"threads\":%d,\"isa\":\"%s\",\"iterations\":%zu,\"min_ms\":%.4f,"
                 "\"median_ms\":%.4f,\"p90_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f,\"runs_per_second\":%.3f,\"peak_rss_mb\":%.1f}\n",
