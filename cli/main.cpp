@@ -22,6 +22,7 @@
 #include "kernels/half.h"
 #include "onnx/loader.h"
 #include "onnx/op_registry.h"
+#include "runtime/passes.h"
 #include "onnx/session_factory.h"
 #include "runtime/error.h"
 #include "runtime/tensor_compare.h"
@@ -38,6 +39,7 @@ constexpr const char* kUsage =
     "                   [--threads N] [--isa ISA] [--no-optimize]\n"
     "  normrt bench MODEL [--dim NAME=VALUE]... [--threads N] [--iterations N | --seconds S]\n"
     "                     [--warmup N] [--isa ISA] [--json] [--no-optimize]\n"
+    "  normrt ops [--markdown]          the ops and opsets this build supports\n"
     "ISA is auto, scalar, avx2, avx512 or neon. --no-optimize turns the graph passes (fusions) off.\n"
     "Exit status: 0 ok, 1 outputs differ, 2 error.\n";
 
@@ -210,6 +212,37 @@ int cmd_info(Args& a) {
   } else {
     std::cout << "session: cannot be created: " << session_error << "\n";
   }
+  return 0;
+}
+
+// ---- ops ----
+// Every op the registry holds, one line per (domain, op) with its opset ranges; --markdown writes
+// the table docs/OPS.md holds (a ctest checks that file against this output).
+int cmd_ops(Args& a) {
+  bool markdown = false;
+  while (!a.done()) {
+    std::string w = a.next();
+    if (w == "--markdown") markdown = true;
+    else throw UsageError("unknown option " + w + " for ops");
+  }
+  std::map<std::pair<std::string, std::string>, std::vector<std::string>> ops;
+  for (const onnx::OpEntry& e : onnx::OpRegistry::builtin().entries()) {
+    if (e.domain == kInternalDomain) continue;  // written by graph passes, not by models
+    const std::string range = e.until >= onnx::kMaxDefaultOpset && e.domain.empty() ? std::to_string(e.since) + "+"
+                              : e.since == e.until                                  ? std::to_string(e.since)
+                                                                                    : std::to_string(e.since) + "-" + std::to_string(e.until);
+    ops[{e.domain.empty() ? "ai.onnx" : e.domain, e.op_type}].push_back(range);
+  }
+  if (markdown) {
+    std::printf("| domain | op | opsets |\n| --- | --- | --- |\n");
+  }
+  for (const auto& [key, ranges] : ops) {
+    std::string joined;
+    for (const auto& r : ranges) joined += (joined.empty() ? "" : ", ") + r;
+    if (markdown) std::printf("| %s | %s | %s |\n", key.first.c_str(), key.second.c_str(), joined.c_str());
+    else std::printf("%-14s %-34s %s\n", key.first.c_str(), key.second.c_str(), joined.c_str());
+  }
+  if (!markdown) std::printf("%zu ops; default-domain opsets up to %lld\n", ops.size(), static_cast<long long>(onnx::kMaxDefaultOpset));
   return 0;
 }
 
@@ -420,6 +453,7 @@ int main(int argc, char** argv) {
     if (cmd == "info") return cmd_info(a);
     if (cmd == "run") return cmd_run(a);
     if (cmd == "bench") return cmd_bench(a);
+    if (cmd == "ops") return cmd_ops(a);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       std::fputs(kUsage, stdout);
       return 0;
