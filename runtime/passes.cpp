@@ -225,6 +225,80 @@ bool fuse_gelu(Graph& g, std::vector<bool>& dead, const Uses& u, int erf) {
   return true;
 }
 
+// Gelu (tanh form): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), from its Tanh node; x^3 as
+// Mul(x, Mul(x, x)) or Pow(x, 3).
+bool fuse_gelu_tanh(Graph& g, std::vector<bool>& dead, const Uses& u, int tanh) {
+  if (!is_op(g, tanh, "Tanh")) return false;
+  auto producer = [&](int v) { return v >= 0 ? g.values[v].producer : -1; };
+  // Tanh(Mul(sqrt(2/pi), inner)).
+  const int scaled = g.nodes[tanh].inputs[0];
+  const int ms = producer(scaled);
+  if (!is_op(g, ms, "Mul") || only_reader(u, scaled) != tanh) return false;
+  int inner = -1;
+  for (int i : {0, 1})
+    if (near(scalar_constant(g, g.nodes[ms].inputs[i]), std::sqrt(2.0 / M_PI))) inner = g.nodes[ms].inputs[1 - i];
+  // inner = Add(x, Mul(0.044715, cube)).
+  const int add_inner = producer(inner);
+  if (!is_op(g, add_inner, "Add") || only_reader(u, inner) != ms) return false;
+  int x = -1, cube_term = -1;
+  for (int i : {0, 1}) {
+    const int p = producer(g.nodes[add_inner].inputs[i]);
+    if (is_op(g, p, "Mul")) cube_term = g.nodes[add_inner].inputs[i], x = g.nodes[add_inner].inputs[1 - i];
+  }
+  const int mc = producer(cube_term);
+  if (!is_op(g, mc, "Mul") || only_reader(u, cube_term) != add_inner) return false;
+  int cube = -1;
+  for (int i : {0, 1})
+    if (near(scalar_constant(g, g.nodes[mc].inputs[i]), 0.044715)) cube = g.nodes[mc].inputs[1 - i];
+  const int pc = producer(cube);
+  if (pc < 0 || only_reader(u, cube) != mc) return false;
+  std::vector<int> matched{ms, add_inner, mc, pc, tanh};
+  if (is_op(g, pc, "Pow")) {
+    if (g.nodes[pc].inputs[0] != x || !near(scalar_constant(g, g.nodes[pc].inputs[1]), 3.0)) return false;
+  } else if (is_op(g, pc, "Mul")) {  // x * (x * x), either order
+    const int a = g.nodes[pc].inputs[0], b = g.nodes[pc].inputs[1];
+    const int sq = a == x ? b : (b == x ? a : -1);
+    const int psq = producer(sq);
+    if (!is_op(g, psq, "Mul") || only_reader(u, sq) != pc || g.nodes[psq].inputs[0] != x || g.nodes[psq].inputs[1] != x) return false;
+    matched.push_back(psq);
+  } else {
+    return false;
+  }
+  // Tanh -> Add(1) -> Mul(x) -> Mul(0.5), or (x * 0.5) * (1 + tanh).
+  const int add1 = only_reader(u, g.nodes[tanh].outputs[0]);
+  if (!is_op(g, add1, "Add") || !near(scalar_constant(g, other_input(g.nodes[add1], g.nodes[tanh].outputs[0])), 1.0)) return false;
+  const int one_plus = g.nodes[add1].outputs[0];
+  const int m1 = only_reader(u, one_plus);
+  if (!is_op(g, m1, "Mul")) return false;
+  matched.push_back(add1), matched.push_back(m1);
+  int out;
+  const int other = other_input(g.nodes[m1], one_plus);
+  if (other == x) {
+    const int m2 = only_reader(u, g.nodes[m1].outputs[0]);
+    if (!is_op(g, m2, "Mul") || !near(scalar_constant(g, other_input(g.nodes[m2], g.nodes[m1].outputs[0])), 0.5)) return false;
+    matched.push_back(m2);
+    out = g.nodes[m2].outputs[0];
+  } else {
+    const int half = producer(other);
+    if (!is_op(g, half, "Mul") || only_reader(u, other) != m1 || other_input(g.nodes[half], x) < 0 ||
+        !near(scalar_constant(g, other_input(g.nodes[half], x)), 0.5))
+      return false;
+    matched.push_back(half);
+    out = g.nodes[m1].outputs[0];
+  }
+  for (int m : matched) dead[m] = true;
+  Node gelu;
+  gelu.name = g.nodes[tanh].name + "_fused_gelu_tanh";
+  gelu.op_type = "Gelu";
+  gelu.domain = kInternalDomain;
+  gelu.inputs = {x};
+  gelu.outputs = {out};
+  gelu.attributes["approximate"] = string_attr("tanh");
+  g.nodes.push_back(std::move(gelu));
+  dead.push_back(false);
+  return true;
+}
+
 // MatMul(A, constant 2-D W) + constant bias row [+ Gelu] -> FusedMatMul.
 bool fuse_matmul_bias(Graph& g, std::vector<bool>& dead, const Uses& u, int mm) {
   if (!is_op(g, mm, "MatMul")) return false;
@@ -244,7 +318,7 @@ bool fuse_matmul_bias(Graph& g, std::vector<bool>& dead, const Uses& u, int mm) 
   std::string activation = "none";
   const int act = only_reader(u, out);
   if (act >= 0 && g.nodes[act].domain == kInternalDomain && g.nodes[act].op_type == "Gelu") {
-    activation = "gelu_erf";
+    activation = g.nodes[act].attr_string("approximate", "none") == "tanh" ? "gelu_tanh" : "gelu_erf";
     matched.push_back(act);
     out = g.nodes[act].outputs[0];
   } else if (is_op(g, act, "Relu")) {
@@ -371,7 +445,7 @@ OptimizationReport optimize_graph(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
   using Pass = std::function<bool(Graph&, std::vector<bool>&, const Uses&, int)>;
   const std::pair<const char*, Pass> passes[] = {
-      {"layer_norm", fuse_layer_norm}, {"gelu", fuse_gelu}, {"matmul_bias", fuse_matmul_bias}, {"attention", fuse_attention}};
+      {"layer_norm", fuse_layer_norm}, {"gelu", fuse_gelu}, {"gelu_tanh", fuse_gelu_tanh}, {"matmul_bias", fuse_matmul_bias}, {"attention", fuse_attention}};
   bool any = false;
   for (const auto& [name, pass] : passes) {
     // One sweep per pass; a node a rewrite removed is skipped for the rest of the sweep.

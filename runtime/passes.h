@@ -5,6 +5,8 @@
 //                [, Mul(gamma)][, Add(beta)]                      -> LayerNormalization
 //   gelu:        Div(x, sqrt 2) or Mul(x, 1/sqrt 2), Erf, Add(1), Mul(x), Mul(0.5) (either order)
 //                                                                 -> Gelu
+//   gelu_tanh:   Mul/Pow for x^3, Mul(0.044715), Add(x), Mul(sqrt(2/pi)), Tanh, Add(1), Mul(x),
+//                Mul(0.5) (either order)                          -> Gelu (tanh)
 //   matmul_bias: MatMul(A, constant W) + constant bias row [+ Gelu] -> one GEMM with the bias and
 //                the activation in its epilogue
 //   attention:   MatMul(Q, Kᵀ), Div/Mul(scale), [Add(mask)], Softmax, MatMul(V) on [B, H, S, D]

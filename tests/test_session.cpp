@@ -462,3 +462,21 @@ TEST_CASE("graph passes on an exported BERT: attention, GELU and MatMul + bias f
   for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.double_at(i) - b.double_at(i)));
   CHECK(worst < 1e-5);
 }
+
+TEST_CASE("graph passes on an exported GPT-2: the tanh GELU fuses into the FFN's GEMM epilogue; outputs equal the unfused run") {
+  const std::string dir = NORMRT_SOURCE_DIR "/models/families/gpt2_tiny";
+  SessionOptions off{1};
+  off.optimize = false;
+  auto fused = onnx::open_session(dir + "/model.onnx", SessionOptions{1});
+  auto plain = onnx::open_session(dir + "/model.onnx", off);
+  CHECK(fused->optimization().fired.at("gelu_tanh") == 2);
+  int tanh_epilogues = 0;
+  for (const Node& n : fused->graph().nodes)
+    tanh_epilogues += n.op_type == "FusedMatMul" && n.attr_string("activation", "") == "gelu_tanh";
+  CHECK(tanh_epilogues == 2);
+  const std::vector<Tensor> in{onnx::load_tensor_file(dir + "/data_0/input_0.pb")};
+  const Tensor a = fused->run({"input_ids"}, in)[0], b = plain->run({"input_ids"}, in)[0];
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.double_at(i) - b.double_at(i)));
+  CHECK(worst < 1e-4);
+}

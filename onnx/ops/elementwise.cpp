@@ -631,8 +631,10 @@ void register_elementwise_ops(OpRegistry& r) {
     if (approx == "tanh") return std::make_unique<F>(gelu_tanh_fn, act_simd<kernels::Activation::GeluTanh>);
     fail(ErrorCode::InvalidModel, n.label() + ": approximate must be 'none' or 'tanh', got '" + approx + "'");
   });
-  r.add(kInternalDomain, "Gelu", 1, 1,  // written by the gelu pass, for any opset
-        [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(gelu_erf_fn, act_simd<kernels::Activation::GeluErf>); });
+  r.add(kInternalDomain, "Gelu", 1, 1, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {  // from the gelu passes, any opset
+    if (n.attr_string("approximate", "none") == "tanh") return std::make_unique<F>(gelu_tanh_fn, act_simd<kernels::Activation::GeluTanh>);
+    return std::make_unique<F>(gelu_erf_fn, act_simd<kernels::Activation::GeluErf>);
+  });
   r.add("", "Relu", 6, 13, [](const Node&, int64_t) { return make_numeric_map<ReluOp>(kFloatTypes); });
   r.add("", "Relu", 14, kMaxDefaultOpset, [](const Node&, int64_t) { return make_numeric_map<ReluOp>(kSignedTypes); });
   r.add("", "Neg", 6, kMaxDefaultOpset, [](const Node&, int64_t) { return make_numeric_map<NegOp>(kSignedTypes); });
