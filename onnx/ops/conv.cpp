@@ -14,6 +14,15 @@ namespace normrt::onnx {
 
 namespace {
 
+// Float scratch from the tensor block cache (allocate_aligned): not zero-filled, and blocks of
+// 1 MiB and more are reused across runs instead of being mapped afresh.
+struct Scratch {
+  std::shared_ptr<void> block;
+  explicit Scratch(int64_t floats)
+      : block(floats > 0 ? allocate_aligned(checked_bytes(DType::Float32, floats, "convolution scratch")) : nullptr) {}
+  float* data() { return static_cast<float*>(block.get()); }
+};
+
 struct ConvGeometry {
   std::vector<int64_t> in, kernel, out, stride, dilation, pad_begin, pad_end;
   int64_t in_size = 1, kernel_size = 1, out_size = 1;
@@ -108,7 +117,9 @@ class Conv final : public OpKernel {
     for (size_t d = 0; d < g.in.size(); ++d)
       direct &= g.kernel[d] == 1 && g.stride[d] == 1 && g.pad_begin[d] == 0 && g.pad_end[d] == 0;
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
-    std::vector<float> cols(direct ? 0 : static_cast<size_t>(kdim * positions));
+    // The column matrix comes from the tensor block cache: reused across runs, never zero-filled
+    // (im2col writes every element), so large convolutions do not fault in fresh pages each run.
+    Scratch cols(direct ? 0 : kdim * positions);
     const float* px = x.data<float>();
     const float* pw = w.data<float>();
     float* py = y.data<float>();
@@ -287,7 +298,7 @@ class ConvTranspose final : public OpKernel {
     const int64_t batch = xs[0], c_in = xs[1], cg = c_in / group_, mg = ws[1], m = mg * group_;
     const int64_t rows = mg * g.kernel_size, positions = g.in_size;
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
-    std::vector<float> cols(static_cast<size_t>(rows * positions));
+    Scratch cols(rows * positions);  // every element written by the GEMM
     float* py = y.data<float>();
     std::fill(py, py + y.numel(), 0.0f);
     const int64_t row_block = kernels::sgemm_row_block(gk);

@@ -126,7 +126,10 @@ class Resize final : public OpKernel {
     const Plan p = *plan(x.shape(), in(1), in(2), in(3), [&](const std::string& e) { ctx.error(e); });
     const size_t rank = x.rank();
     // Work in double, one axis at a time from the innermost (the reference's nesting order).
-    std::vector<double> cur(static_cast<size_t>(x.numel()));
+    // Double buffers from the tensor block cache (no zero fill; reused across runs).
+    auto buffer = [](int64_t n) { return allocate_aligned(checked_bytes(DType::Float64, std::max<int64_t>(n, 1), "Resize buffer")); };
+    std::shared_ptr<void> cur_block = buffer(x.numel());
+    double* cur = static_cast<double*>(cur_block.get());
     visit_float(x.dtype(), [&]<class T>() {
       for (int64_t i = 0; i < x.numel(); ++i) cur[i] = double(kernels::compute_t<T>(x.data<T>()[i]));
     });
@@ -139,11 +142,12 @@ class Resize final : public OpKernel {
       for (size_t e = 0; e < d; ++e) outer *= shape[e];
       for (size_t e = d + 1; e < rank; ++e) inner *= shape[e];
       const int64_t len = shape[d], olen = p.out[d];
-      std::vector<double> next(static_cast<size_t>(outer * olen * inner));
+      std::shared_ptr<void> next_block = buffer(outer * olen * inner);
+      double* next = static_cast<double*>(next_block.get());
       ctx.parallel.for_range(outer, rows_grain(olen * inner * taps.n), [&](int64_t o0, int64_t o1) {
         for (int64_t o = o0; o < o1; ++o)
           for (int64_t j = 0; j < olen; ++j) {
-            double* dst = next.data() + (o * olen + j) * inner;
+            double* dst = next + (o * olen + j) * inner;
             if (taps.extrapolate[j]) {
               std::fill(dst, dst + inner, double(extrapolation_));
               continue;
@@ -153,12 +157,13 @@ class Resize final : public OpKernel {
               const double w = taps.weights[j * taps.n + t];
               if (w == 0.0) continue;
               const int64_t src_i = std::clamp<int64_t>(taps.first[j] + t, 0, len - 1);  // edge padding
-              const double* src = cur.data() + (o * len + src_i) * inner;
+              const double* src = cur + (o * len + src_i) * inner;
               for (int64_t i = 0; i < inner; ++i) dst[i] += w * src[i];
             }
           }
       });
-      cur = std::move(next);
+      cur_block = std::move(next_block);
+      cur = next;
       shape[d] = olen;
     }
     visit_float(y.dtype(), [&]<class T>() {
