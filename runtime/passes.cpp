@@ -177,6 +177,45 @@ bool fuse_layer_norm(Graph& g, std::vector<bool>& dead, const Uses& u, int n0) {
   return true;
 }
 
+// The shared end of both GELU forms, from the node computing t (erf or tanh of the scaled x):
+// Add(t, 1) -> Mul(x, .) -> Mul(., 0.5), or (x * 0.5) * (1 + t). Appends the matched nodes and
+// on success writes the Gelu node (approximate = "none" or "tanh") in place of them all.
+bool finish_gelu(Graph& g, std::vector<bool>& dead, const Uses& u, int t_node, int x, std::vector<int> matched, const char* approximate) {
+  const int t = g.nodes[t_node].outputs[0];
+  const int add = only_reader(u, t);
+  if (!is_op(g, add, "Add") || !near(scalar_constant(g, other_input(g.nodes[add], t)), 1.0)) return false;
+  const int one_plus = g.nodes[add].outputs[0];
+  const int m1 = only_reader(u, one_plus);
+  if (!is_op(g, m1, "Mul")) return false;
+  matched.push_back(add), matched.push_back(m1);
+  int out;
+  const int other = other_input(g.nodes[m1], one_plus);
+  if (other == x) {  // x * (1 + t) then * 0.5
+    const int m2 = only_reader(u, g.nodes[m1].outputs[0]);
+    if (!is_op(g, m2, "Mul") || !near(scalar_constant(g, other_input(g.nodes[m2], g.nodes[m1].outputs[0])), 0.5)) return false;
+    matched.push_back(m2);
+    out = g.nodes[m2].outputs[0];
+  } else {  // (x * 0.5) * (1 + t)
+    const int half = other >= 0 ? g.values[other].producer : -1;
+    if (!is_op(g, half, "Mul") || only_reader(u, other) != m1) return false;
+    if (other_input(g.nodes[half], x) < 0 || !near(scalar_constant(g, other_input(g.nodes[half], x)), 0.5)) return false;
+    matched.push_back(half);
+    out = g.nodes[m1].outputs[0];
+  }
+  // Element types of intermediates are not known before inference; Gelu takes every float type.
+  for (int m : matched) dead[m] = true;
+  Node gelu;
+  gelu.name = g.nodes[t_node].name + "_fused_gelu";
+  gelu.op_type = "Gelu";
+  gelu.domain = kInternalDomain;
+  gelu.inputs = {x};
+  gelu.outputs = {out};
+  gelu.attributes["approximate"] = string_attr(approximate);
+  g.nodes.push_back(std::move(gelu));
+  dead.push_back(false);
+  return true;
+}
+
 // Gelu (erf form) starting from its Erf node.
 bool fuse_gelu(Graph& g, std::vector<bool>& dead, const Uses& u, int erf) {
   if (!is_op(g, erf, "Erf")) return false;
@@ -191,38 +230,7 @@ bool fuse_gelu(Graph& g, std::vector<bool>& dead, const Uses& u, int erf) {
     else if (near(scalar_constant(g, m.inputs[0]), std::sqrt(0.5))) x = m.inputs[1];
   }
   if (x < 0) return false;
-  const int add = only_reader(u, g.nodes[erf].outputs[0]);
-  if (!is_op(g, add, "Add") || !near(scalar_constant(g, other_input(g.nodes[add], g.nodes[erf].outputs[0])), 1.0)) return false;
-  const int one_plus = g.nodes[add].outputs[0];
-  const int m1 = only_reader(u, one_plus);
-  if (!is_op(g, m1, "Mul")) return false;
-  std::vector<int> matched{pre, erf, add, m1};
-  int out;
-  const int other = other_input(g.nodes[m1], one_plus);
-  if (other == x) {  // x * (1 + erf) then * 0.5
-    const int m2 = only_reader(u, g.nodes[m1].outputs[0]);
-    if (!is_op(g, m2, "Mul") || !near(scalar_constant(g, other_input(g.nodes[m2], g.nodes[m1].outputs[0])), 0.5)) return false;
-    matched.push_back(m2);
-    out = g.nodes[m2].outputs[0];
-  } else {  // (x * 0.5) * (1 + erf)
-    const int half = other >= 0 ? g.values[other].producer : -1;
-    if (!is_op(g, half, "Mul") || only_reader(u, other) != m1) return false;
-    if (other_input(g.nodes[half], x) < 0 || !near(scalar_constant(g, other_input(g.nodes[half], x)), 0.5)) return false;
-    matched.push_back(half);
-    out = g.nodes[m1].outputs[0];
-  }
-  // Element types of intermediates are not known before inference; Gelu takes every float type.
-  for (int m : matched) dead[m] = true;
-  Node gelu;
-  gelu.name = g.nodes[erf].name + "_fused_gelu";
-  gelu.op_type = "Gelu";
-  gelu.domain = kInternalDomain;
-  gelu.inputs = {x};
-  gelu.outputs = {out};
-  gelu.attributes["approximate"] = string_attr("none");
-  g.nodes.push_back(std::move(gelu));
-  dead.push_back(false);
-  return true;
+  return finish_gelu(g, dead, u, erf, x, {pre, erf}, "none");
 }
 
 // Gelu (tanh form): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), from its Tanh node; x^3 as
@@ -264,39 +272,7 @@ bool fuse_gelu_tanh(Graph& g, std::vector<bool>& dead, const Uses& u, int tanh) 
   } else {
     return false;
   }
-  // Tanh -> Add(1) -> Mul(x) -> Mul(0.5), or (x * 0.5) * (1 + tanh).
-  const int add1 = only_reader(u, g.nodes[tanh].outputs[0]);
-  if (!is_op(g, add1, "Add") || !near(scalar_constant(g, other_input(g.nodes[add1], g.nodes[tanh].outputs[0])), 1.0)) return false;
-  const int one_plus = g.nodes[add1].outputs[0];
-  const int m1 = only_reader(u, one_plus);
-  if (!is_op(g, m1, "Mul")) return false;
-  matched.push_back(add1), matched.push_back(m1);
-  int out;
-  const int other = other_input(g.nodes[m1], one_plus);
-  if (other == x) {
-    const int m2 = only_reader(u, g.nodes[m1].outputs[0]);
-    if (!is_op(g, m2, "Mul") || !near(scalar_constant(g, other_input(g.nodes[m2], g.nodes[m1].outputs[0])), 0.5)) return false;
-    matched.push_back(m2);
-    out = g.nodes[m2].outputs[0];
-  } else {
-    const int half = producer(other);
-    if (!is_op(g, half, "Mul") || only_reader(u, other) != m1 || other_input(g.nodes[half], x) < 0 ||
-        !near(scalar_constant(g, other_input(g.nodes[half], x)), 0.5))
-      return false;
-    matched.push_back(half);
-    out = g.nodes[m1].outputs[0];
-  }
-  for (int m : matched) dead[m] = true;
-  Node gelu;
-  gelu.name = g.nodes[tanh].name + "_fused_gelu_tanh";
-  gelu.op_type = "Gelu";
-  gelu.domain = kInternalDomain;
-  gelu.inputs = {x};
-  gelu.outputs = {out};
-  gelu.attributes["approximate"] = string_attr("tanh");
-  g.nodes.push_back(std::move(gelu));
-  dead.push_back(false);
-  return true;
+  return finish_gelu(g, dead, u, tanh, x, matched, "tanh");
 }
 
 // MatMul(A, constant 2-D W) + constant bias row [+ Gelu] -> FusedMatMul.

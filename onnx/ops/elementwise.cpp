@@ -53,45 +53,6 @@ std::unique_ptr<OpKernel> make_binary(const Node&, int64_t) {
   return std::make_unique<BinaryArithmetic>(OP);
 }
 
-// y = f(x) element by element over floating-point tensors.
-class UnaryFloat final : public OpKernel {
- public:
-  using Fn = double (*)(double);
-  // The float32 primitive in the per-ISA table.
-  using SimdFn = void (*kernels::ActivationPrimitives::*)(const float*, float*, int64_t);
-  // fn: the float64 definition (other float types); simd: the float32 primitive, may be null.
-  UnaryFloat(Fn fn, SimdFn simd) : fn_(fn), simd_(simd) {}
-
-  void infer(InferContext& ctx) const override {
-    ctx.expect_type(0, kFloatTypes);
-    ctx.output(0).dtype = ctx.input(0).dtype;
-    ctx.output(0).shape = ctx.input(0).shape;
-  }
-
-  void compute(ComputeContext& ctx) const override {
-    const Tensor& x = *ctx.inputs[0];
-    Tensor& y = *ctx.outputs[0];
-    if (simd_ && x.dtype() == DType::Float32) {  // the per-ISA vector form
-      const auto f = kernels::activation_primitives(ctx.isa).*simd_;
-      ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) { f(x.data<float>() + i0, y.data<float>() + i0, i1 - i0); });
-      return;
-    }
-    visit_float(x.dtype(), [&]<class T>() {
-      using C = kernels::compute_t<T>;
-      const T* in = x.data<T>();
-      T* out = y.data<T>();
-      ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) out[i] = T(static_cast<C>(fn_(double(C(in[i])))));
-      });
-    });
-  }
-
- private:
-  Fn fn_;
-  SimdFn simd_;
-};
-
-double erf_fn(double x) { return std::erf(x); }
 
 // ---------------------------------------------------------------------------------------------
 // Unary maps.
@@ -195,6 +156,7 @@ struct ReluOp {
 constexpr std::initializer_list<DType> kSignedTypes = {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16,
                                                        DType::Int8,    DType::Int16,   DType::Int32,   DType::Int64};
 
+double erf_fn(double x, const double*) { return std::erf(x); }
 double tanh_fn(double x, const double*) { return std::tanh(x); }
 double sigmoid_fn(double x, const double*) { return 1.0 / (1.0 + std::exp(-x)); }
 double softplus_fn(double x, const double*) { return x > 30 ? x : std::log1p(std::exp(x)); }
@@ -607,10 +569,8 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("", "Sub", 7, kMaxDefaultOpset, make_binary<BinaryOp::Sub>);
   r.add("", "Mul", 7, kMaxDefaultOpset, make_binary<BinaryOp::Mul>);
   r.add("", "Div", 7, kMaxDefaultOpset, make_binary<BinaryOp::Div>);
-  r.add("", "Erf", 9, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> {
-    return std::make_unique<UnaryFloat>(erf_fn, &kernels::ActivationPrimitives::erf);
-  });
   using F = UnaryFloatMap;
+  r.add("", "Erf", 9, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(erf_fn, erf_simd); });
   r.add("", "Tanh", 6, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(tanh_fn, tanh_simd); });
   r.add("", "Sigmoid", 6, kMaxDefaultOpset,
         [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<F>(sigmoid_fn, sigmoid_simd); });
