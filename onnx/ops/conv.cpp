@@ -28,6 +28,26 @@ struct ConvGeometry {
   int64_t in_size = 1, kernel_size = 1, out_size = 1;
 };
 
+// The attributes both convolutions share, checked against the spatial rank: strides, dilations
+// (default 1) and explicit pads (begin values, then end values); `use_pads` false leaves pads at 0.
+ConvGeometry base_geometry(const std::vector<int64_t>& in, const std::vector<int64_t>& kernel, const std::vector<int64_t>& kernel_shape,
+                           const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations, const std::vector<int64_t>& pads,
+                           bool use_pads, const std::function<void(const std::string&)>& error) {
+  const size_t k = in.size();
+  ConvGeometry g;
+  g.in = in, g.kernel = kernel;
+  if (!kernel_shape.empty() && kernel_shape != kernel) error("kernel_shape disagrees with W's shape");
+  g.stride = strides.empty() ? std::vector<int64_t>(k, 1) : strides;
+  g.dilation = dilations.empty() ? std::vector<int64_t>(k, 1) : dilations;
+  if (g.stride.size() != k || g.dilation.size() != k) error("strides and dilations need one value per spatial dim");
+  g.pad_begin.assign(k, 0), g.pad_end.assign(k, 0);
+  if (use_pads && !pads.empty()) {
+    if (pads.size() != 2 * k) error("pads needs two values per spatial dim");
+    for (size_t d = 0; d < k; ++d) g.pad_begin[d] = pads[d], g.pad_end[d] = pads[k + d];
+  }
+  return g;
+}
+
 class Conv final : public OpKernel {
  public:
   explicit Conv(const Node& n)
@@ -46,17 +66,7 @@ class Conv final : public OpKernel {
   ConvGeometry geometry(const std::vector<int64_t>& in, const std::vector<int64_t>& kernel,
                         const std::function<void(const std::string&)>& error) const {
     const size_t k = in.size();
-    ConvGeometry g;
-    g.in = in, g.kernel = kernel;
-    if (!kernel_shape_.empty() && kernel_shape_ != kernel) error("kernel_shape disagrees with W's shape");
-    g.stride = strides_.empty() ? std::vector<int64_t>(k, 1) : strides_;
-    g.dilation = dilations_.empty() ? std::vector<int64_t>(k, 1) : dilations_;
-    if (g.stride.size() != k || g.dilation.size() != k) error("strides and dilations need one value per spatial dim");
-    g.pad_begin.assign(k, 0), g.pad_end.assign(k, 0);
-    if (!pads_.empty()) {
-      if (pads_.size() != 2 * k) error("pads needs two values per spatial dim");
-      for (size_t d = 0; d < k; ++d) g.pad_begin[d] = pads_[d], g.pad_end[d] = pads_[k + d];
-    }
+    ConvGeometry g = base_geometry(in, kernel, kernel_shape_, strides_, dilations_, pads_, true, error);
     for (size_t d = 0; d < k; ++d) {
       if (g.stride[d] <= 0 || g.dilation[d] <= 0) error("strides and dilations must be positive");
       if (g.pad_begin[d] < 0 || g.pad_end[d] < 0) error("pads must be >= 0");
@@ -230,24 +240,16 @@ class ConvTranspose final : public OpKernel {
   ConvGeometry geometry(const std::vector<int64_t>& in, const std::vector<int64_t>& kernel,
                         const std::function<void(const std::string&)>& error) const {
     const size_t k = in.size();
-    ConvGeometry g;
-    g.in = in, g.kernel = kernel;
-    if (!kernel_shape_.empty() && kernel_shape_ != kernel) error("kernel_shape disagrees with W's shape");
-    g.stride = strides_.empty() ? std::vector<int64_t>(k, 1) : strides_;
-    g.dilation = dilations_.empty() ? std::vector<int64_t>(k, 1) : dilations_;
-    const std::vector<int64_t> out_pad = output_padding_.empty() ? std::vector<int64_t>(k, 0) : output_padding_;
-    if (g.stride.size() != k || g.dilation.size() != k || out_pad.size() != k) error("strides, dilations and output_padding need one value per spatial dim");
     std::vector<int64_t> target;
     if (!output_shape_.empty()) {
       target = output_shape_;
       if (target.size() == k + 2) target.erase(target.begin(), target.begin() + 2);
       if (target.size() != k) error("output_shape needs one value per spatial dim");
     }
-    g.pad_begin.assign(k, 0), g.pad_end.assign(k, 0);
-    if (!pads_.empty() && target.empty() && auto_pad_ == "NOTSET") {
-      if (pads_.size() != 2 * k) error("pads needs two values per spatial dim");
-      for (size_t d = 0; d < k; ++d) g.pad_begin[d] = pads_[d], g.pad_end[d] = pads_[k + d];
-    }
+    // Explicit pads count only when neither output_shape nor auto_pad decides them.
+    ConvGeometry g = base_geometry(in, kernel, kernel_shape_, strides_, dilations_, pads_, target.empty() && auto_pad_ == "NOTSET", error);
+    const std::vector<int64_t> out_pad = output_padding_.empty() ? std::vector<int64_t>(k, 0) : output_padding_;
+    if (out_pad.size() != k) error("output_padding needs one value per spatial dim");
     for (size_t d = 0; d < k; ++d) {
       if (g.stride[d] <= 0 || g.dilation[d] <= 0) error("strides and dilations must be positive");
       const int64_t full = g.stride[d] * (in[d] - 1) + out_pad[d] + g.dilation[d] * (kernel[d] - 1) + 1;

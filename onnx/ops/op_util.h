@@ -1,6 +1,7 @@
 // Helpers shared by the op definitions: type dispatch, axis handling, symbolic broadcasting.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -78,5 +79,32 @@ struct FloatOut {
   void commit();
 };
 FloatOut float_out(Tensor* t);
+
+// y[o] = x[source index of o] for every element o of y (row-major over y's shape), where
+// source(d, i) maps output index i of dim d to the input index of dim d, or -1 when the element
+// lies outside the input (it then gets the `fill` bytes; null fill means it never happens).
+// The data movement of Slice, Tile and Pad.
+template <class Source>
+void gather_elements(const Tensor& x, Tensor& y, Source&& source, const void* fill = nullptr) {
+  const size_t rank = x.rank(), width = dtype_size(x.dtype());
+  std::vector<int64_t> stride(rank, 1), idx(rank, 0);
+  for (size_t d = rank; d-- > 1;) stride[d - 1] = stride[d] * x.shape()[d];
+  const char* src = static_cast<const char*>(x.raw());
+  char* dst = static_cast<char*>(y.raw());
+  for (int64_t o = 0; o < y.numel(); ++o) {
+    int64_t off = 0;
+    bool outside = false;
+    for (size_t d = 0; d < rank && !outside; ++d) {
+      const int64_t i = source(d, idx[d]);
+      outside = i < 0;
+      off += i * stride[d];
+    }
+    std::memcpy(dst + o * width, outside ? fill : src + off * width, width);
+    for (size_t d = rank; d-- > 0;) {
+      if (++idx[d] < y.shape()[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
 
 }  // namespace normrt::onnx

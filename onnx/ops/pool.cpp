@@ -232,9 +232,7 @@ class Pad final : public OpKernel {
     const Tensor& x = *ctx.inputs[0];
     Tensor& y = *ctx.outputs[0];
     const std::vector<int64_t> p = *pads_for(x.rank(), ctx.inputs, [&](const std::string& e) { ctx.error(e); });
-    const size_t rank = x.rank(), width = dtype_size(x.dtype());
-    std::vector<int64_t> stride(rank, 1);
-    for (size_t d = rank; d-- > 1;) stride[d - 1] = stride[d] * x.shape()[d];
+    const size_t width = dtype_size(x.dtype());
     // The fill value for constant mode, in the tensor's element type.
     std::vector<char> fill(width, 0);
     if (from_inputs_ && ctx.inputs.size() > 2 && ctx.inputs[2]) std::memcpy(fill.data(), ctx.inputs[2]->raw(), width);
@@ -243,40 +241,21 @@ class Pad final : public OpKernel {
         const T v = T(static_cast<kernels::compute_t<T>>(value_));
         std::memcpy(fill.data(), &v, width);
       });
-    std::vector<int64_t> idx(rank, 0);
-    char* dst = static_cast<char*>(y.raw());
-    const char* src = static_cast<const char*>(x.raw());
-    for (int64_t o = 0; o < y.numel(); ++o) {
-      int64_t off = 0;
-      bool outside = false;
-      for (size_t d = 0; d < rank; ++d) {
-        const int64_t n = x.shape()[d];
-        int64_t i = idx[d] - p[d];
-        if (i < 0 || i >= n) {
-          if (mode_ == "constant") {
-            outside = true;
-            break;
-          } else if (mode_ == "edge") {
-            i = std::clamp<int64_t>(i, 0, n - 1);
-          } else if (mode_ == "wrap") {
-            i = ((i % n) + n) % n;
-          } else {  // reflect, without repeating the edge
-            const int64_t period = 2 * (n - 1);
-            if (period == 0) i = 0;
-            else {
-              i = ((i % period) + period) % period;
-              if (i >= n) i = period - i;
-            }
-          }
-        }
-        off += i * stride[d];
-      }
-      std::memcpy(dst + o * width, outside ? fill.data() : src + off * width, width);
-      for (size_t d = rank; d-- > 0;) {
-        if (++idx[d] < y.shape()[d]) break;
-        idx[d] = 0;
-      }
-    }
+    gather_elements(
+        x, y,
+        [&](size_t d, int64_t o) -> int64_t {
+          const int64_t n = x.shape()[d];
+          int64_t i = o - p[d];
+          if (i >= 0 && i < n) return i;
+          if (mode_ == "constant") return -1;
+          if (mode_ == "edge") return std::clamp<int64_t>(i, 0, n - 1);
+          if (mode_ == "wrap") return ((i % n) + n) % n;
+          const int64_t period = 2 * (n - 1);  // reflect, without repeating the edge
+          if (period == 0) return 0;
+          i = ((i % period) + period) % period;
+          return i >= n ? period - i : i;
+        },
+        fill.data());
   }
 
  private:

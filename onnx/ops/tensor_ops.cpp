@@ -261,21 +261,7 @@ class Slice final : public OpKernel {
     Tensor& y = *ctx.outputs[0];
     if (y.numel() == 0) return;
     const Plan p = *plan(x.shape(), ctx.inputs, [&](const std::string& e) { ctx.error(e); });
-    const size_t rank = x.rank(), width = dtype_size(x.dtype());
-    std::vector<int64_t> stride(rank, 1);
-    for (size_t d = rank; d-- > 1;) stride[d - 1] = stride[d] * x.shape()[d];
-    const char* src = static_cast<const char*>(x.raw());
-    char* dst = static_cast<char*>(y.raw());
-    std::vector<int64_t> idx(rank, 0);
-    for (int64_t o = 0; o < y.numel(); ++o) {
-      int64_t off = 0;
-      for (size_t d = 0; d < rank; ++d) off += (p.start[d] + idx[d] * p.step[d]) * stride[d];
-      std::memcpy(dst + o * width, src + off * width, width);
-      for (size_t d = rank; d-- > 0;) {
-        if (++idx[d] < p.count[d]) break;
-        idx[d] = 0;
-      }
-    }
+    gather_elements(x, y, [&](size_t d, int64_t i) { return p.start[d] + i * p.step[d]; });
   }
 
  private:
@@ -437,21 +423,7 @@ class Tile final : public OpKernel {
   void compute(ComputeContext& ctx) const override {
     const Tensor& x = *ctx.inputs[0];
     Tensor& y = *ctx.outputs[0];
-    const size_t rank = x.rank(), width = dtype_size(x.dtype());
-    std::vector<int64_t> stride(rank, 1);
-    for (size_t d = rank; d-- > 1;) stride[d - 1] = stride[d] * x.shape()[d];
-    std::vector<int64_t> idx(rank, 0);
-    const char* src = static_cast<const char*>(x.raw());
-    char* dst = static_cast<char*>(y.raw());
-    for (int64_t o = 0; o < y.numel(); ++o) {
-      int64_t off = 0;
-      for (size_t d = 0; d < rank; ++d) off += (idx[d] % x.shape()[d]) * stride[d];
-      std::memcpy(dst + o * width, src + off * width, width);
-      for (size_t d = rank; d-- > 0;) {
-        if (++idx[d] < y.shape()[d]) break;
-        idx[d] = 0;
-      }
-    }
+    gather_elements(x, y, [&](size_t d, int64_t i) { return i % x.shape()[d]; });
   }
 };
 
