@@ -209,7 +209,9 @@ struct Loader {
     return r;
   }
 
-  Graph convert(const ::onnx::ModelProto& mp) {
+  // Consumes mp's initializer bytes as it goes (each one's raw_data is released once copied), so a
+  // model's weights are not held twice while loading.
+  Graph convert(::onnx::ModelProto& mp) {
     Graph g;
     g.model_label = model;
     g.producer = mp.producer_name();
@@ -223,11 +225,13 @@ struct Loader {
     const ::onnx::GraphProto& gp = mp.graph();
     g.name = gp.name();
 
-    for (const auto& init : gp.initializer()) {
+    for (int i = 0; i < gp.initializer_size(); ++i) {
+      const auto& init = gp.initializer(i);
       Value v;
       v.name = init.name();
       if (v.name.empty()) fail(ErrorCode::InvalidModel, model + ": an initializer has no name");
       auto t = std::make_shared<Tensor>(convert_tensor(init, "initializer '" + v.name + "'", tc));
+      std::string().swap(*mp.mutable_graph()->mutable_initializer(i)->mutable_raw_data());
       v.dtype = t->dtype();
       v.shape = to_sym_shape(t->shape());
       v.constant = std::move(t);
@@ -344,12 +348,28 @@ Graph load_model_buffer(const void* data, size_t size, const LoadOptions& option
 }
 
 Graph load_model_file(const std::string& path, LoadOptions options) {
-  const std::string bytes = read_file(path, "model");
+  // Parsed straight from the file (not read into memory first), so the peak while loading is the
+  // parsed message plus the tensors, not the file's bytes on top.
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) fail(ErrorCode::IoError, "model '" + path + "' is a directory");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(ErrorCode::IoError, "cannot open model '" + path + "'");
+  f.seekg(0, std::ios::end);
+  const std::streamoff size = f.tellg();
+  if (size < 0) fail(ErrorCode::IoError, "cannot read model '" + path + "'");
+  if (size == 0) fail(ErrorCode::InvalidModel, path + ": the model is empty (0 bytes)");
+  if (static_cast<size_t>(size) > kMaxProtoBytes)
+    fail(ErrorCode::InvalidModel, "model '" + path + "' is larger than 2 GiB; store big tensors as external data");
+  f.seekg(0);
+  ::onnx::ModelProto mp;
+  if (!mp.ParseFromIstream(&f))
+    fail(ErrorCode::InvalidModel, path + ": not a valid ONNX model (protobuf parse failed: truncated or corrupt)");
   if (options.external_data_dir.empty()) {
     fs::path dir = fs::path(path).parent_path();
     options.external_data_dir = dir.empty() ? "." : dir.string();
   }
-  return load_model_buffer(bytes.data(), bytes.size(), options, path);
+  Loader loader{path, options};
+  return loader.convert(mp);
 }
 
 Tensor parse_tensor(const void* data, size_t size, const std::string& label, std::string* name) {
