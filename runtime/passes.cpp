@@ -368,6 +368,33 @@ bool fuse_attention(Graph& g, std::vector<bool>& dead, const Uses& u, int qk) {
   return true;
 }
 
+// MatMul(A, Transpose(constant 2-D W)) -> FusedMatMul(A, W) with transpose_b: the weight is packed
+// transposed at session creation instead of being transposed (and packed) on every run — the
+// tied LM head of GPT-2-style models.
+bool fuse_transposed_weight(Graph& g, std::vector<bool>& dead, const Uses& u, int mm) {
+  if (!is_op(g, mm, "MatMul")) return false;
+  const int bt = g.nodes[mm].inputs[1];
+  const int tr = bt >= 0 ? g.values[bt].producer : -1;
+  if (!is_op(g, tr, "Transpose") || u.graph_output[bt]) return false;
+  const int w = g.nodes[tr].inputs[0];
+  if (!g.values[w].constant || g.values[w].constant->rank() != 2 || g.values[w].dtype != DType::Float32) return false;
+  const std::vector<int64_t> perm = g.nodes[tr].attr_ints("perm", {1, 0});
+  if (perm != std::vector<int64_t>{1, 0}) return false;
+  if (only_reader(u, bt) == mm) dead[tr] = true;  // otherwise the Transpose stays for its other readers
+  dead[mm] = true;
+  Node f;
+  f.name = g.nodes[mm].name + "_fused_matmul";
+  f.op_type = "FusedMatMul";
+  f.domain = kInternalDomain;
+  f.inputs = {g.nodes[mm].inputs[0], w};
+  f.outputs = {g.nodes[mm].outputs[0]};
+  f.attributes["activation"] = string_attr("none");
+  f.attributes["transpose_b"] = int_attr(1);
+  g.nodes.push_back(std::move(f));
+  dead.push_back(false);
+  return true;
+}
+
 // Removes dead nodes, dropping nodes whose outputs nothing reads (repeatedly), and fixes producers.
 int compact(Graph& g, std::vector<bool>& dead, bool drop_unused) {
   if (drop_unused) {
@@ -421,7 +448,8 @@ OptimizationReport optimize_graph(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
   using Pass = std::function<bool(Graph&, std::vector<bool>&, const Uses&, int)>;
   const std::pair<const char*, Pass> passes[] = {
-      {"layer_norm", fuse_layer_norm}, {"gelu", fuse_gelu}, {"gelu_tanh", fuse_gelu_tanh}, {"matmul_bias", fuse_matmul_bias}, {"attention", fuse_attention}};
+      {"layer_norm", fuse_layer_norm}, {"gelu", fuse_gelu}, {"gelu_tanh", fuse_gelu_tanh}, {"matmul_bias", fuse_matmul_bias}, {"attention", fuse_attention},
+      {"transposed_weight", fuse_transposed_weight}};
   bool any = false;
   for (const auto& [name, pass] : passes) {
     // One sweep per pass; a node a rewrite removed is skipped for the rest of the sweep.

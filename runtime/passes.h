@@ -11,6 +11,7 @@
 //                the activation in its epilogue
 //   attention:   MatMul(Q, Kᵀ), Div/Mul(scale), [Add(mask)], Softmax, MatMul(V) on [B, H, S, D]
 //                                                                 -> the fused Attention kernel
+//   transposed_weight: MatMul(A, Transpose(constant W)) -> one GEMM packing W transposed once
 //   dead_code:   nodes whose outputs nothing reads
 // Fused nodes live in the internal domain kInternalDomain (opset 1), added to the graph's imports.
 #pragma once

@@ -289,3 +289,31 @@ TEST_CASE("graph passes leave a pattern alone when an intermediate is read elsew
   auto outs = s->run({"X"}, {f32({1, 5, 16}, std::vector<float>(80, 1.0f))});
   CHECK(outs.size() == 2);
 }
+
+TEST_CASE("graph passes: MatMul by a transposed constant weight packs the weight transposed once; outputs unchanged") {
+  const int64_t k = 40, n = 70;
+  std::vector<float> w(n * k);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = std::cos(0.1f * float(i));
+  onnx::ModelSpec m;
+  m.opsets = {{"", 17}};
+  m.inputs = {{"X", 1, {std::string("rows"), k}}};
+  m.outputs = {{"Y", 1, {}, false}};
+  m.initializers = {onnx::tensor_spec("W", f32({n, k}, w))};  // stored [N, K], used as Wᵀ
+  m.nodes = {{"Transpose", {"W"}, {"Wt"}, {{"perm", attr_ints({1, 0})}}, "transpose"}, {"MatMul", {"X", "Wt"}, {"Y"}, {}, "matmul"}};
+  SessionOptions off{1};
+  off.optimize = false;
+  auto fused = open(m), plain = open(m, off);
+  CHECK(fused->optimization().fired.at("transposed_weight") == 1);
+  REQUIRE(fused->graph().nodes.size() == 1);
+  CHECK(fused->graph().nodes[0].op_type == "FusedMatMul");
+  for (int64_t rows : {1, 2, 9}) {
+    std::vector<float> xs(rows * k);
+    for (size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.3f * float(i));
+    const Tensor x = f32({rows, k}, xs);
+    const Tensor a = fused->run({"X"}, {x})[0], b = plain->run({"X"}, {x})[0];
+    REQUIRE(a.shape() == Shape{rows, n});
+    double worst = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, double(std::fabs(a.data<float>()[i] - b.data<float>()[i])));
+    CHECK(worst < 1e-4);
+  }
+}

@@ -54,14 +54,17 @@ void for_each_gemm_task(const ComputeContext& ctx, const kernels::GemmPrimitives
 class MatMul final : public OpKernel {
  public:
   MatMul() = default;
-  explicit MatMul(kernels::Activation act) : fused_(true), act_(act) {}
+  // transpose_b: input 1 holds Bᵀ [N, K] (a weight the matmul_bias pass took from before its
+  // Transpose); it is read transposed while packing, never materialized.
+  MatMul(kernels::Activation act, bool transpose_b) : fused_(true), act_(act), transpose_b_(transpose_b) {}
   // A constant 2-D B (a weight) is packed here once, for the session's ISA.
   void prepare(const std::vector<const Tensor*>& constants, kernels::Isa isa) override {
     const Tensor* b = constants.size() > 1 ? constants[1] : nullptr;
     if (!b || b->dtype() != DType::Float32 || b->rank() != 2) return;
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(isa);
-    packed_ = std::make_shared<const kernels::PackedB>(gk, b->shape()[0], b->shape()[1],
-                                                       kernels::MatrixView::row_major(b->data<float>(), b->shape()[1]));
+    const int64_t rows = b->shape()[0], cols = b->shape()[1];
+    packed_ = transpose_b_ ? std::make_shared<const kernels::PackedB>(gk, cols, rows, kernels::MatrixView::transposed(b->data<float>(), cols))
+                           : std::make_shared<const kernels::PackedB>(gk, rows, cols, kernels::MatrixView::row_major(b->data<float>(), cols));
   }
 
   void infer(InferContext& ctx) const override {
@@ -72,6 +75,10 @@ class MatMul final : public OpKernel {
     if (!a.shape || !b.shape) return;
     SymShape sa = *a.shape, sb = *b.shape;
     if (sa.empty() || sb.empty()) ctx.error("MatMul inputs must have rank >= 1");
+    if (transpose_b_) {
+      if (sb.size() != 2 || !b.value) ctx.error("a transposed B must be a constant 2-D weight");
+      std::swap(sb[0], sb[1]);
+    }
     const bool a_vec = sa.size() == 1, b_vec = sb.size() == 1;
     if (a_vec) sa.insert(sa.begin(), Dim::of(1));
     if (b_vec) sb.push_back(Dim::of(1));
@@ -88,6 +95,10 @@ class MatMul final : public OpKernel {
     const Tensor &a = *ctx.inputs[0], &b = *ctx.inputs[1];
     Tensor& c = *ctx.outputs[0];
     Shape sa = a.shape(), sb = b.shape();
+    if (transpose_b_) {
+      if (!packed_) ctx.error("internal: a transposed B was not packed");
+      std::swap(sb[0], sb[1]);
+    }
     if (sa.size() == 1) sa.insert(sa.begin(), 1);
     if (sb.size() == 1) sb.push_back(1);
     const int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
@@ -120,8 +131,9 @@ class MatMul final : public OpKernel {
     const float* pa = a.data<float>();
     const float* pb = b.data<float>();
     float* pc = c.data<float>();
-    const float* bias = fused_ ? ctx.inputs[2]->data<float>() : nullptr;
-    if (fused_ && ctx.inputs[2]->numel() != n) ctx.error("the bias must hold one value per output column (" + std::to_string(n) + ")");
+    const Tensor* bias_t = fused_ && ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
+    const float* bias = bias_t ? bias_t->data<float>() : nullptr;
+    if (bias_t && bias_t->numel() != n) ctx.error("the bias must hold one value per output column (" + std::to_string(n) + ")");
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
     if (packed_ && b.rank() == 2) {
       // B is shared by every batch, so A's batch dims fold into M.
@@ -142,6 +154,7 @@ class MatMul final : public OpKernel {
   std::shared_ptr<const kernels::PackedB> packed_;  // set by prepare() when B is a constant matrix
   bool fused_ = false;
   kernels::Activation act_ = kernels::Activation::None;
+  bool transpose_b_ = false;
 };
 
 // Gemm: Y = alpha * A' * B' + beta * C, A' = transA ? A^T : A (2-D), C broadcast to [M, N].
@@ -272,10 +285,11 @@ void register_softmax(OpRegistry& r, const char* name) {
 void register_math_ops(OpRegistry& r) {
   r.add(kInternalDomain, "FusedMatMul", 1, 1, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
     const std::string act = n.attr_string("activation", "none");
-    if (act == "none") return std::make_unique<MatMul>(kernels::Activation::None);
-    if (act == "relu") return std::make_unique<MatMul>(kernels::Activation::Relu);
-    if (act == "gelu_erf") return std::make_unique<MatMul>(kernels::Activation::GeluErf);
-    if (act == "gelu_tanh") return std::make_unique<MatMul>(kernels::Activation::GeluTanh);
+    const bool tb = n.attr_int("transpose_b", 0) != 0;
+    if (act == "none") return std::make_unique<MatMul>(kernels::Activation::None, tb);
+    if (act == "relu") return std::make_unique<MatMul>(kernels::Activation::Relu, tb);
+    if (act == "gelu_erf") return std::make_unique<MatMul>(kernels::Activation::GeluErf, tb);
+    if (act == "gelu_tanh") return std::make_unique<MatMul>(kernels::Activation::GeluTanh, tb);
     fail(ErrorCode::InvalidModel, n.label() + ": unknown activation '" + act + "'");
   });
   r.add("", "MatMul", 1, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> {
