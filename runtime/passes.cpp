@@ -395,6 +395,67 @@ bool fuse_transposed_weight(Graph& g, std::vector<bool>& dead, const Uses& u, in
   return true;
 }
 
+// Reshape(x, [0, G, -1]) -> InstanceNormalization(ones, zeros) -> Reshape(., Shape(x)) ->
+// Mul(gamma [C, 1, ...]) -> Add(beta [C, 1, ...]): the GroupNorm PyTorch writes before opset 18
+// -> GroupNormalization with per-channel scale and bias (opset 21 semantics).
+bool fuse_group_norm(Graph& g, std::vector<bool>& dead, const Uses& u, int inorm) {
+  if (!is_op(g, inorm, "InstanceNormalization")) return false;
+  const Node& in = g.nodes[inorm];
+  if (in.inputs.size() < 3) return false;
+  auto all_equal = [&](int v, float want) {
+    if (v < 0 || !g.values[v].constant || g.values[v].constant->dtype() != DType::Float32) return false;
+    const Tensor& t = *g.values[v].constant;
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (t.data<float>()[i] != want) return false;
+    return true;
+  };
+  if (!all_equal(in.inputs[1], 1.0f) || !all_equal(in.inputs[2], 0.0f)) return false;
+  const int64_t groups = g.values[in.inputs[1]].constant->numel();
+  const int r1 = in.inputs[0] >= 0 ? g.values[in.inputs[0]].producer : -1;
+  if (!is_op(g, r1, "Reshape") || only_reader(u, in.inputs[0]) != inorm || g.nodes[r1].attr_int("allowzero", 0) != 0) return false;
+  const int shape1 = g.nodes[r1].inputs[1];
+  if (!g.values[shape1].constant || g.values[shape1].constant->numel() != 3) return false;
+  const Tensor& s1 = *g.values[shape1].constant;
+  if (s1.int_at(0) != 0 || s1.int_at(1) != groups || s1.int_at(2) != -1) return false;
+  const int x = g.nodes[r1].inputs[0];
+  const int r2 = only_reader(u, in.outputs[0]);
+  if (!is_op(g, r2, "Reshape") || g.nodes[r2].inputs[0] != in.outputs[0]) return false;
+  const int shape_node = g.values[g.nodes[r2].inputs[1]].producer;
+  if (!is_op(g, shape_node, "Shape") || g.nodes[shape_node].inputs[0] != x || g.nodes[shape_node].attributes.count("start") ||
+      g.nodes[shape_node].attributes.count("end"))
+    return false;
+  // The per-channel affine, both constants of shape [C, 1, ...].
+  const int mul = only_reader(u, g.nodes[r2].outputs[0]);
+  if (!is_op(g, mul, "Mul")) return false;
+  const int gamma = other_input(g.nodes[mul], g.nodes[r2].outputs[0]);
+  const int add = only_reader(u, g.nodes[mul].outputs[0]);
+  if (!is_op(g, add, "Add")) return false;
+  const int beta = other_input(g.nodes[add], g.nodes[mul].outputs[0]);
+  auto per_channel = [&](int v) -> std::optional<Tensor> {
+    if (v < 0 || !g.values[v].constant || g.values[v].constant->dtype() != DType::Float32) return std::nullopt;
+    const Tensor& t = *g.values[v].constant;
+    for (size_t d = 1; d < t.rank(); ++d)
+      if (t.shape()[d] != 1) return std::nullopt;
+    if (t.rank() == 0 || t.numel() % groups) return std::nullopt;
+    return t.reshaped({t.numel()});
+  };
+  auto gt = per_channel(gamma), bt = per_channel(beta);
+  if (!gt || !bt || gt->numel() != bt->numel()) return false;
+  for (int m : {r1, inorm, r2, mul, add}) dead[m] = true;
+  if (only_reader(u, g.nodes[r2].inputs[1]) == r2) dead[shape_node] = true;
+  Node gn;
+  gn.name = g.nodes[inorm].name + "_fused_group_norm";
+  gn.op_type = "GroupNormalization";
+  gn.domain = kInternalDomain;
+  gn.inputs = {x, add_constant(g, g.values[gamma].name + "_gn_scale", *gt), add_constant(g, g.values[beta].name + "_gn_bias", *bt)};
+  gn.outputs = {g.nodes[add].outputs[0]};
+  gn.attributes["num_groups"] = int_attr(groups);
+  gn.attributes["epsilon"] = float_attr(in.attr_float("epsilon", 1e-5f));
+  g.nodes.push_back(std::move(gn));
+  dead.push_back(false);
+  return true;
+}
+
 // Removes dead nodes, dropping nodes whose outputs nothing reads (repeatedly), and fixes producers.
 int compact(Graph& g, std::vector<bool>& dead, bool drop_unused) {
   if (drop_unused) {
@@ -436,19 +497,23 @@ OptimizationReport optimize_graph(Graph& g) {
   r.nodes_before = static_cast<int>(g.nodes.size());
   // Exporters write scalars as Constant nodes: give their outputs the value now, so patterns see
   // them (session creation folds them the same way afterwards).
+  // Identity of a constant (PyTorch writes one per deduplicated initializer) is that constant.
   for (const Node& n : g.nodes) {
-    const Attribute* a = n.domain.empty() && n.op_type == "Constant" ? n.find_attribute("value") : nullptr;
-    if (a && a->kind == Attribute::Kind::Tensor && a->t && n.outputs.size() == 1 && n.outputs[0] >= 0) {
-      Value& v = g.values[n.outputs[0]];
-      v.constant = a->t;
-      v.dtype = a->t->dtype();
-      v.shape = to_sym(a->t->shape());
-    }
+    if (!n.domain.empty() || n.outputs.size() != 1 || n.outputs[0] < 0) continue;
+    std::shared_ptr<const Tensor> value;
+    const Attribute* a = n.op_type == "Constant" ? n.find_attribute("value") : nullptr;
+    if (a && a->kind == Attribute::Kind::Tensor && a->t) value = a->t;
+    if (n.op_type == "Identity" && n.inputs.size() == 1 && n.inputs[0] >= 0) value = g.values[n.inputs[0]].constant;
+    if (!value) continue;
+    Value& v = g.values[n.outputs[0]];
+    v.constant = value;
+    v.dtype = value->dtype();
+    v.shape = to_sym(value->shape());
   }
   std::vector<bool> dead(g.nodes.size(), false);
   using Pass = std::function<bool(Graph&, std::vector<bool>&, const Uses&, int)>;
   const std::pair<const char*, Pass> passes[] = {
-      {"layer_norm", fuse_layer_norm}, {"gelu", fuse_gelu}, {"gelu_tanh", fuse_gelu_tanh}, {"matmul_bias", fuse_matmul_bias}, {"attention", fuse_attention},
+      {"layer_norm", fuse_layer_norm}, {"group_norm", fuse_group_norm}, {"gelu", fuse_gelu}, {"gelu_tanh", fuse_gelu_tanh}, {"matmul_bias", fuse_matmul_bias}, {"attention", fuse_attention},
       {"transposed_weight", fuse_transposed_weight}};
   bool any = false;
   for (const auto& [name, pass] : passes) {

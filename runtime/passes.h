@@ -3,6 +3,8 @@
 // attributes and constant inputs only, and only rewrites intermediates nothing else reads.
 //   layer_norm:  ReduceMean, Sub, Pow(2) or Mul(d, d), ReduceMean, Add(eps), Sqrt, Div
 //                [, Mul(gamma)][, Add(beta)]                      -> LayerNormalization
+//   group_norm:  Reshape(x, [0, G, -1]), InstanceNormalization(ones, zeros), Reshape(Shape(x)),
+//                Mul(gamma [C,1..]), Add(beta [C,1..])            -> GroupNormalization (per channel)
 //   gelu:        Div(x, sqrt 2) or Mul(x, 1/sqrt 2), Erf, Add(1), Mul(x), Mul(0.5) (either order)
 //                                                                 -> Gelu
 //   gelu_tanh:   Mul/Pow for x^3, Mul(0.044715), Add(x), Mul(sqrt(2/pi)), Tanh, Add(1), Mul(x),

@@ -480,3 +480,20 @@ TEST_CASE("graph passes on an exported GPT-2: the tanh GELU fuses into the FFN's
   for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.double_at(i) - b.double_at(i)));
   CHECK(worst < 1e-4);
 }
+
+TEST_CASE("graph passes on an exported UNet block: GroupNorm (InstanceNorm form) fuses, with deduplicated weights; outputs equal the unfused run") {
+  const std::string dir = NORMRT_SOURCE_DIR "/models/families/unet_block";
+  SessionOptions off{1};
+  off.optimize = false;
+  auto fused = onnx::open_session(dir + "/model.onnx", SessionOptions{1});
+  auto plain = onnx::open_session(dir + "/model.onnx", off);
+  CHECK(fused->optimization().fired.at("group_norm") == 3);
+  int instance_norms = 0;
+  for (const Node& n : fused->graph().nodes) instance_norms += n.op_type == "InstanceNormalization";
+  CHECK(instance_norms == 0);
+  const std::vector<Tensor> in{onnx::load_tensor_file(dir + "/data_0/input_0.pb")};
+  const Tensor a = fused->run({"sample"}, in)[0], b = plain->run({"sample"}, in)[0];
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.double_at(i) - b.double_at(i)));
+  CHECK(worst < 1e-5);
+}

@@ -421,6 +421,8 @@ std::unique_ptr<OpKernel> make_group_norm(const Node& n, bool per_channel) {
 void register_norm_ops(OpRegistry& r) {
   r.add("", "LayerNormalization", 17, kMaxDefaultOpset, make_layer_norm);
   r.add(kInternalDomain, "LayerNormalization", 1, 1, make_layer_norm);  // written by the layer_norm pass
+  r.add(kInternalDomain, "GroupNormalization", 1, 1,  // written by the group_norm pass: per-channel scale/bias
+        [](const Node& n, int64_t) { return make_group_norm(n, true); });
   r.add("", "RMSNormalization", 23, kMaxDefaultOpset, make_rms_norm);
   r.add("", "GroupNormalization", 18, 20, [](const Node& n, int64_t) { return make_group_norm(n, false); });
   r.add("", "GroupNormalization", 21, kMaxDefaultOpset, [](const Node& n, int64_t) { return make_group_norm(n, true); });
