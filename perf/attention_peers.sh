@@ -10,8 +10,6 @@ scripts/setup.sh --peers
 scripts/build.sh
 build=${BUILD_DIR:-build}
 seconds=${1:-2}
-if [ ! -d perf/peers/node_modules/onnxruntime-node ]; then
-  (cd perf/peers && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node@1.30 >/dev/null)
-fi
+perf/peers/install_ort.sh
 "$build/perf/make_attention_models" "$build/perf/attention_models" >/dev/null
 /usr/bin/python3 perf/attention_peers.py "$build" "$seconds"

@@ -9,7 +9,5 @@ scripts/build.sh
 build=${BUILD_DIR:-build}
 seconds=${1:-2}
 shift || true
-if [ ! -d perf/peers/node_modules/onnxruntime-node ]; then
-  (cd perf/peers && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node@1.30 >/dev/null)
-fi
+perf/peers/install_ort.sh
 /usr/bin/python3 perf/models_peers.py "$build" "$seconds" "$@"

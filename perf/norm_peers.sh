@@ -10,9 +10,7 @@ scripts/setup.sh --peers --models
 scripts/build.sh
 build=${BUILD_DIR:-build}
 seconds=${1:-1}
-if [ ! -d perf/peers/node_modules/onnxruntime-node ]; then
-  (cd perf/peers && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node@1.30 >/dev/null)
-fi
+perf/peers/install_ort.sh
 "$build/perf/make_norm_models" "$build/perf/norm_models" >/dev/null
 echo "## Kernel level: normrt vs memcpy of the same bytes and oneDNN (GB/s = bytes read + written)"
 "$build/perf/normrt_norm_bench" --min-seconds "$seconds"

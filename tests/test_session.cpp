@@ -443,57 +443,55 @@ TEST_CASE("Einsum: the attention forms (batched SGEMM path) and a reduction agai
   }
 }
 
+namespace {
+// One of models/families opened with and without the graph passes, run on its data_0 inputs.
+struct FusedAndPlain {
+  std::unique_ptr<Session> fused, plain;
+  double max_diff = 0;  // between the two runs' first outputs
+  explicit FusedAndPlain(const std::string& name) {
+    const std::string dir = NORMRT_SOURCE_DIR "/models/families/" + name;
+    SessionOptions off{1};
+    off.optimize = false;
+    fused = onnx::open_session(dir + "/model.onnx", SessionOptions{1});
+    plain = onnx::open_session(dir + "/model.onnx", off);
+    std::vector<std::string> names;
+    std::vector<Tensor> in;
+    for (const IoInfo& io : fused->inputs()) {
+      names.push_back(io.name);
+      in.push_back(onnx::load_tensor_file(dir + "/data_0/input_" + std::to_string(in.size()) + ".pb"));
+    }
+    const Tensor a = fused->run(names, in)[0], b = plain->run(names, in)[0];
+    REQUIRE(a.shape() == b.shape());
+    for (int64_t i = 0; i < a.numel(); ++i) max_diff = std::max(max_diff, std::fabs(a.double_at(i) - b.double_at(i)));
+  }
+  int count(const std::function<bool(const Node&)>& pred) const {
+    int c = 0;
+    for (const Node& n : fused->graph().nodes) c += pred(n);
+    return c;
+  }
+};
+}  // namespace
+
 TEST_CASE("graph passes on an exported BERT: attention, GELU and MatMul + bias fuse; outputs equal the unfused run") {
-  const std::string dir = NORMRT_SOURCE_DIR "/models/families/bert_tiny";
-  SessionOptions off{1};
-  off.optimize = false;
-  auto fused = onnx::open_session(dir + "/model.onnx", SessionOptions{1});
-  auto plain = onnx::open_session(dir + "/model.onnx", off);
-  const OptimizationReport& r = fused->optimization();
+  const FusedAndPlain m("bert_tiny");
+  const OptimizationReport& r = m.fused->optimization();
   CHECK(r.fired.at("attention") == 2);  // one per layer
   CHECK(r.fired.at("gelu") == 2);
   CHECK(r.fired.at("matmul_bias") == 8);
-  int attention_nodes = 0;
-  for (const Node& n : fused->graph().nodes) attention_nodes += n.op_type == "Attention" && n.domain == kInternalDomain;
-  CHECK(attention_nodes == 2);
-  const std::vector<Tensor> in{onnx::load_tensor_file(dir + "/data_0/input_0.pb"), onnx::load_tensor_file(dir + "/data_0/input_1.pb")};
-  const Tensor a = fused->run({"input_ids", "attention_mask"}, in)[0], b = plain->run({"input_ids", "attention_mask"}, in)[0];
-  double worst = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.double_at(i) - b.double_at(i)));
-  CHECK(worst < 1e-5);
+  CHECK(m.count([](const Node& n) { return n.op_type == "Attention" && n.domain == kInternalDomain; }) == 2);
+  CHECK(m.max_diff < 1e-5);
 }
 
 TEST_CASE("graph passes on an exported GPT-2: the tanh GELU fuses into the FFN's GEMM epilogue; outputs equal the unfused run") {
-  const std::string dir = NORMRT_SOURCE_DIR "/models/families/gpt2_tiny";
-  SessionOptions off{1};
-  off.optimize = false;
-  auto fused = onnx::open_session(dir + "/model.onnx", SessionOptions{1});
-  auto plain = onnx::open_session(dir + "/model.onnx", off);
-  CHECK(fused->optimization().fired.at("gelu_tanh") == 2);
-  int tanh_epilogues = 0;
-  for (const Node& n : fused->graph().nodes)
-    tanh_epilogues += n.op_type == "FusedMatMul" && n.attr_string("activation", "") == "gelu_tanh";
-  CHECK(tanh_epilogues == 2);
-  const std::vector<Tensor> in{onnx::load_tensor_file(dir + "/data_0/input_0.pb")};
-  const Tensor a = fused->run({"input_ids"}, in)[0], b = plain->run({"input_ids"}, in)[0];
-  double worst = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.double_at(i) - b.double_at(i)));
-  CHECK(worst < 1e-4);
+  const FusedAndPlain m("gpt2_tiny");
+  CHECK(m.fused->optimization().fired.at("gelu_tanh") == 2);
+  CHECK(m.count([](const Node& n) { return n.op_type == "FusedMatMul" && n.attr_string("activation", "") == "gelu_tanh"; }) == 2);
+  CHECK(m.max_diff < 1e-4);
 }
 
 TEST_CASE("graph passes on an exported UNet block: GroupNorm (InstanceNorm form) fuses, with deduplicated weights; outputs equal the unfused run") {
-  const std::string dir = NORMRT_SOURCE_DIR "/models/families/unet_block";
-  SessionOptions off{1};
-  off.optimize = false;
-  auto fused = onnx::open_session(dir + "/model.onnx", SessionOptions{1});
-  auto plain = onnx::open_session(dir + "/model.onnx", off);
-  CHECK(fused->optimization().fired.at("group_norm") == 3);
-  int instance_norms = 0;
-  for (const Node& n : fused->graph().nodes) instance_norms += n.op_type == "InstanceNormalization";
-  CHECK(instance_norms == 0);
-  const std::vector<Tensor> in{onnx::load_tensor_file(dir + "/data_0/input_0.pb")};
-  const Tensor a = fused->run({"sample"}, in)[0], b = plain->run({"sample"}, in)[0];
-  double worst = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.double_at(i) - b.double_at(i)));
-  CHECK(worst < 1e-5);
+  const FusedAndPlain m("unet_block");
+  CHECK(m.fused->optimization().fired.at("group_norm") == 3);
+  CHECK(m.count([](const Node& n) { return n.op_type == "InstanceNormalization"; }) == 0);
+  CHECK(m.max_diff < 1e-5);
 }

@@ -28,6 +28,9 @@ struct ConvGeometry {
   int64_t in_size = 1, kernel_size = 1, out_size = 1;
 };
 
+// The spatial dims of an [N, C, spatial...] shape (X), or of W's [M, C/g, kernel...].
+std::vector<int64_t> spatial(const Shape& s) { return std::vector<int64_t>(s.begin() + 2, s.end()); }
+
 // The attributes both convolutions share, checked against the spatial rank: strides, dilations
 // (default 1) and explicit pads (begin values, then end values); `use_pads` false leaves pads at 0.
 ConvGeometry base_geometry(const std::vector<int64_t>& in, const std::vector<int64_t>& kernel, const std::vector<int64_t>& kernel_shape,
@@ -106,8 +109,7 @@ class Conv final : public OpKernel {
     if (ws[0] % group_) ctx.error("W's output channels (" + std::to_string(ws[0]) + ") do not divide by group " + std::to_string(group_));
     if (ctx.has_input(2) && ctx.input(2).shape_known() && checked_numel(ctx.input(2).concrete_shape(), "B") != ws[0])
       ctx.error("B must hold one value per output channel");
-    const ConvGeometry g = geometry(std::vector<int64_t>(xs.begin() + 2, xs.end()), std::vector<int64_t>(ws.begin() + 2, ws.end()),
-                                    [&](const std::string& e) { ctx.error(e); });
+    const ConvGeometry g = geometry(spatial(xs), spatial(ws), [&](const std::string& e) { ctx.error(e); });
     Shape out{xs[0], ws[0]};
     out.insert(out.end(), g.out.begin(), g.out.end());
     ctx.output(0).shape = to_sym(out);
@@ -118,8 +120,7 @@ class Conv final : public OpKernel {
     const Tensor* b = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
     Tensor& y = *ctx.outputs[0];
     const Shape &xs = x.shape(), &ws = w.shape();
-    const ConvGeometry g = geometry(std::vector<int64_t>(xs.begin() + 2, xs.end()), std::vector<int64_t>(ws.begin() + 2, ws.end()),
-                                    [&](const std::string& e) { ctx.error(e); });
+    const ConvGeometry g = geometry(spatial(xs), spatial(ws), [&](const std::string& e) { ctx.error(e); });
     const int64_t batch = xs[0], c_in = xs[1], m = ws[0], cg = c_in / group_, mg = m / group_;
     const int64_t kdim = cg * g.kernel_size, positions = g.out_size;
     if (y.numel() == 0) return;
@@ -283,8 +284,7 @@ class ConvTranspose final : public OpKernel {
     if (xs.size() < 3 || ws.size() != xs.size()) ctx.error("X and W must be [N, C, spatial...] of the same rank");
     if (xs[1] != ws[0]) ctx.error("X has " + std::to_string(xs[1]) + " channels, W expects " + std::to_string(ws[0]));
     if (xs[1] % group_) ctx.error("input channels do not divide by group");
-    const ConvGeometry g = geometry(std::vector<int64_t>(xs.begin() + 2, xs.end()), std::vector<int64_t>(ws.begin() + 2, ws.end()),
-                                    [&](const std::string& e) { ctx.error(e); });
+    const ConvGeometry g = geometry(spatial(xs), spatial(ws), [&](const std::string& e) { ctx.error(e); });
     Shape out{xs[0], ws[1] * group_};
     out.insert(out.end(), g.out.begin(), g.out.end());
     ctx.output(0).shape = to_sym(out);
@@ -295,8 +295,7 @@ class ConvTranspose final : public OpKernel {
     const Tensor* b = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
     Tensor& y = *ctx.outputs[0];
     const Shape &xs = x.shape(), &ws = w.shape();
-    const ConvGeometry g = geometry(std::vector<int64_t>(xs.begin() + 2, xs.end()), std::vector<int64_t>(ws.begin() + 2, ws.end()),
-                                    [&](const std::string& e) { ctx.error(e); });
+    const ConvGeometry g = geometry(spatial(xs), spatial(ws), [&](const std::string& e) { ctx.error(e); });
     const int64_t batch = xs[0], c_in = xs[1], cg = c_in / group_, mg = ws[1], m = mg * group_;
     const int64_t rows = mg * g.kernel_size, positions = g.in_size;
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);

@@ -57,6 +57,24 @@ std::unique_ptr<OpKernel> make_binary(const Node&, int64_t) {
 // ---------------------------------------------------------------------------------------------
 // Unary maps.
 
+// y[i] = f(x[i]) computed in compute_t<T>, over the tensor in parallel chunks.
+template <class T, class F>
+void map_elements(const ComputeContext& ctx, const Tensor& x, Tensor& y, F&& f) {
+  using C = kernels::compute_t<T>;
+  const T* in = x.data<T>();
+  T* out = y.data<T>();
+  ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) out[i] = T(static_cast<C>(f(C(in[i]))));
+  });
+}
+
+// Output 0 has input 0's type and shape, for one of `types`.
+void same_as_input(InferContext& ctx, const std::vector<DType>& types) {
+  ctx.expect_type(0, types);
+  ctx.output(0).dtype = ctx.input(0).dtype;
+  ctx.output(0).shape = ctx.input(0).shape;
+}
+
 // y = f(x) over a floating-point tensor, with the op's attributes in `p`; float32 goes through the
 // per-ISA vector form when there is one.
 class UnaryFloatMap final : public OpKernel {
@@ -65,11 +83,7 @@ class UnaryFloatMap final : public OpKernel {
   using Simd = void (*)(const kernels::ActivationPrimitives& k, const float* x, float* y, int64_t n);
   UnaryFloatMap(Fn fn, Simd simd, std::vector<double> params = {}) : fn_(fn), simd_(simd), p_(std::move(params)) {}
 
-  void infer(InferContext& ctx) const override {
-    ctx.expect_type(0, kFloatTypes);
-    ctx.output(0).dtype = ctx.input(0).dtype;
-    ctx.output(0).shape = ctx.input(0).shape;
-  }
+  void infer(InferContext& ctx) const override { same_as_input(ctx, kFloatTypes); }
 
   void compute(ComputeContext& ctx) const override {
     const Tensor& x = *ctx.inputs[0];
@@ -80,14 +94,7 @@ class UnaryFloatMap final : public OpKernel {
                              [&](int64_t i0, int64_t i1) { simd_(k, x.data<float>() + i0, y.data<float>() + i0, i1 - i0); });
       return;
     }
-    visit_float(x.dtype(), [&]<class T>() {
-      using C = kernels::compute_t<T>;
-      const T* in = x.data<T>();
-      T* out = y.data<T>();
-      ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) out[i] = T(static_cast<C>(fn_(double(C(in[i])), p_.data())));
-      });
-    });
+    visit_float(x.dtype(), [&]<class T>() { map_elements<T>(ctx, x, y, [&](auto v) { return fn_(double(v), p_.data()); }); });
   }
 
  private:
@@ -101,22 +108,11 @@ template <class Op>
 class UnaryNumericMap final : public OpKernel {
  public:
   explicit UnaryNumericMap(std::initializer_list<DType> types) : types_(types) {}
-  void infer(InferContext& ctx) const override {
-    ctx.expect_type(0, types_);
-    ctx.output(0).dtype = ctx.input(0).dtype;
-    ctx.output(0).shape = ctx.input(0).shape;
-  }
+  void infer(InferContext& ctx) const override { same_as_input(ctx, types_); }
   void compute(ComputeContext& ctx) const override {
     const Tensor& x = *ctx.inputs[0];
     Tensor& y = *ctx.outputs[0];
-    visit_numeric(x.dtype(), [&]<class T>() {
-      using C = kernels::compute_t<T>;
-      const T* in = x.data<T>();
-      T* out = y.data<T>();
-      ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) out[i] = T(static_cast<C>(Op::apply(C(in[i]))));
-      });
-    });
+    visit_numeric(x.dtype(), [&]<class T>() { map_elements<T>(ctx, x, y, [](auto v) { return Op::apply(v); }); });
   }
 
  private:
@@ -422,14 +418,7 @@ class ClipOp final : public OpKernel {
         lo = static_cast<C>(std::max<double>(lo_, double(std::numeric_limits<C>::lowest())));
         hi = static_cast<C>(std::min<double>(hi_, double(std::numeric_limits<C>::max())));
       }
-      const T* in = x.data<T>();
-      T* out = y.data<T>();
-      ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
-          const C v = C(in[i]);
-          out[i] = T(static_cast<C>(v != v ? v : std::min(std::max(v, lo), hi)));  // NaN stays NaN
-        }
-      });
+      map_elements<T>(ctx, x, y, [&](C v) { return v != v ? v : std::min(std::max(v, lo), hi); });  // NaN stays NaN
     });
   }
 

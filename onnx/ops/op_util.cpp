@@ -68,4 +68,10 @@ FloatOut float_out(Tensor* t) {
   return r;
 }
 
+std::vector<const Tensor*> known_input_values(const InferContext& ctx) {
+  std::vector<const Tensor*> ins;
+  for (size_t i = 0; i < ctx.num_inputs(); ++i) ins.push_back(ctx.has_input(i) ? ctx.input(i).value : nullptr);
+  return ins;
+}
+
 }  // namespace normrt::onnx

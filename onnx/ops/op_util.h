@@ -80,6 +80,10 @@ struct FloatOut {
 };
 FloatOut float_out(Tensor* t);
 
+// The values of every input known during inference (null where absent or not known yet), in the
+// form compute() gets them, so one plan function can serve infer and compute.
+std::vector<const Tensor*> known_input_values(const InferContext& ctx);
+
 // y[o] = x[source index of o] for every element o of y (row-major over y's shape), where
 // source(d, i) maps output index i of dim d to the input index of dim d, or -1 when the element
 // lies outside the input (it then gets the `fill` bytes; null fill means it never happens).

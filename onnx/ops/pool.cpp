@@ -214,8 +214,7 @@ class Pad final : public OpKernel {
     const ValueType& x = ctx.input(0);
     ctx.output(0).dtype = x.dtype;
     if (!x.shape_known()) return;
-    std::vector<const Tensor*> ins;
-    for (size_t i = 0; i < ctx.num_inputs(); ++i) ins.push_back(ctx.has_input(i) ? ctx.input(i).value : nullptr);
+    const std::vector<const Tensor*> ins = known_input_values(ctx);
     const Shape xs = x.concrete_shape();
     auto p = pads_for(xs.size(), ins, [&](const std::string& e) { ctx.error(e); });
     if (!p) return;
