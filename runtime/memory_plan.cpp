@@ -15,13 +15,24 @@ size_t static_size(const Value& v) {
   }
   return n;
 }
+// Same element type and the same shape for every binding of the symbolic dims.
+bool same_type_and_shape(const Value& a, const Value& b) {
+  if (a.dtype != b.dtype || a.dtype == DType::Undefined || !a.shape || !b.shape || a.shape->size() != b.shape->size()) return false;
+  for (size_t d = 0; d < a.shape->size(); ++d) {
+    const Dim &x = (*a.shape)[d], &y = (*b.shape)[d];
+    if (x.known() != y.known()) return false;
+    if (x.known() ? x.value != y.value : (x.symbol.empty() || x.symbol != y.symbol)) return false;
+  }
+  return true;
+}
 }  // namespace
 
 MemoryPlan plan_memory(const Graph& g, const std::vector<int>& order, const std::vector<bool>& runs,
-                       const std::vector<int>& view_of_input) {
+                       const std::vector<int>& view_of_input, const std::vector<std::vector<int>>& in_place) {
   const int nv = static_cast<int>(g.values.size());
   MemoryPlan plan;
   plan.slot_of_value.assign(nv, -1);
+  plan.in_place_input.assign(g.nodes.size(), -1);
 
   // root[v]: the value whose storage v uses (itself unless v is a view).
   std::vector<int> root(nv);
@@ -59,8 +70,27 @@ MemoryPlan plan_memory(const Graph& g, const std::vector<int>& order, const std:
   for (int pos = 0; pos < end_pos; ++pos) {
     const int n = order[pos];
     if (!runs[n]) continue;
-    for (int v : g.nodes[n].outputs) {
-      if (v < 0 || !planned[v]) continue;
+    const Node& node = g.nodes[n];
+    // In place: output 0 takes the slot of an input this node reads last, of the same type and shape.
+    if (n < static_cast<int>(in_place.size()) && !node.outputs.empty() && node.outputs[0] >= 0 && planned[node.outputs[0]]) {
+      const int out = node.outputs[0];
+      for (int i : in_place[n]) {
+        const int in = i >= 0 && i < static_cast<int>(node.inputs.size()) ? node.inputs[i] : -1;
+        if (in < 0 || !planned[in] || plan.slot_of_value[in] < 0 || last_use[in] != pos || !same_type_and_shape(g.values[in], g.values[out]))
+          continue;
+        const int slot = plan.slot_of_value[in];
+        auto& rel = release_at[pos];
+        rel.erase(std::find(rel.begin(), rel.end(), slot));  // the slot now lives on with the output
+        plan.slot_of_value[out] = slot;
+        ++plan.planned_values;
+        ++plan.in_place_nodes;
+        plan.in_place_input[n] = i;
+        release_at[std::max(last_use[out], pos)].push_back(slot);
+        break;
+      }
+    }
+    for (int v : node.outputs) {
+      if (v < 0 || !planned[v] || plan.slot_of_value[v] >= 0) continue;
       const size_t need = static_size(g.values[v]);
       // Best fit among free slots: the smallest known one that is large enough, else the largest.
       int pick = -1;

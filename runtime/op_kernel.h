@@ -77,6 +77,16 @@ class OpKernel {
   // >= 0 when output 0 holds exactly the bytes of that input (Identity, Reshape): the executor
   // then makes it a view instead of running compute.
   virtual int output_aliases_input() const { return -1; }
+  // Inputs output 0 may be computed over, element for element, when that input has output 0's
+  // element type and shape and nothing reads it afterwards (element-wise ops: y[i] depends on
+  // x[i] alone, so writing y[i] over x[i] loses nothing). The planner checks the rest.
+  virtual std::vector<int> in_place_inputs() const { return {}; }
+  // True when, after prepare(), compute no longer reads the data of constant input i (it packed a
+  // copy): the session then drops the unpacked bytes and keeps only the type and shape.
+  virtual bool consumes_constant_input(size_t i) const {
+    (void)i;
+    return false;
+  }
   // Called once at session creation, after shape inference, with the inputs whose values are
   // known then (initializers, folded constants; null for the others) and the session's kernel
   // ISA: the place to pack constant weights. Runs before any run; must leave the kernel const-safe.

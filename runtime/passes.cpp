@@ -177,6 +177,104 @@ bool fuse_layer_norm(Graph& g, std::vector<bool>& dead, const Uses& u, int n0) {
   return true;
 }
 
+// Pow(x, 2) or Mul(x, x) -> ReduceMean(last axis) -> Add(eps) -> Sqrt -> Div(x, .), or
+// Reciprocal -> Mul(x, .), [-> Mul(gamma)]: the RMSNorm (T5, LLaMA) PyTorch writes
+// -> RMSNormalization. Returns true and rewrites from the squaring node `sq`.
+bool fuse_rms_norm(Graph& g, std::vector<bool>& dead, const Uses& u, int sq) {
+  int x = -1;
+  if (is_op(g, sq, "Pow") && near(scalar_constant(g, g.nodes[sq].inputs[1]), 2.0)) x = g.nodes[sq].inputs[0];
+  if (is_op(g, sq, "Mul") && g.nodes[sq].inputs[0] == g.nodes[sq].inputs[1]) x = g.nodes[sq].inputs[0];
+  if (x < 0) return false;
+  const int mean = only_reader(u, g.nodes[sq].outputs[0]);
+  if (!is_op(g, mean, "ReduceMean") || !reduces_last_axis(g, g.nodes[mean])) return false;
+  const int add_eps = only_reader(u, g.nodes[mean].outputs[0]);
+  if (!is_op(g, add_eps, "Add")) return false;
+  const auto eps = scalar_constant(g, other_input(g.nodes[add_eps], g.nodes[mean].outputs[0]));
+  if (!eps || *eps < 0) return false;
+  const int sqrt = only_reader(u, g.nodes[add_eps].outputs[0]);
+  if (!is_op(g, sqrt, "Sqrt")) return false;
+  const int rms = g.nodes[sqrt].outputs[0];
+  std::vector<int> matched{sq, mean, add_eps, sqrt};
+  int out = -1;
+  const int next = only_reader(u, rms);
+  if (is_op(g, next, "Div") && g.nodes[next].inputs[0] == x && g.nodes[next].inputs[1] == rms) {
+    matched.push_back(next), out = g.nodes[next].outputs[0];
+  } else if (is_op(g, next, "Reciprocal")) {
+    const int inv = g.nodes[next].outputs[0];
+    const int mul = only_reader(u, inv);
+    if (!is_op(g, mul, "Mul") || other_input(g.nodes[mul], inv) != x) return false;
+    matched.push_back(next), matched.push_back(mul), out = g.nodes[mul].outputs[0];
+  } else {
+    return false;
+  }
+  const Value& xv = g.values[x];
+  const int64_t dim = xv.shape && !xv.shape->empty() && xv.shape->back().known() ? xv.shape->back().value : -1;
+  if (xv.dtype != DType::Float32 && xv.dtype != DType::Undefined) return false;
+  int gamma = -1;
+  const int mul = only_reader(u, out);
+  if (is_op(g, mul, "Mul")) {
+    const int c = other_input(g.nodes[mul], out);
+    const Tensor* t = c >= 0 ? g.values[c].constant.get() : nullptr;
+    bool per_feature = t && t->dtype() == DType::Float32 && (t->numel() == 1 || (dim >= 0 && t->numel() == dim));
+    for (size_t i = 0; per_feature && i + 1 < t->rank(); ++i) per_feature = t->shape()[i] == 1;
+    if (per_feature) gamma = c, out = g.nodes[mul].outputs[0], matched.push_back(mul);
+  }
+  if (gamma < 0) {  // RMSNormalization needs a scale: ones over the last dim
+    if (dim < 0) return false;
+    Tensor ones = Tensor::allocate(DType::Float32, {dim});
+    std::fill(ones.data<float>(), ones.data<float>() + dim, 1.0f);
+    gamma = add_constant(g, g.values[x].name + "_rms_scale", std::move(ones));
+  }
+  for (int m : matched) dead[m] = true;
+  Node rn;
+  rn.name = g.nodes[sq].name + "_fused_rms_norm";
+  rn.op_type = "RMSNormalization";
+  rn.domain = kInternalDomain;
+  rn.inputs = {x, gamma};
+  rn.outputs = {out};
+  rn.attributes["axis"] = int_attr(-1);
+  rn.attributes["epsilon"] = float_attr(static_cast<float>(*eps));
+  g.nodes.push_back(std::move(rn));
+  dead.push_back(false);
+  return true;
+}
+
+// Add(a, b) -> LayerNormalization or RMSNormalization over the last axis (only its first output
+// used) -> one SkipLayerNormalization that forms the residual sum while it reads the rows (its
+// output 3 keeps the sum when other nodes read it, as in pre-norm decoders).
+bool fuse_skip_layer_norm(Graph& g, std::vector<bool>& dead, const Uses& u, int ln) {
+  const Node& norm = g.nodes[ln];
+  const bool rms = norm.op_type == "RMSNormalization";
+  if (norm.op_type != "LayerNormalization" && !rms) return false;
+  if (!norm.domain.empty() && norm.domain != kInternalDomain) return false;
+  for (size_t o = 1; o < norm.outputs.size(); ++o)
+    if (norm.outputs[o] >= 0 && (u.graph_output[norm.outputs[o]] || !u.readers[norm.outputs[o]].empty())) return false;
+  if (norm.attr_int("stash_type", 1) != 1) return false;
+  const int sum = norm.inputs[0];
+  const int add = sum >= 0 ? g.values[sum].producer : -1;
+  if (!is_op(g, add, "Add") || dead[add]) return false;
+  // The axis must be the last one: -1, or rank - 1 when the rank is known.
+  const int64_t axis = norm.attr_int("axis", -1);
+  const Value& sv = g.values[sum];
+  if (axis != -1 && !(sv.shape && axis == static_cast<int64_t>(sv.shape->size()) - 1)) return false;
+  const bool sum_read_elsewhere = u.graph_output[sum] || u.readers[sum].size() > 1;
+  dead[add] = true;
+  dead[ln] = true;
+  Node f;
+  f.name = norm.name + "_fused_skip";
+  f.op_type = "SkipLayerNormalization";
+  f.domain = kInternalDomain;
+  f.inputs = {g.nodes[add].inputs[0], g.nodes[add].inputs[1], norm.inputs[1]};
+  if (!rms && norm.inputs.size() > 2 && norm.inputs[2] >= 0) f.inputs.push_back(norm.inputs[2]);
+  f.outputs = {norm.outputs[0]};
+  if (sum_read_elsewhere) f.outputs.insert(f.outputs.end(), {-1, -1, sum});
+  f.attributes["epsilon"] = float_attr(norm.attr_float("epsilon", 1e-5f));
+  if (rms) f.attributes["rms"] = int_attr(1);
+  g.nodes.push_back(std::move(f));
+  dead.push_back(false);
+  return true;
+}
+
 // The shared end of both GELU forms, from the node computing t (erf or tanh of the scaled x):
 // Add(t, 1) -> Mul(x, .) -> Mul(., 0.5), or (x * 0.5) * (1 + t). Appends the matched nodes and
 // on success writes the Gelu node (approximate = "none" or "tanh") in place of them all.
@@ -513,8 +611,8 @@ OptimizationReport optimize_graph(Graph& g) {
   std::vector<bool> dead(g.nodes.size(), false);
   using Pass = std::function<bool(Graph&, std::vector<bool>&, const Uses&, int)>;
   const std::pair<const char*, Pass> passes[] = {
-      {"layer_norm", fuse_layer_norm}, {"group_norm", fuse_group_norm}, {"gelu", fuse_gelu}, {"gelu_tanh", fuse_gelu_tanh}, {"matmul_bias", fuse_matmul_bias}, {"attention", fuse_attention},
-      {"transposed_weight", fuse_transposed_weight}};
+      {"layer_norm", fuse_layer_norm}, {"rms_norm", fuse_rms_norm}, {"group_norm", fuse_group_norm}, {"gelu", fuse_gelu}, {"gelu_tanh", fuse_gelu_tanh}, {"matmul_bias", fuse_matmul_bias}, {"attention", fuse_attention},
+      {"transposed_weight", fuse_transposed_weight}, {"skip_layer_norm", fuse_skip_layer_norm}};
   bool any = false;
   for (const auto& [name, pass] : passes) {
     // One sweep per pass; a node a rewrite removed is skipped for the rest of the sweep.

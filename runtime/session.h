@@ -46,6 +46,8 @@ class Session {
   const OptimizationReport& optimization() const { return optimization_; }
   // Nodes whose outputs were computed at creation (Constant and the like); they never run.
   int folded_nodes() const;
+  // Weights kept only in the packed form their kernels made at creation.
+  int packed_only_constants() const { return dropped_constants_; }
 
   // Runs the graph. `inputs[i]` feeds the graph input named `input_names[i]`; returns the
   // outputs named in `output_names` (all graph outputs, in order, when it is empty).
@@ -58,6 +60,7 @@ class Session {
   void release(std::unique_ptr<RunState> s) const;
   void infer_static();
   void fold_if_constant(int node, InferContext& ctx);
+  void prepare_kernels();
 
   Graph graph_;
   std::vector<std::unique_ptr<OpKernel>> kernels_;  // per node
@@ -65,6 +68,7 @@ class Session {
   std::vector<bool> runs_;
   std::vector<int> view_of_input_;
   MemoryPlan plan_;
+  int dropped_constants_ = 0;  // weights held only in packed form
   std::vector<IoInfo> inputs_, outputs_;
   int threads_;
   kernels::Isa isa_;

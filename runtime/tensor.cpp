@@ -1,5 +1,9 @@
 #include "runtime/tensor.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -83,6 +87,13 @@ class BlockCache {
     std::free(p);
   }
 
+  void clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& b : blocks_) std::free(b.ptr);
+    blocks_.clear();
+    cached_ = 0;
+  }
+
   ~BlockCache() {
     for (auto& b : blocks_) std::free(b.ptr);
   }
@@ -103,6 +114,13 @@ BlockCache& block_cache() {
 }
 
 }  // namespace
+
+void release_cached_blocks() {
+  block_cache().clear();
+#ifdef __GLIBC__
+  malloc_trim(0);  // freed chunks inside the heap go back too, not just its top
+#endif
+}
 
 std::shared_ptr<void> allocate_aligned(size_t bytes) {
   // Round up so aligned_alloc's size requirement holds; never ask for 0 bytes.

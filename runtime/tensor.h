@@ -25,6 +25,9 @@ std::string shape_to_string(const Shape& shape);
 
 // 64-byte aligned heap block; shared so that views keep it alive.
 std::shared_ptr<void> allocate_aligned(size_t bytes);
+// Gives the large blocks kept for reuse back to the system allocator, and its free pages back to
+// the system (after a session drops weights it no longer needs).
+void release_cached_blocks();
 
 class Tensor {
  public:

@@ -100,11 +100,39 @@ TEST_CASE("memory plan reuses buffers after their last use") {
   auto s = open(add_chain(n));
   const MemoryPlan& p = s->memory_plan();
   CHECK(p.planned_values == n - 1);  // every intermediate, not the output
-  CHECK(p.num_slots == 2);           // a chain needs only two buffers, ping-ponged
+  // Each Add's input dies there, so every Add after the first computes in place: one buffer.
+  CHECK(p.num_slots == 1);
+  CHECK(p.in_place_nodes == n - 2);
   CHECK(p.static_bytes[0] == 4 * 8 * 4);
   Tensor x = f32({4, 8}, std::vector<float>(32, 0.0f));
   Tensor y = s->run({"X"}, {x})[0];
   for (float v : y.span<float>()) CHECK(v == float(n));
+}
+
+TEST_CASE("in-place computation only over an input of the output's shape and type") {
+  // s = X + X (dies at n1, but [3] is smaller than n1's [2,3] output); t = Relu(u) over u; and a
+  // Cast's output never shares its input's buffer (the kernel does not offer it).
+  onnx::ModelSpec m;
+  m.inputs = {{"X", 1, {int64_t(3)}}, {"B", 1, {int64_t(2), int64_t(3)}}};
+  m.outputs = {{"Y", 7, {int64_t(2), int64_t(3)}}};
+  m.nodes = {{"Add", {"X", "X"}, {"s"}, {}, "n0"},      {"Add", {"s", "B"}, {"u"}, {}, "n1"},
+             {"Relu", {"u"}, {"t"}, {}, "n2"},          {"Cast", {"t"}, {"Y"}, {{"to", attr_int(7)}}, "n3"}};
+  auto s = open(m);
+  const Graph& g = s->graph();
+  const MemoryPlan& p = s->memory_plan();
+  auto node = [&](const char* name) {
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      if (g.nodes[i].name == name) return static_cast<int>(i);
+    return -1;
+  };
+  CHECK(p.in_place_input[node("n0")] == -1);  // X is a graph input, not a buffer of the plan
+  CHECK(p.in_place_input[node("n1")] == -1);  // s [3] is smaller than u [2,3]
+  CHECK(p.in_place_input[node("n2")] == 0);   // Relu over u
+  CHECK(p.in_place_input[node("n3")] == -1);
+  CHECK(p.slot_of_value[g.find_value("t")] == p.slot_of_value[g.find_value("u")]);
+  Tensor y = s->run({"X", "B"}, {f32({3}, {1, -2, 3}), f32({2, 3}, {1, 1, 1, -9, 9, -9})})[0];
+  const std::vector<int64_t> want{3, 0, 7, 0, 5, 0};
+  for (int i = 0; i < 6; ++i) CHECK(y.data<int64_t>()[i] == want[i]);
 }
 
 TEST_CASE("memory plan keeps a value alive while a branch still reads it") {
@@ -119,10 +147,10 @@ TEST_CASE("memory plan keeps a value alive while a branch still reads it") {
   const Graph& g = s->graph();
   const MemoryPlan& p = s->memory_plan();
   const int sa = p.slot_of_value[g.find_value("a")], sb = p.slot_of_value[g.find_value("b")], sc = p.slot_of_value[g.find_value("c")];
-  CHECK(sa != sb);
+  CHECK(sa != sb);  // a is still read by n3: b must not be computed over it
   CHECK(sa != sc);
-  CHECK(sb != sc);  // c is written while b is read
-  CHECK(p.num_slots == 3);
+  CHECK(sb == sc);  // b dies at n2, which computes c over it in place
+  CHECK(p.num_slots == 2);
   Tensor y = s->run({"X"}, {f32({3}, {0, 0, 0})})[0];
   // a = C, c = 3C, Y = 4C
   CHECK(y.data<float>()[0] == 4.0f);
@@ -316,4 +344,118 @@ TEST_CASE("graph passes: MatMul by a transposed constant weight packs the weight
     for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, double(std::fabs(a.data<float>()[i] - b.data<float>()[i])));
     CHECK(worst < 1e-4);
   }
+}
+
+namespace {
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::fabs(a.double_at(i) - b.double_at(i)));
+  return worst;
+}
+std::vector<float> wave(size_t n, float scale, float offset = 0) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = offset + scale * std::sin(0.37f * float(i) + 0.1f);
+  return v;
+}
+std::vector<std::string> op_types(const Session& s) {
+  std::vector<std::string> ops;
+  for (const Node& node : s.graph().nodes) ops.push_back(node.op_type);
+  return ops;
+}
+}  // namespace
+
+TEST_CASE("graph passes: the RMSNorm PyTorch writes (Reciprocal or Div form) becomes RMSNormalization; outputs unchanged") {
+  const int64_t d = 20;
+  for (bool reciprocal : {true, false}) {
+    INFO("reciprocal form: " << reciprocal);
+    onnx::ModelSpec m;
+    m.opsets = {{"", 17}};
+    m.inputs = {{"X", 1, {std::string("batch"), int64_t(3), d}}};
+    m.outputs = {{"Y", 1, {}, false}};
+    m.initializers = {onnx::tensor_spec("two", f32({}, {2.0f})), onnx::tensor_spec("eps", f32({}, {1e-6f})),
+                      onnx::tensor_spec("w", f32({d}, wave(d, 0.5f, 1.0f)))};
+    m.nodes = {{"Pow", {"X", "two"}, {"sq"}, {}, "pow"},
+               {"ReduceMean", {"sq"}, {"ms"}, {{"axes", attr_ints({-1})}}, "mean"},
+               {"Add", {"ms", "eps"}, {"mse"}, {}, "add_eps"},
+               {"Sqrt", {"mse"}, {"rms"}, {}, "sqrt"}};
+    if (reciprocal)
+      m.nodes.push_back({"Reciprocal", {"rms"}, {"inv"}, {}, "recip"}), m.nodes.push_back({"Mul", {"X", "inv"}, {"n"}, {}, "mul_x"});
+    else
+      m.nodes.push_back({"Div", {"X", "rms"}, {"n"}, {}, "div"});
+    m.nodes.push_back({"Mul", {"w", "n"}, {"Y"}, {}, "mul_w"});  // weight first, as `weight * x` exports
+    SessionOptions off{1};
+    off.optimize = false;
+    auto fused = open(m), plain = open(m, off);
+    CHECK(fused->optimization().fired.at("rms_norm") == 1);
+    CHECK(op_types(*fused) == std::vector<std::string>{"RMSNormalization"});
+    const Tensor x = f32({2, 3, d}, wave(2 * 3 * d, 4.0f, 0.5f));
+    CHECK(max_abs_diff(fused->run({"X"}, {x})[0], plain->run({"X"}, {x})[0]) < 1e-5);
+  }
+}
+
+TEST_CASE("graph passes: Add then LayerNormalization becomes SkipLayerNormalization, with the sum kept when read elsewhere") {
+  const int64_t d = 24;
+  struct Case {
+    Shape a, b;         // the two Add operands (any order, any broadcast)
+    bool sum_read;      // a pre-norm block: the sum also feeds the next residual Add
+  };
+  const Case cases[] = {{{2, 5, d}, {2, 5, d}, false}, {{2, 5, d}, {2, 5, d}, true}, {{d}, {2, 5, d}, true},
+                        {{2, 5, d}, {5, d}, false},    {{2, 1, d}, {2, 5, d}, true}};  // last: a broadcast the skip rows cannot do
+  for (const Case& c : cases) {
+    INFO("a " << shape_to_string(c.a) << " b " << shape_to_string(c.b) << " sum read " << c.sum_read);
+    auto dims = [](const Shape& s) { return std::vector<std::variant<int64_t, std::string>>(s.begin(), s.end()); };
+    onnx::ModelSpec m;
+    m.opsets = {{"", 17}};
+    m.inputs = {{"A", 1, dims(c.a)}, {"B", 1, dims(c.b)}};
+    m.outputs = {{"Y", 1, {}, false}};
+    m.initializers = {onnx::tensor_spec("gamma", f32({d}, wave(d, 0.3f, 1.0f))), onnx::tensor_spec("beta", f32({d}, wave(d, 0.2f)))};
+    Attribute eps;
+    eps.kind = Attribute::Kind::Float;
+    eps.f = 1e-5f;
+    m.nodes = {{"Add", {"A", "B"}, {"h"}, {}, "residual"}, {"LayerNormalization", {"h", "gamma", "beta"}, {"Y"}, {{"epsilon", eps}}, "ln"}};
+    if (c.sum_read) m.outputs.push_back({"Z", 1, {}, false}), m.nodes.push_back({"Mul", {"h", "h"}, {"Z"}, {}, "next"});
+    SessionOptions off{1};
+    off.optimize = false;
+    auto fused = open(m), plain = open(m, off);
+    CHECK(fused->optimization().fired.at("skip_layer_norm") == 1);
+    int skip_nodes = 0;
+    for (const Node& n : fused->graph().nodes)
+      if (n.op_type == "SkipLayerNormalization") {
+        ++skip_nodes;
+        CHECK(n.outputs.size() == (c.sum_read ? 4u : 1u));
+      }
+    CHECK(skip_nodes == 1);
+    const Tensor a = f32(c.a, wave(checked_numel(c.a, "a"), 3.0f, 50.0f)), b = f32(c.b, wave(checked_numel(c.b, "b"), 2.0f, -7.0f));
+    const auto got = fused->run({"A", "B"}, {a, b}), want = plain->run({"A", "B"}, {a, b});
+    REQUIRE(got.size() == want.size());
+    for (size_t o = 0; o < got.size(); ++o) CHECK(max_abs_diff(got[o], want[o]) < 1e-4);
+  }
+}
+
+TEST_CASE("a weight its MatMul packed is not kept unpacked too; one read elsewhere is") {
+  const int64_t k = 16, n = 12;
+  onnx::ModelSpec m;
+  m.opsets = {{"", 17}};
+  m.inputs = {{"X", 1, {int64_t(3), k}}};
+  m.outputs = {{"Y", 1, {}, false}};
+  m.initializers = {onnx::tensor_spec("W", f32({k, n}, wave(k * n, 0.1f)))};
+  m.nodes = {{"MatMul", {"X", "W"}, {"Y"}, {}, "matmul"}};
+  const Tensor x = f32({3, k}, wave(3 * k, 1.0f));
+  auto packed = open(m);
+  CHECK(packed->packed_only_constants() == 1);
+  const Value& w = packed->graph().values[packed->graph().find_value("W")];
+  REQUIRE(w.constant);
+  CHECK(w.constant->raw() == nullptr);  // type and shape only
+  CHECK(w.constant->shape() == Shape{k, n});
+  // The same weight also read at run time by an Add: it stays.
+  m.inputs.push_back({"V", 1, {k, n}});
+  m.outputs.push_back({"Z", 1, {}, false});
+  m.nodes.push_back({"Add", {"W", "V"}, {"Z"}, {}, "add"});
+  auto shared = open(m);
+  CHECK(shared->packed_only_constants() == 0);
+  const Tensor v = f32({k, n}, std::vector<float>(k * n, 1.0f));
+  const auto a = packed->run({"X"}, {x}), b = shared->run({"X", "V"}, {x, v});
+  CHECK(max_abs_diff(a[0], b[0]) == 0);
+  CHECK(b[1].data<float>()[5] == wave(k * n, 0.1f)[5] + 1.0f);
 }

@@ -22,6 +22,7 @@ namespace {
 class BinaryArithmetic final : public OpKernel {
  public:
   explicit BinaryArithmetic(kernels::BinaryOp op) : op_(op) {}
+  std::vector<int> in_place_inputs() const override { return {0, 1}; }
 
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, kNumericTypes);
@@ -82,6 +83,7 @@ class UnaryFloatMap final : public OpKernel {
   using Fn = double (*)(double x, const double* p);
   using Simd = void (*)(const kernels::ActivationPrimitives& k, const float* x, float* y, int64_t n);
   UnaryFloatMap(Fn fn, Simd simd, std::vector<double> params = {}) : fn_(fn), simd_(simd), p_(std::move(params)) {}
+  std::vector<int> in_place_inputs() const override { return {0}; }
 
   void infer(InferContext& ctx) const override { same_as_input(ctx, kFloatTypes); }
 
@@ -108,6 +110,7 @@ template <class Op>
 class UnaryNumericMap final : public OpKernel {
  public:
   explicit UnaryNumericMap(std::initializer_list<DType> types) : types_(types) {}
+  std::vector<int> in_place_inputs() const override { return {0}; }
   void infer(InferContext& ctx) const override { same_as_input(ctx, types_); }
   void compute(ComputeContext& ctx) const override {
     const Tensor& x = *ctx.inputs[0];
@@ -394,6 +397,7 @@ class WhereOp final : public OpKernel {
 class ClipOp final : public OpKernel {
  public:
   ClipOp(bool from_inputs, double lo, double hi) : from_inputs_(from_inputs), lo_(lo), hi_(hi) {}
+  std::vector<int> in_place_inputs() const override { return {0}; }
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, kNumericTypes);
     for (size_t i : {1, 2})

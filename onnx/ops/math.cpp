@@ -66,6 +66,8 @@ class MatMul final : public OpKernel {
     packed_ = transpose_b_ ? std::make_shared<const kernels::PackedB>(gk, cols, rows, kernels::MatrixView::transposed(b->data<float>(), cols))
                            : std::make_shared<const kernels::PackedB>(gk, rows, cols, kernels::MatrixView::row_major(b->data<float>(), cols));
   }
+  // A packed B is all compute reads of it (a 2-D constant always takes the packed path).
+  bool consumes_constant_input(size_t i) const override { return i == 1 && packed_ != nullptr; }
 
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, {DType::Float32});

@@ -6,7 +6,9 @@
 // float32 is computed directly; float16 / bfloat16 are widened to float32 (statistics are always
 // float32-or-better) and narrowed on the way out; LayerNormalization on float64 uses the float64
 // reference kernel.
+#include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "kernels/norm.h"
 #include "onnx/op_registry.h"
@@ -132,8 +134,22 @@ struct RowOpConfig {
   bool skip = false;           // inputs: input, skip, gamma, [beta], [bias] (or gamma, [bias] for RMS)
   bool has_beta_input = true;  // LayerNormalization / SkipLayerNormalization take a beta input
   bool fixed_last_axis = false;
+  // The skip_layer_norm pass's form of Add(a, b) -> LayerNormalization: a and b in either order,
+  // any broadcast (the kernel's skip rows when b repeats over a's leading dims, else the sum is
+  // formed first).
+  bool any_broadcast = false;
   int mean_output = -1, inv_std_output = -1, sum_output = -1;
 };
+
+// True when `skip` (leading 1s aside) is a suffix of `x`'s shape: its rows repeat over x's
+// leading dims, which is the broadcast the skip kernels do.
+bool skip_repeats_rows(const Shape& x, const Shape& skip) {
+  size_t lead = 0;
+  while (lead < skip.size() && skip[lead] == 1 && skip.size() - lead > 1) ++lead;
+  const size_t n = skip.size() - lead;
+  if (n > x.size() || n == 0) return false;
+  return std::equal(skip.begin() + lead, skip.end(), x.end() - n);
+}
 
 class RowNorm final : public OpKernel {
  public:
@@ -146,7 +162,11 @@ class RowNorm final : public OpKernel {
 
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, {DType::Float32, DType::Float16, DType::BFloat16, DType::Float64});
-    const ValueType& x = ctx.input(0);
+    ValueType x = ctx.input(0);
+    if (cfg_.any_broadcast) {  // the output has the broadcast shape of input and skip
+      x.shape.reset();
+      if (ctx.input(0).shape && ctx.input(1).shape) x.shape = broadcast_sym(*ctx.input(0).shape, *ctx.input(1).shape, ctx);
+    }
     if (x.dtype == DType::Float64 && (cfg_.rms || cfg_.skip)) ctx.unsupported("float64 input is supported by LayerNormalization only");
     ctx.input(gamma_index());
     expect_same_type(ctx, {1, 2, 3, 4});
@@ -161,7 +181,7 @@ class RowNorm final : public OpKernel {
       const SymShape normalized(x.shape->begin() + axis, x.shape->end());
       for (int i : {int(gamma_index()), beta_index(), bias_index()})
         if (i >= 0) expect_broadcasts_to(ctx, i, cfg_.skip ? SymShape{normalized.back()} : normalized);
-      if (cfg_.skip && ctx.has_input(1)) expect_broadcasts_to(ctx, 1, *x.shape);
+      if (cfg_.skip && ctx.has_input(1) && !cfg_.any_broadcast) expect_broadcasts_to(ctx, 1, *x.shape);
       stat_shape.assign(x.shape->begin(), x.shape->begin() + axis);
       stat_shape.resize(rank, Dim::of(1));
       stat_known = true;
@@ -175,7 +195,25 @@ class RowNorm final : public OpKernel {
   }
 
   void compute(ComputeContext& ctx) const override {
-    const Tensor& x = *ctx.inputs[0];
+    // Input and skip: for the any-broadcast form, the larger one is the input, and a broadcast
+    // the skip kernels do not do is summed here first.
+    const Tensor* xp = ctx.inputs[0];
+    const Tensor* sp = cfg_.skip ? ctx.inputs[1] : nullptr;
+    std::optional<Tensor> summed;
+    if (cfg_.any_broadcast) {
+      if (sp->numel() > xp->numel()) std::swap(xp, sp);
+      if (!skip_repeats_rows(xp->shape(), sp->shape())) {
+        FloatIn a = float_in(xp), b = float_in(sp);
+        const kernels::BroadcastPlan plan = kernels::make_broadcast_plan(xp->shape(), sp->shape());
+        Shape full;
+        kernels::broadcast_shapes(xp->shape(), sp->shape(), full);
+        summed = Tensor::allocate(DType::Float32, full, "skip sum");
+        kernels::binary_rows<float>(kernels::BinaryOp::Add, a.p, b.p, summed->data<float>(), plan, 0, plan.outer);
+        xp = &*summed;
+        sp = nullptr;
+      }
+    }
+    const Tensor& x = *xp;
     const int64_t rank = static_cast<int64_t>(x.rank());
     const int64_t axis = cfg_.fixed_last_axis ? rank - 1 : (axis_ < 0 ? axis_ + rank : axis_);
     int64_t rows = 1, d = 1;
@@ -209,12 +247,13 @@ class RowNorm final : public OpKernel {
     a.stream_stores = kernels::prefers_stream_stores(2 * x.numel() * int64_t(sizeof(float)));
     FloatIn skip, bias;
     FloatOut sum;
-    if (cfg_.skip) {
-      const Tensor* s = input(1);
+    if (cfg_.skip && sp) {
+      const Tensor* s = sp;
       skip = float_in(s);
       bias = expand_to(input(bias_index()), Shape{d});
-      if (s->numel() == 0 || s->numel() % d || x.numel() % s->numel())
-        ctx.error("skip " + shape_to_string(s->shape()) + " does not broadcast to input " + shape_to_string(x.shape()));
+      if (s->numel() == 0 || !skip_repeats_rows(x.shape(), s->shape()))
+        ctx.error("skip " + shape_to_string(s->shape()) + " does not broadcast to input " + shape_to_string(x.shape()) +
+                  " (it must match the input's last dims)");
       a.skip = skip.p;
       a.skip_rows = s->numel() / d;
       a.bias = bias.p;
@@ -227,6 +266,11 @@ class RowNorm final : public OpKernel {
     run_rows(ctx, k, a, rows);
     y.commit();
     sum.commit();
+    if (summed && output(cfg_.sum_output)) {  // the sum formed above is the sum output
+      FloatOut so = float_out(output(cfg_.sum_output));
+      std::memcpy(so.p, summed->data<float>(), summed->byte_size());
+      so.commit();
+    }
     if (Tensor* m = output(cfg_.mean_output)) {
       if (cfg_.rms) std::memset(m->raw(), 0, m->byte_size());  // RMS forms have no mean
       else store_stats(m, mean);
@@ -409,6 +453,15 @@ std::unique_ptr<OpKernel> make_skip_simplified_layer_norm(const Node& n, int64_t
   cfg.mean_output = 1, cfg.inv_std_output = 2, cfg.sum_output = 3;
   return std::make_unique<RowNorm>(cfg, -1, epsilon_of(n, 1e-12f), DType::Float32);
 }
+// Written by the skip_layer_norm pass: inputs a, b, gamma, [beta]; outputs y and, as output 3,
+// a + b when something else reads it.
+std::unique_ptr<OpKernel> make_fused_skip_layer_norm(const Node& n, int64_t) {
+  RowOpConfig cfg;
+  cfg.skip = true, cfg.fixed_last_axis = true, cfg.any_broadcast = true, cfg.sum_output = 3;
+  cfg.rms = n.attr_int("rms", 0) != 0;
+  cfg.has_beta_input = !cfg.rms;
+  return std::make_unique<RowNorm>(cfg, -1, epsilon_of(n), DType::Float32);
+}
 std::unique_ptr<OpKernel> make_group_norm(const Node& n, bool per_channel) {
   const int64_t groups = n.require_attribute("num_groups").i;
   if (n.require_attribute("num_groups").kind != Attribute::Kind::Int || groups <= 0)
@@ -424,6 +477,8 @@ void register_norm_ops(OpRegistry& r) {
   r.add(kInternalDomain, "GroupNormalization", 1, 1,  // written by the group_norm pass: per-channel scale/bias
         [](const Node& n, int64_t) { return make_group_norm(n, true); });
   r.add("", "RMSNormalization", 23, kMaxDefaultOpset, make_rms_norm);
+  r.add(kInternalDomain, "RMSNormalization", 1, 1, make_rms_norm);  // written by the rms_norm pass
+  r.add(kInternalDomain, "SkipLayerNormalization", 1, 1, make_fused_skip_layer_norm);  // the skip_layer_norm pass
   r.add("", "GroupNormalization", 18, 20, [](const Node& n, int64_t) { return make_group_norm(n, false); });
   r.add("", "GroupNormalization", 21, kMaxDefaultOpset, [](const Node& n, int64_t) { return make_group_norm(n, true); });
   r.add("", "InstanceNormalization", 6, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
