@@ -215,6 +215,11 @@ struct Loader {
     Graph g;
     g.model_label = model;
     g.producer = mp.producer_name();
+    g.producer_version = mp.producer_version();
+    g.domain = mp.domain();
+    g.doc_string = mp.doc_string();
+    g.model_version = mp.model_version();
+    for (const auto& p : mp.metadata_props()) g.metadata_props.emplace_back(p.key(), p.value());
     for (const auto& op : mp.opset_import()) {
       const std::string d = op.domain() == "ai.onnx" ? "" : op.domain();
       if (g.opsets.count(d)) fail(ErrorCode::InvalidModel, model + ": opset for domain '" + op.domain() + "' is imported twice");

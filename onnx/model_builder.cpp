@@ -76,6 +76,14 @@ std::string serialize_model(const ModelSpec& spec) {
   ::onnx::ModelProto mp;
   mp.set_ir_version(spec.ir_version);
   mp.set_producer_name(spec.producer);
+  mp.set_producer_version(spec.producer_version);
+  mp.set_doc_string(spec.doc_string);
+  mp.set_model_version(spec.model_version);
+  for (const auto& [k, v] : spec.metadata_props) {
+    auto* p = mp.add_metadata_props();
+    p->set_key(k);
+    p->set_value(v);
+  }
   for (auto& [domain, version] : spec.opsets) {
     auto* op = mp.add_opset_import();
     op->set_domain(domain);

@@ -47,6 +47,9 @@ struct ModelSpec {
   int64_t ir_version = 8;
   std::string graph_name = "graph";
   std::string producer = "normrt-test";
+  std::string producer_version, doc_string;
+  int64_t model_version = 0;
+  std::vector<std::pair<std::string, std::string>> metadata_props;
   std::vector<ValueSpec> inputs, outputs;
   std::vector<TensorSpec> initializers;
   std::vector<NodeSpec> nodes;

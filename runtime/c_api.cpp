@@ -1,4 +1,7 @@
 // The C API: thin wrappers that turn every exception into a status object.
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <new>
@@ -8,6 +11,8 @@
 #include "normrt/normrt.h"
 #include "onnx/session_factory.h"
 #include "runtime/error.h"
+#include "runtime/log.h"
+#include "runtime/profile.h"
 
 #ifndef NORMRT_VERSION_STRING
 #define NORMRT_VERSION_STRING "0.0.0"
@@ -37,6 +42,10 @@ struct normrt_tensor {
   normrt::Tensor tensor;
 };
 
+struct normrt_run_options {
+  std::atomic<bool> cancel{false};
+};
+
 namespace {
 
 // Returned when even the status object cannot be allocated; never freed.
@@ -50,6 +59,15 @@ normrt_status* make_status(normrt_code code, std::string message) {
   }
 }
 
+// A failure, also logged at Error level (Info for a cancelled run) when someone listens.
+normrt_status* failure(normrt_code code, std::string message) {
+  try {
+    normrt::log(code == NORMRT_CANCELLED ? normrt::LogLevel::Info : normrt::LogLevel::Error, [&] { return message; });
+  } catch (...) {  // a throwing log callback must not turn into an exception here
+  }
+  return make_status(code, std::move(message));
+}
+
 // Runs f, converting any exception into a status.
 template <class F>
 normrt_status* guarded(const char* fn, F&& f) {
@@ -57,13 +75,13 @@ normrt_status* guarded(const char* fn, F&& f) {
     f();
     return nullptr;
   } catch (const normrt::Error& e) {
-    return make_status(static_cast<normrt_code>(e.code()), e.what());
+    return failure(static_cast<normrt_code>(e.code()), e.what());
   } catch (const std::bad_alloc&) {
-    return make_status(NORMRT_OUT_OF_MEMORY, std::string(fn) + ": out of memory");
+    return failure(NORMRT_OUT_OF_MEMORY, std::string(fn) + ": out of memory");
   } catch (const std::exception& e) {
-    return make_status(NORMRT_RUNTIME_ERROR, std::string(fn) + ": " + e.what());
+    return failure(NORMRT_RUNTIME_ERROR, std::string(fn) + ": " + e.what());
   } catch (...) {
-    return make_status(NORMRT_RUNTIME_ERROR, std::string(fn) + ": unknown error");
+    return failure(NORMRT_RUNTIME_ERROR, std::string(fn) + ": unknown error");
   }
 }
 
@@ -133,6 +151,27 @@ extern "C" {
 
 const char* normrt_version(void) { return NORMRT_VERSION_STRING; }
 
+void normrt_version_numbers(int* major, int* minor, int* patch) {
+  int v[3] = {0, 0, 0};
+  std::sscanf(NORMRT_VERSION_STRING, "%d.%d.%d", &v[0], &v[1], &v[2]);
+  if (major) *major = v[0];
+  if (minor) *minor = v[1];
+  if (patch) *patch = v[2];
+}
+
+void normrt_set_log_callback(normrt_log_callback callback, void* user_data, normrt_log_level min_level) {
+  try {
+    if (!callback) {
+      normrt::set_log_sink(nullptr, normrt::LogLevel::Error);
+      return;
+    }
+    normrt::set_log_sink([callback, user_data](normrt::LogLevel level, const std::string& message) {
+      callback(user_data, static_cast<normrt_log_level>(level), message.c_str());
+    }, static_cast<normrt::LogLevel>(std::clamp(static_cast<int>(min_level), 0, 3)));
+  } catch (...) {  // out of memory: logging stays as it was
+  }
+}
+
 normrt_code normrt_status_code(const normrt_status* status) { return status ? status->code : NORMRT_OK; }
 const char* normrt_status_message(const normrt_status* status) { return status ? status->message.c_str() : ""; }
 void normrt_status_release(normrt_status* status) {
@@ -165,6 +204,25 @@ normrt_status* normrt_session_options_set_isa(normrt_session_options* options, c
       normrt::fail(normrt::ErrorCode::InvalidArgument, std::string("normrt_session_options_set_isa: '") + isa +
                                                            "' is not one of auto, scalar, avx2, avx512, neon");
     options->options.isa = v;
+  });
+}
+
+normrt_status* normrt_session_options_set_optimization_level(normrt_session_options* options, normrt_optimization_level level) {
+  constexpr const char* fn = "normrt_session_options_set_optimization_level";
+  return guarded(fn, [&] {
+    require(options, fn, "options");
+    if (level < NORMRT_OPTIMIZE_OFF || level > NORMRT_OPTIMIZE_ALL)
+      normrt::fail(normrt::ErrorCode::InvalidArgument, std::string(fn) + ": level must be 0 (off), 1 (basic) or 2 (all), got " +
+                                                           std::to_string(static_cast<int>(level)));
+    options->options.optimize = true;
+    options->options.level = static_cast<normrt::OptimizationLevel>(level);
+  });
+}
+
+normrt_status* normrt_session_options_set_profiling(normrt_session_options* options, int enabled) {
+  return guarded("normrt_session_options_set_profiling", [&] {
+    require(options, "normrt_session_options_set_profiling", "options");
+    options->options.profile = enabled != 0;
   });
 }
 
@@ -210,12 +268,87 @@ normrt_status* normrt_session_output_info(const normrt_session* session, size_t 
   return io_info(session, index, out, false);
 }
 
+normrt_status* normrt_session_metadata(const normrt_session* session, normrt_model_metadata* out) {
+  constexpr const char* fn = "normrt_session_metadata";
+  return guarded(fn, [&] {
+    require(session, fn, "session");
+    require(out, fn, "out");
+    const normrt::Graph& g = session->session->graph();
+    out->producer_name = g.producer.c_str();
+    out->producer_version = g.producer_version.c_str();
+    out->graph_name = g.name.c_str();
+    out->domain = g.domain.c_str();
+    out->description = g.doc_string.c_str();
+    out->model_version = g.model_version;
+    out->property_count = g.metadata_props.size();
+  });
+}
+
+normrt_status* normrt_session_metadata_property(const normrt_session* session, size_t index, const char** key, const char** value) {
+  constexpr const char* fn = "normrt_session_metadata_property";
+  return guarded(fn, [&] {
+    require(session, fn, "session");
+    require(key, fn, "key");
+    require(value, fn, "value");
+    const auto& props = session->session->graph().metadata_props;
+    if (index >= props.size())
+      normrt::fail(normrt::ErrorCode::InvalidArgument, std::string(fn) + ": index " + std::to_string(index) +
+                                                           " is out of range (the model has " + std::to_string(props.size()) + ")");
+    *key = props[index].first.c_str();
+    *value = props[index].second.c_str();
+  });
+}
+
+normrt_status* normrt_session_metadata_lookup(const normrt_session* session, const char* key, const char** value) {
+  constexpr const char* fn = "normrt_session_metadata_lookup";
+  return guarded(fn, [&] {
+    require(session, fn, "session");
+    require(key, fn, "key");
+    require(value, fn, "value");
+    *value = nullptr;
+    for (const auto& [k, v] : session->session->graph().metadata_props)
+      if (k == key) *value = v.c_str();
+  });
+}
+
+normrt_status* normrt_run_options_create(normrt_run_options** out) {
+  return guarded("normrt_run_options_create", [&] {
+    require(out, "normrt_run_options_create", "out");
+    *out = new normrt_run_options();
+  });
+}
+void normrt_run_options_cancel(normrt_run_options* r) {
+  if (r) r->cancel.store(true);
+}
+void normrt_run_options_reset(normrt_run_options* r) {
+  if (r) r->cancel.store(false);
+}
+void normrt_run_options_release(normrt_run_options* r) { delete r; }
+
+normrt_status* normrt_session_write_profile(const normrt_session* session, const char* path) {
+  constexpr const char* fn = "normrt_session_write_profile";
+  return guarded(fn, [&] {
+    require(session, fn, "session");
+    require(path, fn, "path");
+    if (!session->session->profiling())
+      normrt::fail(normrt::ErrorCode::InvalidArgument, std::string(fn) + ": profiling is off for this session (normrt_session_options_set_profiling)");
+    normrt::write_chrome_trace(*session->session, path);
+  });
+}
+
 normrt_status* normrt_session_run(const normrt_session* session, const char* const* input_names,
                                   const normrt_tensor* const* inputs, size_t input_count,
                                   const char* const* output_names, size_t output_count, normrt_tensor** outputs) {
-  constexpr const char* fn = "normrt_session_run";
   if (outputs)
     for (size_t i = 0; i < output_count; ++i) outputs[i] = nullptr;
+  return normrt_session_run_with_options(session, nullptr, input_names, inputs, input_count, output_names, output_count, outputs);
+}
+
+normrt_status* normrt_session_run_with_options(const normrt_session* session, const normrt_run_options* run_options,
+                                               const char* const* input_names, const normrt_tensor* const* inputs,
+                                               size_t input_count, const char* const* output_names, size_t output_count,
+                                               normrt_tensor** outputs) {
+  constexpr const char* fn = "normrt_session_run";
   return guarded(fn, [&] {
     require(session, fn, "session");
     if (input_count) {
@@ -237,10 +370,18 @@ normrt_status* normrt_session_run(const normrt_session* session, const char* con
       if (!output_names[i]) normrt::fail(normrt::ErrorCode::InvalidArgument, "normrt_session_run: output_names[" + std::to_string(i) + "] is NULL");
       out_names.emplace_back(output_names[i]);
     }
-    std::vector<normrt::Tensor> results = session->session->run(in_names, in_tensors, out_names);
-    std::vector<std::unique_ptr<normrt_tensor>> owned;
-    for (auto& t : results) owned.push_back(std::make_unique<normrt_tensor>(normrt_tensor{std::move(t)}));
-    for (size_t i = 0; i < output_count; ++i) outputs[i] = owned[i].release();
+    normrt::RunOptions ro;
+    if (run_options) ro.cancel = &run_options->cancel;
+    bool any_bound = false;
+    for (size_t i = 0; i < output_count; ++i) any_bound |= outputs[i] != nullptr;
+    if (any_bound)
+      for (size_t i = 0; i < output_count; ++i) ro.bound_outputs.push_back(outputs[i] ? &outputs[i]->tensor : nullptr);
+    std::vector<normrt::Tensor> results = session->session->run(in_names, in_tensors, out_names, ro);
+    std::vector<std::unique_ptr<normrt_tensor>> owned(output_count);
+    for (size_t i = 0; i < output_count; ++i)
+      if (!outputs[i]) owned[i] = std::make_unique<normrt_tensor>(normrt_tensor{std::move(results[i])});
+    for (size_t i = 0; i < output_count; ++i)
+      if (owned[i]) outputs[i] = owned[i].release();
   });
 }
 

@@ -13,6 +13,7 @@ enum class ErrorCode : int {
   RuntimeError = 4,     // failure while running (e.g. data-dependent shape mismatch)
   OutOfMemory = 5,      // an allocation failed or exceeded the configured cap
   IoError = 6,          // a file could not be read
+  Cancelled = 7,        // a run stopped because its cancel flag was set
 };
 
 class Error : public std::runtime_error {

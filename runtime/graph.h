@@ -72,6 +72,10 @@ struct Graph {
   std::string model_label;  // file name or "<buffer>", used to prefix errors
   std::string name;
   std::string producer;
+  // Model metadata, as the file gives it.
+  std::string producer_version, domain, doc_string;
+  int64_t model_version = 0;
+  std::vector<std::pair<std::string, std::string>> metadata_props;
   std::map<std::string, int64_t> opsets;  // domain ("" = ai.onnx) -> version
   std::vector<Value> values;
   std::vector<Node> nodes;

@@ -590,9 +590,11 @@ int compact(Graph& g, std::vector<bool>& dead, bool drop_unused) {
 
 }  // namespace
 
-OptimizationReport optimize_graph(Graph& g) {
+OptimizationReport optimize_graph(Graph& g, OptimizationLevel level) {
   OptimizationReport r;
   r.nodes_before = static_cast<int>(g.nodes.size());
+  r.nodes_after = r.nodes_before;
+  if (level == OptimizationLevel::Off) return r;
   // Exporters write scalars as Constant nodes: give their outputs the value now, so patterns see
   // them (session creation folds them the same way afterwards).
   // Identity of a constant (PyTorch writes one per deduplicated initializer) is that constant.
@@ -615,6 +617,7 @@ OptimizationReport optimize_graph(Graph& g) {
       {"transposed_weight", fuse_transposed_weight}, {"skip_layer_norm", fuse_skip_layer_norm}};
   bool any = false;
   for (const auto& [name, pass] : passes) {
+    if (level != OptimizationLevel::All) break;
     // One sweep per pass; a node a rewrite removed is skipped for the rest of the sweep.
     const size_t count = g.nodes.size();
     Uses u = uses_of(g, dead);

@@ -26,11 +26,14 @@ namespace normrt {
 
 constexpr const char* kInternalDomain = "normrt.internal";
 
+enum class OptimizationLevel { Off, Basic, All };
+
 struct OptimizationReport {
   std::map<std::string, int> fired;  // pass name -> rewrites made
   int nodes_before = 0, nodes_after = 0;
 };
 
-OptimizationReport optimize_graph(Graph& g);
+// Basic: dead-code elimination only; All: every pass above. Off does nothing.
+OptimizationReport optimize_graph(Graph& g, OptimizationLevel level = OptimizationLevel::All);
 
 }  // namespace normrt

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "runtime/error.h"
+#include "runtime/log.h"
 #include "runtime/parallel.h"
 
 namespace normrt {
@@ -32,10 +33,11 @@ struct Session::RunState {
   std::vector<size_t> slot_capacity;
 };
 
-Session::Session(Graph graph, const KernelResolver& resolve, SessionOptions options) : graph_(std::move(graph)) {
+Session::Session(Graph graph, const KernelResolver& resolve, SessionOptions options)
+    : graph_(std::move(graph)), profile_(options.profile), created_(std::chrono::steady_clock::now()) {
   isa_ = choose_isa(options.isa);
   threads_ = Parallel(options.threads).threads();
-  if (options.optimize) optimization_ = optimize_graph(graph_);
+  optimization_ = optimize_graph(graph_, options.optimize ? options.level : OptimizationLevel::Off);
   const size_t n = graph_.nodes.size();
   // Kernels first: an unsupported op fails here, naming the node, before anything else is done.
   kernels_.resize(n);
@@ -51,6 +53,24 @@ Session::Session(Graph graph, const KernelResolver& resolve, SessionOptions opti
   plan_ = plan_memory(graph_, order_, runs_, view_of_input_, in_place);
   for (int v : graph_.inputs) inputs_.push_back({graph_.values[v].name, graph_.values[v].dtype, graph_.values[v].shape});
   for (int v : graph_.outputs) outputs_.push_back({graph_.values[v].name, graph_.values[v].dtype, graph_.values[v].shape});
+  log(LogLevel::Info, [&] {
+    std::string fired;
+    for (const auto& [name, count] : optimization_.fired) fired += " " + name + "=" + std::to_string(count);
+    return graph_.model_label + ": session ready: " + std::to_string(graph_.nodes.size()) + " nodes (" +
+           std::to_string(folded_nodes()) + " folded), ISA " + kernels::isa_name(isa_) + ", " + std::to_string(threads_) +
+           " threads, " + std::to_string(plan_.num_slots) + " buffers (" + std::to_string(plan_.in_place_nodes) + " nodes in place), " +
+           std::to_string(dropped_constants_) + " weights kept packed only; fusions:" + (fired.empty() ? " none" : fired);
+  });
+}
+
+std::vector<NodeEvent> Session::profile() const {
+  std::lock_guard<std::mutex> lock(profile_mutex_);
+  return events_;
+}
+
+int64_t Session::dropped_profile_events() const {
+  std::lock_guard<std::mutex> lock(profile_mutex_);
+  return dropped_events_;
 }
 
 Session::~Session() = default;
@@ -218,7 +238,14 @@ std::string names_of(const Graph& g, const std::vector<int>& ids) {
 
 std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, const std::vector<Tensor>& inputs,
                                  const std::vector<std::string>& output_names) const {
+  return run(input_names, inputs, output_names, RunOptions{});
+}
+
+std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, const std::vector<Tensor>& inputs,
+                                 const std::vector<std::string>& output_names, const RunOptions& run_options) const {
   const Graph& g = graph_;
+  using clock = std::chrono::steady_clock;
+  const auto run_start = clock::now();
   if (input_names.size() != inputs.size())
     fail(ErrorCode::InvalidArgument, "run: " + std::to_string(input_names.size()) + " input names for " +
                                          std::to_string(inputs.size()) + " input tensors");
@@ -282,6 +309,31 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
       wanted.push_back(v);
     }
   }
+  // Caller memory for outputs: checked against each output's type and shape once it is known.
+  const auto& bound = run_options.bound_outputs;
+  if (!bound.empty() && bound.size() != wanted.size())
+    fail(ErrorCode::InvalidArgument, "run: " + std::to_string(bound.size()) + " bound outputs for " + std::to_string(wanted.size()) +
+                                         " requested outputs");
+  std::vector<const Tensor*> bound_of(g.values.size(), nullptr);
+  for (size_t i = 0; i < bound.size(); ++i)
+    if (bound[i]) {
+      if (!bound[i]->raw() && bound[i]->numel() != 0)
+        fail(ErrorCode::InvalidArgument, "run: the buffer bound to output '" + g.values[wanted[i]].name + "' has no data");
+      bound_of[wanted[i]] = bound[i];
+    }
+  auto check_bound = [&](int v, DType t, const Shape& shape) {
+    const Tensor& b = *bound_of[v];
+    if (b.dtype() != t || b.shape() != shape)
+      fail(ErrorCode::InvalidArgument, "run: output '" + g.values[v].name + "' is " + dtype_name(t) + shape_to_string(shape) +
+                                           " but the buffer bound to it is " + dtype_name(b.dtype()) + shape_to_string(b.shape()));
+  };
+  std::vector<NodeEvent> events;
+  int64_t run_index = 0;
+  if (profile_) {
+    std::lock_guard<std::mutex> lock(profile_mutex_);
+    run_index = runs_started_++;
+  }
+  auto micros = [&](clock::time_point t) { return std::chrono::duration<double, std::micro>(t - created_).count(); };
 
   std::unique_ptr<RunState> state = acquire();
   std::vector<bool> fresh(g.values.size(), false);  // owned storage made by this run
@@ -289,6 +341,9 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
     state->parallel.run([&] {
       for (int n : order_) {
         if (!runs_[n]) continue;
+        if (run_options.cancel && run_options.cancel->load(std::memory_order_relaxed))
+          fail(ErrorCode::Cancelled, "run cancelled (before node '" + g.nodes[n].name + "')");
+        const auto node_start = profile_ ? clock::now() : clock::time_point{};
         const Node& node = g.nodes[n];
         std::vector<ValueType> ins;
         std::vector<const Tensor*> in_tensors;
@@ -324,7 +379,11 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
             // In place only when the input really has this shape and type (the plan saw symbols).
             const int ip = o == 0 ? plan_.in_place_input[n] : -1;
             const bool slot_ok = ip < 0 || (at[node.inputs[ip]]->shape() == shape && at[node.inputs[ip]]->dtype() == ot.dtype);
-            if (slot >= 0 && slot_ok) {
+            if (bound_of[v]) {  // straight into the caller's memory
+              check_bound(v, ot.dtype, shape);
+              made[v] = *bound_of[v];
+              fresh[v] = true;
+            } else if (slot >= 0 && slot_ok) {
               if (state->slot_capacity[slot] < bytes) {
                 state->slot_storage[slot] = allocate_aligned(bytes);
                 state->slot_capacity[slot] = bytes;
@@ -339,19 +398,49 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
           at[v] = &made[v];
           out_tensors.push_back(&made[v]);
         }
-        if (view_of_input_[n] >= 0 && node.outputs.size() == 1) continue;
-        ComputeContext cctx{node, std::move(in_tensors), std::move(out_tensors), state->parallel, isa_};
-        kernels_[n]->compute(cctx);
+        if (!(view_of_input_[n] >= 0 && node.outputs.size() == 1)) {
+          ComputeContext cctx{node, std::move(in_tensors), std::move(out_tensors), state->parallel, isa_};
+          kernels_[n]->compute(cctx);
+        }
+        if (profile_) {
+          const auto end = clock::now();
+          events.push_back({run_index, n, micros(node_start), std::chrono::duration<double, std::micro>(end - node_start).count()});
+        }
       }
     });
+  } catch (const Error& e) {
+    release(std::move(state));
+    if (e.code() == ErrorCode::Cancelled) log(LogLevel::Info, [&] { return g.model_label + ": " + e.what(); });
+    throw;
   } catch (...) {
     release(std::move(state));
     throw;
   }
   release(std::move(state));
+  if (profile_) {
+    std::lock_guard<std::mutex> lock(profile_mutex_);
+    for (const NodeEvent& e : events) {
+      if (events_.size() >= kMaxProfileEvents) {
+        ++dropped_events_;
+        continue;
+      }
+      events_.push_back(e);
+    }
+  }
 
   std::vector<Tensor> result;
-  for (int v : wanted) result.push_back(fresh[v] ? made[v] : at[v]->clone());
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    const int v = wanted[i];
+    const Tensor* b = i < bound.size() ? bound[i] : nullptr;
+    if (b && at[v]->raw() != b->raw()) {  // a view, an input or a constant: copied into the buffer
+      check_bound(v, at[v]->dtype(), at[v]->shape());
+      if (b->byte_size()) std::memcpy(const_cast<void*>(b->raw()), at[v]->raw(), b->byte_size());
+    }
+    result.push_back(b ? *b : fresh[v] ? made[v] : at[v]->clone());
+  }
+  log(LogLevel::Verbose, [&] {
+    return g.model_label + ": run took " + std::to_string(std::chrono::duration<double, std::milli>(clock::now() - run_start).count()) + " ms";
+  });
   return result;
 }
 

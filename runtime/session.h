@@ -2,6 +2,8 @@
 // once at creation. run() may be called from several threads at once: each call takes its own
 // run state (buffers and thread arena) from a pool.
 #pragma once
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -19,7 +21,28 @@ namespace normrt {
 struct SessionOptions {
   int threads = 0;                       // 0: all hardware threads; 1: no worker threads
   kernels::Isa isa = kernels::Isa::Auto; // Auto: NORMRT_ISA if set, else the best this CPU has
-  bool optimize = true;                  // graph passes (runtime/passes.h); constant folding always runs
+  bool optimize = true;                  // false: level Off, whatever `level` says
+  // Off: no graph rewrites; Basic: dead-code elimination; All: every fusion (runtime/passes.h).
+  // Constant folding (evaluating what is known at creation) runs at every level.
+  OptimizationLevel level = OptimizationLevel::All;
+  bool profile = false;                  // record per-node timings of every run (Session::profile)
+};
+
+// Per-run controls.
+struct RunOptions {
+  // Another thread may set *cancel: the run then stops before its next node and throws an Error
+  // with ErrorCode::Cancelled. Read, never written, by the run.
+  const std::atomic<bool>* cancel = nullptr;
+  // Optional, one per requested output: memory the output is written into (checked for element
+  // type and shape); null entries get fresh tensors. The returned tensors then share it.
+  std::vector<const Tensor*> bound_outputs;
+};
+
+// One node's execution in a profiled run; times in microseconds since the session was created.
+struct NodeEvent {
+  int64_t run = 0;  // the run's sequence number in this session
+  int node = 0;     // index into graph().nodes
+  double start_us = 0, duration_us = 0;
 };
 
 struct IoInfo {
@@ -53,6 +76,15 @@ class Session {
   // outputs named in `output_names` (all graph outputs, in order, when it is empty).
   std::vector<Tensor> run(const std::vector<std::string>& input_names, const std::vector<Tensor>& inputs,
                           const std::vector<std::string>& output_names = {}) const;
+  std::vector<Tensor> run(const std::vector<std::string>& input_names, const std::vector<Tensor>& inputs,
+                          const std::vector<std::string>& output_names, const RunOptions& run_options) const;
+
+  // Profiling (SessionOptions::profile): the node events of the runs so far, oldest first (at
+  // most kMaxProfileEvents are kept; older ones are dropped and counted).
+  bool profiling() const { return profile_; }
+  std::vector<NodeEvent> profile() const;
+  int64_t dropped_profile_events() const;
+  static constexpr size_t kMaxProfileEvents = size_t(1) << 20;
 
  private:
   struct RunState;
@@ -73,6 +105,11 @@ class Session {
   int threads_;
   kernels::Isa isa_;
   OptimizationReport optimization_;
+  bool profile_ = false;
+  std::chrono::steady_clock::time_point created_;
+  mutable std::mutex profile_mutex_;
+  mutable std::vector<NodeEvent> events_;
+  mutable int64_t runs_started_ = 0, dropped_events_ = 0;
   mutable std::mutex pool_mutex_;
   mutable std::vector<std::unique_ptr<RunState>> pool_;
 };

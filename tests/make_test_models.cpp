@@ -42,7 +42,21 @@ int main(int argc, char** argv) {
   add.inputs = {{"X", 1, {std::string("batch"), int64_t(3)}}, {"Y", 1, {int64_t(3)}}};
   add.outputs = {{"Z", 1, {std::string("batch"), int64_t(3)}}};
   add.nodes = {{"Add", {"X", "Y"}, {"Z"}, {}, "add"}};
+  add.producer_version = "1.2.3";
+  add.doc_string = "Z = X + Y, Y broadcast over the batch";
+  add.model_version = 7;
+  add.metadata_props = {{"author", "normrt tests"}, {"license", "MIT"}};
   onnx::save_model(add, (out / "add_broadcast.onnx").string());
+
+  // 400 Tanh nodes over X[n]: a run long enough (with n large) to be cancelled part-way.
+  onnx::ModelSpec chain;
+  chain.graph_name = "tanh_chain";
+  chain.inputs = {{"X", 1, {std::string("n")}}};
+  chain.outputs = {{"Y", 1, {std::string("n")}}};
+  for (int i = 0; i < 400; ++i)
+    chain.nodes.push_back({"Tanh", {i ? "t" + std::to_string(i - 1) : "X"}, {i == 399 ? "Y" : "t" + std::to_string(i)}, {},
+                           "tanh_" + std::to_string(i)});
+  onnx::save_model(chain, (out / "tanh_chain.onnx").string());
 
   // A model with an op normrt has no kernel for.
   onnx::ModelSpec bad;

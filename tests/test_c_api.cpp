@@ -1,7 +1,10 @@
 // The C API, through libnormrt.so only (this test does not link the core).
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <cmath>
 #include <cstring>
+#include <mutex>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -197,4 +200,193 @@ TEST_CASE("C API: a session from a buffer, run from several threads at once") {
   for (auto& th : threads) th.join();
   for (int f2 : failures) CHECK(f2 == 0);
   normrt_session_release(s);
+}
+
+TEST_CASE("C API: version numbers agree with the string and the header") {
+  int major = -1, minor = -1, patch = -1;
+  normrt_version_numbers(&major, &minor, &patch);
+  CHECK(std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch) == normrt_version());
+  CHECK(major == NORMRT_VERSION_MAJOR);
+  CHECK(minor == NORMRT_VERSION_MINOR);
+  normrt_version_numbers(nullptr, nullptr, nullptr);
+}
+
+TEST_CASE("C API: model metadata") {
+  normrt_session* s = open("add_broadcast.onnx");
+  normrt_model_metadata md;
+  REQUIRE(Status(normrt_session_metadata(s, &md)).ok());
+  CHECK(std::string(md.producer_name) == "normrt-test");
+  CHECK(std::string(md.producer_version) == "1.2.3");
+  CHECK(std::string(md.graph_name) == "add_broadcast");
+  CHECK(std::string(md.description) == "Z = X + Y, Y broadcast over the batch");
+  CHECK(md.model_version == 7);
+  REQUIRE(md.property_count == 2);
+  const char *key = nullptr, *value = nullptr;
+  REQUIRE(Status(normrt_session_metadata_property(s, 1, &key, &value)).ok());
+  CHECK(std::string(key) == "license");
+  CHECK(std::string(value) == "MIT");
+  Status bad(normrt_session_metadata_property(s, 2, &key, &value));
+  CHECK(bad.code == NORMRT_INVALID_ARGUMENT);
+  CHECK(bad.message.find("out of range") != std::string::npos);
+  REQUIRE(Status(normrt_session_metadata_lookup(s, "author", &value)).ok());
+  CHECK(std::string(value) == "normrt tests");
+  REQUIRE(Status(normrt_session_metadata_lookup(s, "nope", &value)).ok());
+  CHECK(value == nullptr);
+  normrt_session_release(s);
+}
+
+namespace {
+normrt_tensor* floats(const std::vector<int64_t>& dims, const std::vector<float>& v) {
+  normrt_tensor* t = nullptr;
+  REQUIRE(Status(normrt_tensor_create(NORMRT_TYPE_FLOAT, dims.data(), dims.size(), v.data(), v.size() * sizeof(float), &t)).ok());
+  return t;
+}
+}  // namespace
+
+TEST_CASE("C API: outputs bound to caller memory, checked for type and shape") {
+  normrt_session* s = open("add_broadcast.onnx");
+  normrt_tensor* x = floats({2, 3}, {1, 2, 3, 4, 5, 6});
+  normrt_tensor* y = floats({3}, {10, 20, 30});
+  const char* in_names[] = {"X", "Y"};
+  const normrt_tensor* ins[] = {x, y};
+  const char* out_names[] = {"Z"};
+  std::vector<float> buffer(6, -1.0f);
+  const int64_t dims[] = {2, 3};
+  normrt_tensor* bound = nullptr;
+  REQUIRE(Status(normrt_tensor_borrow(NORMRT_TYPE_FLOAT, dims, 2, buffer.data(), buffer.size() * sizeof(float), &bound)).ok());
+  normrt_tensor* outs[] = {bound};
+  Status st(normrt_session_run_with_options(s, nullptr, in_names, ins, 2, out_names, 1, outs));
+  REQUIRE_MESSAGE(st.ok(), st.message);
+  CHECK(outs[0] == bound);  // still the caller's tensor
+  CHECK(buffer == std::vector<float>{11, 22, 33, 14, 25, 36});
+  // Wrong shape and wrong type: clear errors naming the output, the buffer untouched.
+  const int64_t wrong_dims[] = {3, 2};
+  normrt_tensor* wrong = nullptr;
+  REQUIRE(Status(normrt_tensor_borrow(NORMRT_TYPE_FLOAT, wrong_dims, 2, buffer.data(), buffer.size() * sizeof(float), &wrong)).ok());
+  outs[0] = wrong;
+  Status bad_shape(normrt_session_run_with_options(s, nullptr, in_names, ins, 2, out_names, 1, outs));
+  CHECK(bad_shape.code == NORMRT_INVALID_ARGUMENT);
+  CHECK(bad_shape.message.find("output 'Z' is float[2,3] but the buffer bound to it is float[3,2]") != std::string::npos);
+  normrt_tensor* ints = nullptr;
+  REQUIRE(Status(normrt_tensor_create(NORMRT_TYPE_INT32, dims, 2, nullptr, 0, &ints)).ok());
+  outs[0] = ints;
+  Status bad_type(normrt_session_run_with_options(s, nullptr, in_names, ins, 2, out_names, 1, outs));
+  CHECK(bad_type.code == NORMRT_INVALID_ARGUMENT);
+  CHECK(bad_type.message.find("int32") != std::string::npos);
+  for (normrt_tensor* t : {x, y, bound, wrong, ints}) normrt_tensor_release(t);
+  normrt_session_release(s);
+}
+
+TEST_CASE("C API: a run cancelled from another thread returns NORMRT_CANCELLED promptly") {
+  normrt_session* s = open("tanh_chain.onnx");
+  const int64_t n = 1 << 20;  // 400 passes over 4 MiB: far longer than the cancel delay below
+  normrt_tensor* x = nullptr;
+  REQUIRE(Status(normrt_tensor_create(NORMRT_TYPE_FLOAT, &n, 1, nullptr, 0, &x)).ok());
+  normrt_run_options* ro = nullptr;
+  REQUIRE(Status(normrt_run_options_create(&ro)).ok());
+  const char* in_names[] = {"X"};
+  const normrt_tensor* ins[] = {x};
+  const char* out_names[] = {"Y"};
+  normrt_tensor* outs[] = {nullptr};
+  // A full run, for scale.
+  auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(Status(normrt_session_run_with_options(s, ro, in_names, ins, 1, out_names, 1, outs)).ok());
+  const double full_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  normrt_tensor_release(outs[0]);
+  outs[0] = nullptr;
+  // Cancelled a tenth of the way in.
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(full_ms / 10));
+    normrt_run_options_cancel(ro);
+  });
+  t0 = std::chrono::steady_clock::now();
+  Status st(normrt_session_run_with_options(s, ro, in_names, ins, 1, out_names, 1, outs));
+  const double cancelled_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  canceller.join();
+  CHECK(st.code == NORMRT_CANCELLED);
+  CHECK(st.message.find("cancelled") != std::string::npos);
+  CHECK(outs[0] == nullptr);
+  INFO("full run " << full_ms << " ms, cancelled run " << cancelled_ms << " ms");
+  CHECK(cancelled_ms < full_ms * 0.6);
+  // The flag stays set until reset.
+  CHECK(Status(normrt_session_run_with_options(s, ro, in_names, ins, 1, out_names, 1, outs)).code == NORMRT_CANCELLED);
+  normrt_run_options_reset(ro);
+  REQUIRE(Status(normrt_session_run_with_options(s, ro, in_names, ins, 1, out_names, 1, outs)).ok());
+  normrt_tensor_release(outs[0]);
+  normrt_run_options_release(ro);
+  normrt_tensor_release(x);
+  normrt_session_release(s);
+}
+
+namespace {
+struct Captured {
+  std::mutex mutex;
+  std::vector<std::pair<normrt_log_level, std::string>> lines;
+};
+void capture(void* user, normrt_log_level level, const char* message) {
+  auto* c = static_cast<Captured*>(user);
+  std::lock_guard<std::mutex> lock(c->mutex);
+  c->lines.emplace_back(level, message);
+}
+}  // namespace
+
+TEST_CASE("C API: the log callback gets session summaries and failures at their levels") {
+  Captured c;
+  normrt_set_log_callback(capture, &c, NORMRT_LOG_INFO);
+  normrt_session* s = open("layernorm_seed.onnx");
+  normrt_session* none = nullptr;
+  Status st(normrt_session_create((models() + "/unsupported_op.onnx").c_str(), nullptr, &none));
+  normrt_set_log_callback(nullptr, nullptr, NORMRT_LOG_VERBOSE);
+  normrt_session* quiet = open("layernorm_seed.onnx");  // after logging is off: nothing more arrives
+  CHECK(st.code == NORMRT_NOT_IMPLEMENTED);
+  bool summary = false, error = false;
+  for (const auto& [level, text] : c.lines) {
+    summary |= level == NORMRT_LOG_INFO && text.find("layernorm_seed.onnx: session ready") != std::string::npos;
+    error |= level == NORMRT_LOG_ERROR && text.find("NoSuchOp") != std::string::npos;
+  }
+  CHECK(summary);
+  CHECK(error);
+  CHECK(c.lines.size() == 2);
+  normrt_session_release(s);
+  normrt_session_release(quiet);
+}
+
+TEST_CASE("C API: optimization levels give the same outputs; profiling writes a Chrome trace") {
+  std::vector<float> first;
+  for (normrt_optimization_level level : {NORMRT_OPTIMIZE_OFF, NORMRT_OPTIMIZE_BASIC, NORMRT_OPTIMIZE_ALL}) {
+    normrt_session_options* o = nullptr;
+    REQUIRE(Status(normrt_session_options_create(&o)).ok());
+    REQUIRE(Status(normrt_session_options_set_optimization_level(o, level)).ok());
+    REQUIRE(Status(normrt_session_options_set_profiling(o, 1)).ok());
+    CHECK(Status(normrt_session_options_set_optimization_level(o, static_cast<normrt_optimization_level>(3))).code ==
+          NORMRT_INVALID_ARGUMENT);
+    normrt_session* s = nullptr;
+    REQUIRE(Status(normrt_session_create((models() + "/layernorm_seed.onnx").c_str(), o, &s)).ok());
+    normrt_session_options_release(o);
+    normrt_tensor* x = floats({1, 8}, {5, 5, 0, 0, 0, 0, 0, 0});
+    const char* in_names[] = {"X"};
+    const normrt_tensor* ins[] = {x};
+    const char* out_names[] = {"Y"};
+    normrt_tensor* outs[] = {nullptr};
+    REQUIRE(Status(normrt_session_run(s, in_names, ins, 1, out_names, 1, outs)).ok());
+    const float* y = static_cast<const float*>(normrt_tensor_data(outs[0]));
+    if (first.empty()) first.assign(y, y + 8);
+    CHECK(std::vector<float>(y, y + 8) == first);
+    const std::string path = std::string(std::getenv("NORMRT_TEST_MODELS")) + "/profile_" + std::to_string(int(level)) + ".json";
+    REQUIRE(Status(normrt_session_write_profile(s, path.c_str())).ok());
+    std::ifstream f(path);
+    std::stringstream text;
+    text << f.rdbuf();
+    CHECK(text.str().find("\"traceEvents\"") != std::string::npos);
+    CHECK(text.str().find("\"name\":\"ln\",\"cat\":\"LayerNormalization\",\"ph\":\"X\"") != std::string::npos);
+    normrt_tensor_release(outs[0]);
+    normrt_tensor_release(x);
+    normrt_session_release(s);
+  }
+  CHECK(std::fabs(first[0] - 1.7320508f) < 1e-5f);
+  normrt_session* plain = open("layernorm_seed.onnx");
+  Status off(normrt_session_write_profile(plain, "/nonexistent/x.json"));
+  CHECK(off.code == NORMRT_INVALID_ARGUMENT);
+  CHECK(off.message.find("profiling is off") != std::string::npos);
+  normrt_session_release(plain);
 }
