@@ -1,9 +1,11 @@
 // normrt: inspect, run and benchmark ONNX models.
 //   normrt info MODEL [--json]
 //   normrt run MODEL [--data DIR] [--input NAME=FILE.pb]... [--save DIR] [--rtol R] [--atol A]
-//   normrt bench MODEL [--dim NAME=VALUE]... [--threads N] [--iterations N | --seconds S] [--json]
+//   normrt bench MODEL... [--dim NAME=V[,V...]]... [--threads N[,N...]] [--iterations N | --seconds S]
+//                [--json | --markdown] [--profile FILE] [--check DIR]
 // Exit status: 0 success (outputs match), 1 outputs differ, 2 any error. Errors are one line on stderr.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,6 +27,7 @@
 #include "runtime/passes.h"
 #include "onnx/session_factory.h"
 #include "runtime/error.h"
+#include "runtime/profile.h"
 #include "runtime/tensor_compare.h"
 
 namespace fs = std::filesystem;
@@ -37,13 +40,19 @@ constexpr const char* kUsage =
     "  normrt info MODEL [--json] [--no-optimize]\n"
     "  normrt run MODEL [--data DIR] [--input NAME=FILE.pb]... [--save DIR] [--rtol R] [--atol A]\n"
     "                   [--threads N] [--isa ISA] [--no-optimize]\n"
-    "  normrt bench MODEL [--dim NAME=VALUE]... [--threads N] [--iterations N | --seconds S]\n"
-    "                     [--warmup N] [--isa ISA] [--json] [--no-optimize]\n"
+    "  normrt bench MODEL... [--dim NAME=V[,V...]]... [--threads N[,N...]] [--iterations N | --seconds S]\n"
+    "                     [--warmup N] [--isa ISA] [--json | --markdown] [--no-optimize] [--profile FILE.json]\n"
+    "                     [--check DIR]   one row per model x threads x dims; --check compares with\n"
+    "                     DIR/output_N.pb (inputs DIR/input_N.pb) before timing\n"
     "  normrt ops [--markdown]          the ops and opsets this build supports\n"
     "ISA is auto, scalar, avx2, avx512 or neon. --no-optimize turns the graph passes (fusions) off.\n"
     "Exit status: 0 ok, 1 outputs differ, 2 error.\n";
 
 struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// Outputs that do not match the expected ones: exit status 1, not 2.
+struct OutputsDiffer : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
@@ -351,91 +360,258 @@ Tensor make_input(const IoInfo& io, const std::map<std::string, int64_t>& dims, 
   return t;
 }
 
+// Comma-separated integers: "128,512".
+std::vector<int64_t> parse_int_list(const std::string& s, const std::string& what, int64_t lo, int64_t hi) {
+  std::vector<int64_t> r;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    const size_t comma = std::min(s.find(',', pos), s.size());
+    r.push_back(parse_int(s.substr(pos, comma - pos), what, lo, hi));
+    pos = comma + 1;
+  }
+  return r;
+}
+
+// VmHWM (peak resident memory) in MB: it starts afresh at exec, and resetting it (clear_refs 5)
+// gives each benchmark row its own peak.
+double peak_rss_mb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;
+}
+void reset_peak_rss() {
+  std::ofstream f("/proc/self/clear_refs");
+  if (f) f << "5";
+}
+
+struct BenchRow {
+  std::string model, inputs, isa;
+  int threads = 0;
+  size_t runs = 0;
+  double min_ms = 0, median_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0, runs_per_s = 0, peak_mb = 0;
+};
+
+// Runs the model on its data folder's inputs and compares with its expected outputs (--check).
+void check_outputs(const Session& session, const std::string& dir, double rtol, double atol) {
+  if (!fs::is_directory(dir)) fail(ErrorCode::IoError, "--check '" + dir + "' is not a folder");
+  std::vector<std::string> names;
+  std::vector<Tensor> feeds;
+  for (size_t k = 0; k < session.inputs().size(); ++k) {
+    const fs::path p = fs::path(dir) / ("input_" + std::to_string(k) + ".pb");
+    if (!fs::exists(p)) fail(ErrorCode::IoError, "--check: " + p.string() + " is missing");
+    names.push_back(session.inputs()[k].name);
+    feeds.push_back(onnx::load_tensor_file(p.string()));
+  }
+  const std::vector<Tensor> got = session.run(names, feeds);
+  size_t compared = 0;
+  for (size_t k = 0; k < got.size(); ++k) {
+    const fs::path p = fs::path(dir) / ("output_" + std::to_string(k) + ".pb");
+    if (!fs::exists(p)) continue;
+    const TensorComparison c = compare_tensors(got[k], onnx::load_tensor_file(p.string()), rtol, atol);
+    ++compared;
+    if (!c.ok())
+      throw OutputsDiffer("--check: output '" + session.outputs()[k].name + "' differs from " + p.string() + ": " +
+                               (c.problem.empty() ? std::to_string(c.mismatches) + " elements outside tolerance (max_abs_err " +
+                                                        std::to_string(c.max_abs) + ")"
+                                                  : c.problem));
+  }
+  if (!compared) fail(ErrorCode::IoError, "--check: no output_N.pb in '" + dir + "'");
+  std::fprintf(stderr, "normrt bench: %s: %zu outputs match %s\n", session.graph().model_label.c_str(), compared, dir.c_str());
+}
+
+// The model's file name, or folder/model.onnx when the file is just "model.onnx".
+std::string display_name(const std::string& model) {
+  const fs::path p(model);
+  if (p.filename() == "model.onnx" && p.has_parent_path()) return (p.parent_path().filename() / p.filename()).string();
+  return p.filename().string();
+}
+
+void print_profile(const Session& s, const std::string& path, const std::string& label) {
+  std::printf("\nprofile of %s (Chrome trace: %s)\n", label.c_str(), path.c_str());
+  auto table = [](const char* title, const std::vector<ProfileShare>& rows) {
+    std::printf("| %s | calls | total ms | share |\n| --- | ---: | ---: | ---: |\n", title);
+    for (const ProfileShare& r : rows)
+      std::printf("| %s | %lld | %.3f | %.1f%% |\n", r.name.c_str(), static_cast<long long>(r.calls), r.total_us / 1000.0, 100.0 * r.share);
+  };
+  table("op type", profile_by_op_type(s, 10));
+  std::printf("\n");
+  table("node", profile_by_node(s, 10));
+}
+
 int cmd_bench(Args& a) {
-  std::string model;
-  std::map<std::string, int64_t> dims;
+  std::vector<std::string> models;
+  std::vector<std::pair<std::string, std::vector<int64_t>>> dims;  // in the order given
+  std::vector<int64_t> thread_counts{0};
   SessionOptions opts;
   int64_t iterations = 0, warmup = 3;
   double seconds = 0;
-  bool json = false;
+  bool json = false, markdown = false;
+  std::string profile_path, check_dir;
   while (!a.done()) {
     std::string w = a.next();
     if (w == "--dim") {
       std::string v = a.value(w);
       size_t eq = v.find('=');
-      if (eq == std::string::npos || eq == 0) throw UsageError("--dim takes NAME=VALUE, got '" + v + "'");
-      dims[v.substr(0, eq)] = parse_int(v.substr(eq + 1), "--dim " + v.substr(0, eq), 0, int64_t(1) << 40);
-    } else if (w == "--threads") opts.threads = static_cast<int>(parse_int(a.value(w), w, 0, 4096));
+      if (eq == std::string::npos || eq == 0) throw UsageError("--dim takes NAME=VALUE[,VALUE...], got '" + v + "'");
+      dims.emplace_back(v.substr(0, eq), parse_int_list(v.substr(eq + 1), "--dim " + v.substr(0, eq), 0, int64_t(1) << 40));
+    } else if (w == "--threads") thread_counts = parse_int_list(a.value(w), w, 0, 4096);
     else if (w == "--iterations") iterations = parse_int(a.value(w), w, 1, 100000000);
     else if (w == "--seconds") seconds = parse_double(a.value(w), w);
     else if (w == "--warmup") warmup = parse_int(a.value(w), w, 0, 1000000);
     else if (w == "--isa") opts.isa = parse_isa(a.value(w));
     else if (w == "--no-optimize") opts.optimize = false;
     else if (w == "--json") json = true;
+    else if (w == "--markdown") markdown = true;
+    else if (w == "--profile") profile_path = a.value(w);
+    else if (w == "--check") check_dir = a.value(w);
     else if (w.rfind("--", 0) == 0) throw UsageError("unknown option " + w + " for bench");
-    else if (model.empty()) model = w;
-    else throw UsageError("bench takes one model");
+    else models.push_back(w);
   }
-  if (model.empty()) throw UsageError("bench needs a model path");
+  if (models.empty()) throw UsageError("bench needs a model path");
   if (iterations && seconds > 0) throw UsageError("give --iterations or --seconds, not both");
+  if (json && markdown) throw UsageError("give --json or --markdown, not both");
+  if (!check_dir.empty() && models.size() != 1) throw UsageError("--check takes the expected outputs of one model");
   if (!iterations && seconds <= 0) seconds = 2.0;
-  auto session = onnx::open_session(model, opts);
-  std::mt19937 rng(42);
-  std::vector<std::string> names;
-  std::vector<Tensor> feeds;
-  std::string input_desc;
-  for (const IoInfo& io : session->inputs()) {
-    names.push_back(io.name);
-    feeds.push_back(make_input(io, dims, rng));
-    input_desc += (input_desc.empty() ? "" : " ") + io.name + ":" + dtype_name(io.dtype) + shape_to_string(feeds.back().shape());
-  }
-  using clock = std::chrono::steady_clock;
-  for (int64_t i = 0; i < warmup; ++i) session->run(names, feeds);
-  std::vector<double> ms;
-  const auto start = clock::now();
-  for (;;) {
-    const auto t0 = clock::now();
-    session->run(names, feeds);
-    ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
-    if (iterations ? static_cast<int64_t>(ms.size()) >= iterations
-                   : std::chrono::duration<double>(clock::now() - start).count() >= seconds && ms.size() >= 5)
-      break;
-  }
-  std::vector<double> sorted = ms;
-  std::sort(sorted.begin(), sorted.end());
-  auto pct = [&](double p) {  // nearest rank
-    size_t k = static_cast<size_t>(std::ceil(p * sorted.size()));
-    return sorted[std::min(sorted.size() - 1, k ? k - 1 : 0)];
+  opts.profile = !profile_path.empty();
+
+  // One row per model x threads x combination of --dim values (the last --dim varies fastest).
+  struct Job {
+    std::string model;
+    int threads;
+    std::map<std::string, int64_t> dims;
   };
-  const double median = sorted.size() % 2 ? sorted[sorted.size() / 2]
-                                          : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
-  const double runs_per_s = 1000.0 / median;
-  // Peak resident memory of this process so far (model, inputs, the largest run): VmHWM, which
-  // starts afresh at exec (getrusage's maxrss would carry a parent's peak across exec).
-  double peak_mb = 0;
-  {
-    std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line))
-      if (line.rfind("VmHWM:", 0) == 0) peak_mb = std::stod(line.substr(6)) / 1024.0;
-    if (peak_mb == 0) {
-      struct rusage usage {};
-      getrusage(RUSAGE_SELF, &usage);
-      peak_mb = usage.ru_maxrss / 1024.0;
+  std::vector<Job> jobs;
+  for (const std::string& m : models)
+    for (int64_t t : thread_counts) {
+      std::vector<std::map<std::string, int64_t>> combos{{}};
+      for (const auto& [name, values] : dims) {
+        std::vector<std::map<std::string, int64_t>> next;
+        for (const auto& c : combos)
+          for (int64_t v : values) {
+            auto d = c;
+            d[name] = v;
+            next.push_back(std::move(d));
+          }
+        combos = std::move(next);
+      }
+      for (auto& c : combos) jobs.push_back({m, static_cast<int>(t), std::move(c)});
+    }
+  const bool progress = isatty(2);
+  std::vector<BenchRow> rows;
+  std::vector<std::pair<std::unique_ptr<Session>, std::pair<std::string, std::string>>> profiled;  // printed after the table
+  using clock = std::chrono::steady_clock;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const Job& job = jobs[j];
+    std::string desc;
+    for (const auto& [k, v] : job.dims) desc += " " + k + "=" + std::to_string(v);
+    if (progress)
+      std::fprintf(stderr, "\r\033[K[%zu/%zu] %s threads=%d%s", j + 1, jobs.size(), fs::path(job.model).filename().c_str(), job.threads, desc.c_str());
+    release_cached_blocks();
+    reset_peak_rss();
+    SessionOptions o = opts;
+    o.threads = job.threads;
+    auto session = onnx::open_session(job.model, o);
+    if (!check_dir.empty()) check_outputs(*session, check_dir, 1e-3, 1e-5);
+    std::mt19937 rng(42);
+    std::vector<std::string> names;
+    std::vector<Tensor> feeds;
+    BenchRow row;
+    for (const IoInfo& io : session->inputs()) {
+      names.push_back(io.name);
+      feeds.push_back(make_input(io, job.dims, rng));
+      row.inputs += (row.inputs.empty() ? "" : " ") + io.name + ":" + dtype_name(io.dtype) + shape_to_string(feeds.back().shape());
+    }
+    for (int64_t i = 0; i < warmup; ++i) session->run(names, feeds);
+    session->clear_profile();  // the profile covers the timed runs only
+    std::vector<double> ms;
+    const auto start = clock::now();
+    for (;;) {
+      const auto t0 = clock::now();
+      session->run(names, feeds);
+      ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
+      if (iterations ? static_cast<int64_t>(ms.size()) >= iterations
+                     : std::chrono::duration<double>(clock::now() - start).count() >= seconds && ms.size() >= 5)
+        break;
+    }
+    std::sort(ms.begin(), ms.end());
+    auto pct = [&](double p) {  // nearest rank
+      size_t k = static_cast<size_t>(std::ceil(p * ms.size()));
+      return ms[std::min(ms.size() - 1, k ? k - 1 : 0)];
+    };
+    row.model = job.model;
+    row.isa = kernels::isa_name(session->isa());
+    row.threads = session->threads();
+    row.runs = ms.size();
+    row.min_ms = ms.front();
+    row.median_ms = ms.size() % 2 ? ms[ms.size() / 2] : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
+    row.p90_ms = pct(0.9);
+    row.p99_ms = pct(0.99);
+    row.max_ms = ms.back();
+    row.runs_per_s = 1000.0 / row.median_ms;
+    row.peak_mb = peak_rss_mb();
+    rows.push_back(row);
+    if (!profile_path.empty()) {
+      std::string path = profile_path;
+      if (jobs.size() > 1) {  // one trace per row: name.N.json
+        const fs::path p(profile_path);
+        path = (p.parent_path() / (p.stem().string() + "." + std::to_string(j + 1) + p.extension().string())).string();
+      }
+      write_chrome_trace(*session, path);
+      if (!json) profiled.emplace_back(std::move(session), std::make_pair(path, display_name(job.model) + " threads=" + std::to_string(row.threads) + desc));
     }
   }
+  if (progress) std::fprintf(stderr, "\r\033[K");
   if (json) {
-    std::printf("{\"model\":\"%s\",\"inputs\":\"%s\",\"threads\":%d,\"isa\":\"%s\",\"iterations\":%zu,\"min_ms\":%.4f,"
-                "\"median_ms\":%.4f,\"p90_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f,\"runs_per_second\":%.3f,\"peak_rss_mb\":%.1f}\n",
-                json_escape(model).c_str(), json_escape(input_desc).c_str(), session->threads(), kernels::isa_name(session->isa()),
-                ms.size(), sorted.front(), median, pct(0.9), pct(0.99), sorted.back(), runs_per_s, peak_mb);
+    std::printf("[");
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const BenchRow& r = rows[i];
+      std::printf("%s\n{\"model\":\"%s\",\"inputs\":\"%s\",\"threads\":%d,\"isa\":\"%s\",\"iterations\":%zu,\"min_ms\":%.4f,"
+                  "\"median_ms\":%.4f,\"p90_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f,\"runs_per_second\":%.3f,\"peak_rss_mb\":%.1f}",
+                  i ? "," : "", json_escape(r.model).c_str(), json_escape(r.inputs).c_str(), r.threads, r.isa.c_str(), r.runs, r.min_ms,
+                  r.median_ms, r.p90_ms, r.p99_ms, r.max_ms, r.runs_per_s, r.peak_mb);
+    }
+    std::printf("\n]\n");
     return 0;
   }
-  std::printf("| model | inputs | threads | isa | runs | min ms | median ms | p90 ms | p99 ms | max ms | runs/s | peak MB |\n");
-  std::printf("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-  std::printf("| %s | %s | %d | %s | %zu | %.3f | %.3f | %.3f | %.3f | %.3f | %.1f | %.1f |\n", fs::path(model).filename().c_str(),
-              input_desc.c_str(), session->threads(), kernels::isa_name(session->isa()), ms.size(), sorted.front(), median,
-              pct(0.9), pct(0.99), sorted.back(), runs_per_s, peak_mb);
+  const std::vector<std::string> head{"model", "inputs", "threads", "isa", "runs", "median ms", "p90 ms", "min ms", "max ms", "runs/s", "peak MB"};
+  std::vector<std::vector<std::string>> cells;
+  char buf[64];
+  auto num = [&](double v, const char* fmt) { return std::snprintf(buf, sizeof buf, fmt, v), std::string(buf); };
+  for (const BenchRow& r : rows)
+    cells.push_back({display_name(r.model), r.inputs, std::to_string(r.threads), r.isa, std::to_string(r.runs),
+                     num(r.median_ms, "%.3f"), num(r.p90_ms, "%.3f"), num(r.min_ms, "%.3f"), num(r.max_ms, "%.3f"),
+                     num(r.runs_per_s, "%.1f"), num(r.peak_mb, "%.1f")});
+  if (markdown) {
+    auto line = [](const std::vector<std::string>& c) {
+      std::string l = "|";
+      for (const auto& x : c) l += " " + x + " |";
+      std::printf("%s\n", l.c_str());
+    };
+    line(head);
+    std::printf("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (const auto& c : cells) line(c);
+  } else {
+  std::vector<size_t> width(head.size());
+  for (size_t i = 0; i < head.size(); ++i) width[i] = head[i].size();
+  for (const auto& c : cells)
+    for (size_t i = 0; i < c.size(); ++i) width[i] = std::max(width[i], c[i].size());
+  auto line = [&](const std::vector<std::string>& c) {
+    std::string l;
+    for (size_t i = 0; i < c.size(); ++i) {
+      const std::string pad(width[i] - c[i].size(), ' ');
+      l += (i ? "  " : "") + (i < 2 || i == 3 ? c[i] + pad : pad + c[i]);  // text left, numbers right
+    }
+    while (!l.empty() && l.back() == ' ') l.pop_back();
+    std::printf("%s\n", l.c_str());
+  };
+  line(head);
+  for (const auto& c : cells) line(c);
+  }
+  for (const auto& [session, what] : profiled) print_profile(*session, what.first, what.second);
   return 0;
 }
 
@@ -462,6 +638,9 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     std::fprintf(stderr, "normrt: %s\n%s", e.what(), kUsage);
     return 2;
+  } catch (const OutputsDiffer& e) {
+    std::fprintf(stderr, "normrt: %s\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "normrt: error: %s\n", e.what());
     return 2;

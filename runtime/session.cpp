@@ -68,6 +68,12 @@ std::vector<NodeEvent> Session::profile() const {
   return events_;
 }
 
+void Session::clear_profile() const {
+  std::lock_guard<std::mutex> lock(profile_mutex_);
+  events_.clear();
+  dropped_events_ = 0;
+}
+
 int64_t Session::dropped_profile_events() const {
   std::lock_guard<std::mutex> lock(profile_mutex_);
   return dropped_events_;

@@ -84,6 +84,7 @@ class Session {
   bool profiling() const { return profile_; }
   std::vector<NodeEvent> profile() const;
   int64_t dropped_profile_events() const;
+  void clear_profile() const;  // forget the events so far (a benchmark's warm-up runs)
   static constexpr size_t kMaxProfileEvents = size_t(1) << 20;
 
  private:
