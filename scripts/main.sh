@@ -7,5 +7,4 @@ scripts/build.sh
 build_dir=${BUILD_DIR:-build}
 model=models/tiny_bert/model.onnx
 echo "normrt bench $model --dim batch=1 --dim seq=128 (threads 1 and 2)"
-"$build_dir/normrt" bench "$model" --dim batch=1 --dim seq=128 --threads 1 --seconds 3
-"$build_dir/normrt" bench "$model" --dim batch=1 --dim seq=128 --threads 2 --seconds 3 | tail -n +3
+"$build_dir/normrt" bench "$model" --dim batch=1 --dim seq=128 --threads 1,2 --seconds 3 --markdown
