@@ -41,9 +41,17 @@ struct TensorContext {
   const LoadOptions& options;
 };
 
-// Reads a tensor's bytes from its external file, refusing locations outside the model folder.
-void read_external(const ::onnx::TensorProto& tp, void* dst, size_t bytes, const std::string& where,
-                   const TensorContext& tc) {
+// Where a tensor's bytes are in its external file.
+struct ExternalRange {
+  fs::path file;
+  std::string location;
+  int64_t offset = 0;
+};
+
+// Checks a tensor's external data, refusing locations outside the model folder and ranges the file
+// does not hold: all before anything is allocated for it, so its dims cannot make us allocate more
+// than the file has.
+ExternalRange resolve_external(const ::onnx::TensorProto& tp, size_t bytes, const std::string& where, const TensorContext& tc) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : tp.external_data()) {
@@ -90,9 +98,15 @@ void read_external(const ::onnx::TensorProto& tp, void* dst, size_t bytes, const
     fail(ErrorCode::InvalidModel, where + ": external data range (offset " + std::to_string(offset) + ", " +
                                       std::to_string(bytes) + " bytes) is past the end of '" + location + "' (" +
                                       std::to_string(file_size) + " bytes)");
-  in.seekg(offset);
+  return {full, location, offset};
+}
+
+void read_external(const ExternalRange& r, void* dst, size_t bytes, const std::string& where) {
+  std::ifstream in(r.file, std::ios::binary);
+  if (!in) fail(ErrorCode::IoError, where + ": cannot open external data file '" + r.location + "'");
+  in.seekg(r.offset);
   in.read(static_cast<char*>(dst), static_cast<std::streamsize>(bytes));
-  if (!in) fail(ErrorCode::IoError, where + ": reading external data '" + location + "' failed");
+  if (!in) fail(ErrorCode::IoError, where + ": reading external data '" + r.location + "' failed");
 }
 
 Tensor convert_tensor(const ::onnx::TensorProto& tp, const std::string& what, const TensorContext& tc) {
@@ -139,10 +153,12 @@ Tensor convert_tensor(const ::onnx::TensorProto& tp, const std::string& what, co
       if (have != static_cast<size_t>(numel)) count_error(field, have);
     }
   }
+  ExternalRange range;
+  if (external) range = resolve_external(tp, bytes, where, tc);
   Tensor out = Tensor::allocate(t, shape, where);
   void* dst = out.raw();
   if (external) {
-    read_external(tp, dst, bytes, where, tc);
+    read_external(range, dst, bytes, where);
   } else if (tp.has_raw_data()) {
     if (bytes) std::memcpy(dst, tp.raw_data().data(), bytes);  // little-endian, as ONNX stores it
   } else {

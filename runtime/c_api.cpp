@@ -226,6 +226,13 @@ normrt_status* normrt_session_options_set_profiling(normrt_session_options* opti
   });
 }
 
+normrt_status* normrt_session_options_set_max_tensor_bytes(normrt_session_options* options, size_t bytes) {
+  return guarded("normrt_session_options_set_max_tensor_bytes", [&] {
+    require(options, "normrt_session_options_set_max_tensor_bytes", "options");
+    options->options.max_tensor_bytes = bytes ? bytes : SIZE_MAX;
+  });
+}
+
 void normrt_session_options_release(normrt_session_options* options) { delete options; }
 
 normrt_status* normrt_session_create(const char* model_path, const normrt_session_options* options, normrt_session** out) {

@@ -34,7 +34,8 @@ struct Session::RunState {
 };
 
 Session::Session(Graph graph, const KernelResolver& resolve, SessionOptions options)
-    : graph_(std::move(graph)), profile_(options.profile), created_(std::chrono::steady_clock::now()) {
+    : graph_(std::move(graph)), profile_(options.profile), max_tensor_bytes_(options.max_tensor_bytes),
+      created_(std::chrono::steady_clock::now()) {
   isa_ = choose_isa(options.isa);
   threads_ = Parallel(options.threads).threads();
   optimization_ = optimize_graph(graph_, options.optimize ? options.level : OptimizationLevel::Off);
@@ -381,7 +382,8 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
             const Tensor& src = *at[node.inputs[view_of_input_[n]]];
             made[v] = Tensor::view(ot.dtype, shape, src.storage(), const_cast<void*>(src.raw()));
           } else {
-            const size_t bytes = checked_bytes(ot.dtype, checked_numel(shape, node.label()), node.label());
+            const size_t bytes = checked_bytes(ot.dtype, checked_numel(shape, node.label()), node.label() + ": output " + std::to_string(o),
+                                               max_tensor_bytes_);
             // In place only when the input really has this shape and type (the plan saw symbols).
             const int ip = o == 0 ? plan_.in_place_input[n] : -1;
             const bool slot_ok = ip < 0 || (at[node.inputs[ip]]->shape() == shape && at[node.inputs[ip]]->dtype() == ot.dtype);

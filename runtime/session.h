@@ -26,6 +26,10 @@ struct SessionOptions {
   // Constant folding (evaluating what is known at creation) runs at every level.
   OptimizationLevel level = OptimizationLevel::All;
   bool profile = false;                  // record per-node timings of every run (Session::profile)
+  // The largest single tensor accepted, in bytes: initializers and constants when loading, every
+  // tensor a run computes (OutOfMemory naming the node otherwise). A hostile model's dims cannot
+  // make normrt allocate more than this at once.
+  size_t max_tensor_bytes = SIZE_MAX;
 };
 
 // Per-run controls.
@@ -107,6 +111,7 @@ class Session {
   kernels::Isa isa_;
   OptimizationReport optimization_;
   bool profile_ = false;
+  size_t max_tensor_bytes_ = SIZE_MAX;
   std::chrono::steady_clock::time_point created_;
   mutable std::mutex profile_mutex_;
   mutable std::vector<NodeEvent> events_;

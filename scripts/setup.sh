@@ -8,7 +8,7 @@ set -euo pipefail
 
 pkgs=(cmake ninja-build g++ gcc pkg-config ccache
       libxsimd-dev libtbb-dev libprotobuf-dev protobuf-compiler libonnx-dev
-      doctest-dev libbenchmark-dev python3 python3-numpy
+      doctest-dev libbenchmark-dev python3 python3-numpy clang
       g++-aarch64-linux-gnu qemu-user)
 for arg in "$@"; do
   case "$arg" in

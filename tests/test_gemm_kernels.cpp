@@ -112,7 +112,8 @@ TEST_CASE("prepacked B gives the same bits as packing per call, for any column s
         sgemm_rows_packed(g, packed, MatrixView::row_major(a.data(), k), out.data(), n, 0, m / 2, n0, n1);
         sgemm_rows_packed(g, packed, MatrixView::row_major(a.data(), k), out.data(), n, m / 2, m, n0, n1);
       }
-      INFO("isa " << std::string(isa_name(isa)) << " M,N,K = " << m << "," << n << "," << k);
+      const std::string shape = std::to_string(m) + "," + std::to_string(n) + "," + std::to_string(k);  // clang: no binding captures
+      INFO("isa " << std::string(isa_name(isa)) << " M,N,K = " << shape);
       CHECK(std::memcmp(ref.data(), out.data(), ref.size() * sizeof(float)) == 0);
     }
   }

@@ -215,7 +215,8 @@ TEST_CASE("run-time input checks give clear errors") {
   auto expect = [&](std::vector<std::string> names, std::vector<Tensor> ts, const std::string& text, std::vector<std::string> outs = {}) {
     auto [code, msg] = error_of([&] { s->run(names, ts, outs); });
     CHECK(code == ErrorCode::InvalidArgument);
-    INFO(msg);
+    const std::string msg_text = msg;  // clang: structured bindings cannot be captured
+    INFO(msg_text);
     CHECK(msg.find(text) != std::string::npos);
   };
   expect({"A", "Z"}, {ok, ok}, "'Z' is not an input of the model");

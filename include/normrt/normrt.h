@@ -117,6 +117,10 @@ NORMRT_API normrt_status* normrt_session_options_set_optimization_level(normrt_s
 /* Profiling (default off): every run records each node's time, which
  * normrt_session_write_profile writes out. Costs a clock read per node. */
 NORMRT_API normrt_status* normrt_session_options_set_profiling(normrt_session_options* options, int enabled);
+/* The largest single tensor, in bytes, that loading may create or a run may compute (0: no cap,
+ * the default). A model or input that needs more fails with NORMRT_OUT_OF_MEMORY naming the
+ * tensor or node, before allocating: set it when loading models you do not trust. */
+NORMRT_API normrt_status* normrt_session_options_set_max_tensor_bytes(normrt_session_options* options, size_t bytes);
 /* Options are read only by normrt_session_create*: they may be released right after. */
 NORMRT_API void normrt_session_options_release(normrt_session_options* options);
 

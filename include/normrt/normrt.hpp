@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -295,9 +296,17 @@ inline void set_logger(std::function<void(normrt_log_level, const std::string&)>
     normrt_set_log_callback(nullptr, nullptr, min_level);
     return;
   }
-  // A fresh holder per call, never freed: a message in flight on another thread may still be
-  // using the previous one.
-  auto* holder = new std::function<void(normrt_log_level, const std::string&)>(std::move(fn));
+  // Every callable handed over stays alive (and reachable) for the process: a message in flight on
+  // another thread may still be using the previous one when it is replaced.
+  using Fn = std::function<void(normrt_log_level, const std::string&)>;
+  static std::mutex mutex;
+  static auto* kept = new std::vector<std::unique_ptr<Fn>>();
+  Fn* holder;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    kept->push_back(std::make_unique<Fn>(std::move(fn)));
+    holder = kept->back().get();
+  }
   normrt_set_log_callback(detail::forward_log, holder, min_level);
 }
 
