@@ -37,7 +37,11 @@ class InferContext {
   // The i-th input; an InvalidModel error naming the node if it is required and missing.
   const ValueType& input(size_t i) const;
   size_t num_outputs() const { return outputs_.size(); }
-  ValueType& output(size_t i) { return outputs_[i]; }
+  // The i-th output; an error naming the node if the node has fewer (a malformed file).
+  ValueType& output(size_t i) {
+    if (i >= outputs_.size()) error("has no output " + std::to_string(i) + " (the node lists " + std::to_string(outputs_.size()) + ")");
+    return outputs_[i];
+  }
   std::vector<ValueType>& outputs() { return outputs_; }
   bool at_run() const { return at_run_; }
   // Errors found while inferring: InvalidModel at session creation, RuntimeError at run time

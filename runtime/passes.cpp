@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <functional>
+#include <map>
 #include <optional>
 
 #include "runtime/error.h"
@@ -30,7 +31,28 @@ Uses uses_of(const Graph& g, const std::vector<bool>& dead) {
   return u;
 }
 
-bool is_op(const Graph& g, int n, const char* op) { return n >= 0 && g.nodes[n].domain.empty() && g.nodes[n].op_type == op; }
+// The inputs a pattern reads of each op it matches; a node with fewer (a malformed or fuzzed file:
+// kernel creation rejects it later) or without an output matches nothing.
+size_t inputs_patterns_read(const std::string& op) {
+  static const std::map<std::string, size_t> n = {
+      {"Add", 2}, {"Sub", 2}, {"Mul", 2}, {"Div", 2}, {"Pow", 2}, {"MatMul", 2}, {"Reshape", 2}, {"InstanceNormalization", 3},
+      {"ReduceMean", 1}, {"Sqrt", 1}, {"Reciprocal", 1}, {"Erf", 1}, {"Tanh", 1}, {"Softmax", 1}, {"Transpose", 1},
+      {"Shape", 1}, {"Relu", 1}, {"LayerNormalization", 2}, {"RMSNormalization", 2}};
+  const auto it = n.find(op);
+  return it == n.end() ? 0 : it->second;
+}
+
+bool well_formed(const Node& x) {
+  const size_t need = inputs_patterns_read(x.op_type);
+  if (x.inputs.size() < need || x.outputs.empty() || x.outputs[0] < 0) return false;
+  for (size_t i = 0; i < need; ++i)
+    if (x.inputs[i] < 0) return false;
+  return true;
+}
+
+bool is_op(const Graph& g, int n, const char* op) {
+  return n >= 0 && g.nodes[n].domain.empty() && g.nodes[n].op_type == op && well_formed(g.nodes[n]);
+}
 
 // The one node reading v when nothing else (no other node, no graph output) does.
 int only_reader(const Uses& u, int v) {
@@ -246,7 +268,7 @@ bool fuse_skip_layer_norm(Graph& g, std::vector<bool>& dead, const Uses& u, int 
   const Node& norm = g.nodes[ln];
   const bool rms = norm.op_type == "RMSNormalization";
   if (norm.op_type != "LayerNormalization" && !rms) return false;
-  if (!norm.domain.empty() && norm.domain != kInternalDomain) return false;
+  if ((!norm.domain.empty() && norm.domain != kInternalDomain) || !well_formed(norm)) return false;
   for (size_t o = 1; o < norm.outputs.size(); ++o)
     if (norm.outputs[o] >= 0 && (u.graph_output[norm.outputs[o]] || !u.readers[norm.outputs[o]].empty())) return false;
   if (norm.attr_int("stash_type", 1) != 1) return false;

@@ -392,7 +392,7 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
               made[v] = *bound_of[v];
               fresh[v] = true;
             } else if (slot >= 0 && slot_ok) {
-              if (state->slot_capacity[slot] < bytes) {
+              if (!state->slot_storage[slot] || state->slot_capacity[slot] < bytes) {  // empty tensors get memory too
                 state->slot_storage[slot] = allocate_aligned(bytes);
                 state->slot_capacity[slot] = bytes;
               }

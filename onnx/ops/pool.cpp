@@ -191,6 +191,7 @@ class Pad final : public OpKernel {
     std::vector<int64_t> p = pads_;
     std::vector<int64_t> axes;
     if (from_inputs_) {
+      if (ins.size() < 2) error("needs the inputs data and pads; the node has " + std::to_string(ins.size()));
       if (!ins[1]) return std::nullopt;
       p.clear();
       for (int64_t i = 0; i < ins[1]->numel(); ++i) p.push_back(ins[1]->int_at(i));

@@ -30,6 +30,7 @@ Tensor int64_tensor(const std::vector<int64_t>& v, bool scalar = false) {
 
 // Copies `rows` blocks of `block` bytes from src (stride src_stride) to dst (stride dst_stride).
 void copy_blocks(const char* src, int64_t src_stride, char* dst, int64_t dst_stride, int64_t rows, int64_t block) {
+  if (block <= 0) return;
   for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * dst_stride, src + r * src_stride, block);
 }
 
@@ -209,6 +210,7 @@ class Slice final : public OpKernel {
   std::optional<Plan> plan(const Shape& in, const std::vector<const Tensor*>& inputs, const std::function<void(const std::string&)>& error) const {
     std::vector<int64_t> starts = starts_, ends = ends_, axes = axes_, steps;
     if (from_inputs_) {
+      if (inputs.size() < 3) error("needs the inputs data, starts and ends; the node has " + std::to_string(inputs.size()));
       for (size_t i = 1; i <= 2; ++i)
         if (!inputs[i]) return std::nullopt;
       starts = ints_of(*inputs[1]), ends = ints_of(*inputs[2]);

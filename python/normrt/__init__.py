@@ -126,6 +126,7 @@ class Session:
     """A loaded model. run() may be called from several threads at once."""
 
     def __init__(self, model_path, threads=0, isa=None, optimization="all"):
+        self._handle = None
         if optimization not in _OPT_LEVELS:
             raise ValueError("optimization must be one of %s" % ", ".join(_OPT_LEVELS))
         opts = _P()
