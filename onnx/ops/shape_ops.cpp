@@ -146,6 +146,15 @@ class Constant final : public OpKernel {
     int count = 0;
     for (const auto& [name, attr] : node.attributes) {
       ++count;
+      // The kind first: a "value" that is not a tensor (a malformed file) has no tensor to read.
+      const Attribute::Kind want = name == "value"          ? Attribute::Kind::Tensor
+                                   : name == "value_float"  ? Attribute::Kind::Float
+                                   : name == "value_floats" ? Attribute::Kind::Floats
+                                   : name == "value_int"    ? Attribute::Kind::Int
+                                                            : Attribute::Kind::Ints;
+      const bool known = name == "value" || name == "value_float" || name == "value_floats" || name == "value_int" || name == "value_ints";
+      if (known && (attr.kind != want || (want == Attribute::Kind::Tensor && !attr.t)))
+        fail(ErrorCode::InvalidModel, node.label() + ": attribute '" + name + "' must be of type " + attribute_kind_name(want));
       if (name == "value") {
         value_ = *attr.t;
       } else if (name == "value_float") {
@@ -168,15 +177,6 @@ class Constant final : public OpKernel {
     }
     if (count != 1)
       fail(ErrorCode::InvalidModel, node.label() + ": exactly one value attribute is required, found " + std::to_string(count));
-    // Attribute kinds were checked by the loader only for "value"; check the others' kinds here.
-    const auto& [name, attr] = *node.attributes.begin();
-    const Attribute::Kind want = name == "value"          ? Attribute::Kind::Tensor
-                                 : name == "value_float"  ? Attribute::Kind::Float
-                                 : name == "value_floats" ? Attribute::Kind::Floats
-                                 : name == "value_int"    ? Attribute::Kind::Int
-                                                          : Attribute::Kind::Ints;
-    if (attr.kind != want)
-      fail(ErrorCode::InvalidModel, node.label() + ": attribute '" + name + "' must be of type " + attribute_kind_name(want));
   }
 
   void infer(InferContext& ctx) const override {
