@@ -11,7 +11,7 @@ models = f"{build}/perf/attention_models"
 def normrt(model, threads):
     out = subprocess.run([f"{build}/normrt", "bench", f"{models}/{model}.onnx", "--threads", str(threads), "--seconds", str(seconds), "--json"],
                          check=True, capture_output=True, text=True).stdout
-    r = json.loads(out)
+    r = json.loads(out)[0]  # one row: one model, one thread count
     return r["median_ms"], r["peak_rss_mb"]
 
 

@@ -97,7 +97,7 @@ def normrt_ms(path, dims, threads):
     args = [os.path.join(build, "normrt"), "bench", path, "--threads", str(threads), "--seconds", str(seconds), "--warmup", "2", "--json"]
     for k, v in dims.items():
         args += ["--dim", f"{k}={v}"]
-    r = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+    r = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)[0]  # one row
     return r["median_ms"], r["peak_rss_mb"]
 
 

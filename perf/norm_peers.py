@@ -19,7 +19,7 @@ SHAPES = {  # model -> (shape, ops in the chain)
 def normrt_ms(model, threads):
     out = subprocess.run([f"{build}/normrt", "bench", f"{models}/{model}.onnx", "--threads", str(threads),
                           "--seconds", str(seconds), "--json"], check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["median_ms"]
+    return json.loads(out)[0]["median_ms"]  # one row: one model, one thread count
 
 
 def ort_ms(model, threads):
