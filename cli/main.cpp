@@ -27,6 +27,7 @@
 #include "runtime/passes.h"
 #include "onnx/session_factory.h"
 #include "runtime/error.h"
+#include "runtime/json.h"
 #include "runtime/profile.h"
 #include "runtime/tensor_compare.h"
 
@@ -86,19 +87,6 @@ double parse_double(const std::string& s, const std::string& what) {
   } catch (const std::exception&) {
   }
   throw UsageError(what + " must be a non-negative number, got '" + s + "'");
-}
-
-std::string json_escape(const std::string& s) {
-  std::string r;
-  for (char c : s) {
-    if (c == '"' || c == '\\') r += '\\', r += c;
-    else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      r += buf;
-    } else r += c;
-  }
-  return r;
 }
 
 std::string type_and_shape(const IoInfo& io) {
@@ -510,7 +498,8 @@ int cmd_bench(Args& a) {
     for (const auto& [k, v] : job.dims) desc += " " + k + "=" + std::to_string(v);
     if (progress)
       std::fprintf(stderr, "\r\033[K[%zu/%zu] %s threads=%d%s", j + 1, jobs.size(), fs::path(job.model).filename().c_str(), job.threads, desc.c_str());
-    release_cached_blocks();
+    release_cached_blocks();  // the previous row's buffers: each row's peak is its own
+    trim_heap();
     reset_peak_rss();
     SessionOptions o = opts;
     o.threads = job.threads;

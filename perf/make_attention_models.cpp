@@ -14,19 +14,6 @@ using namespace normrt;
 namespace {
 constexpr int64_t kHeads = 12, kHeadSize = 64;
 
-Attribute ints(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
-Attribute one_int(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
-}
-
 onnx::ModelSpec base(int64_t seq, int64_t opset) {
   onnx::ModelSpec m;
   m.opsets = {{"", opset}};
@@ -48,10 +35,10 @@ onnx::ModelSpec unfused(int64_t seq) {
   scale.name = "scale";
   scale.float_data = {1.0f / 8.0f};  // 1/sqrt(64)
   m.initializers = {scale};
-  m.nodes = {{"Transpose", {"K"}, {"Kt"}, {{"perm", ints({0, 1, 3, 2})}}, "transpose_k"},
+  m.nodes = {{"Transpose", {"K"}, {"Kt"}, {{"perm", ints_attribute({0, 1, 3, 2})}}, "transpose_k"},
              {"MatMul", {"Q", "Kt"}, {"S"}, {}, "qk"},
              {"Mul", {"S", "scale"}, {"S_scaled"}, {}, "scale"},
-             {"Softmax", {"S_scaled"}, {"P"}, {{"axis", one_int(-1)}}, "softmax"},
+             {"Softmax", {"S_scaled"}, {"P"}, {{"axis", int_attribute(-1)}}, "softmax"},
              {"MatMul", {"P", "V"}, {"Y"}, {}, "pv"}};
   return m;
 }

@@ -343,38 +343,33 @@ normrt_status* normrt_session_write_profile(const normrt_session* session, const
   });
 }
 
-normrt_status* normrt_session_run(const normrt_session* session, const char* const* input_names,
-                                  const normrt_tensor* const* inputs, size_t input_count,
-                                  const char* const* output_names, size_t output_count, normrt_tensor** outputs) {
-  if (outputs)
-    for (size_t i = 0; i < output_count; ++i) outputs[i] = nullptr;
-  return normrt_session_run_with_options(session, nullptr, input_names, inputs, input_count, output_names, output_count, outputs);
-}
+}  // extern "C"
 
-normrt_status* normrt_session_run_with_options(const normrt_session* session, const normrt_run_options* run_options,
-                                               const char* const* input_names, const normrt_tensor* const* inputs,
-                                               size_t input_count, const char* const* output_names, size_t output_count,
-                                               normrt_tensor** outputs) {
-  constexpr const char* fn = "normrt_session_run";
+namespace {
+// Both run entry points: outputs[i] that are not NULL are bound (see normrt.h); `fn` names the
+// caller in errors.
+normrt_status* run_session(const char* fn, const normrt_session* session, const normrt_run_options* run_options,
+                           const char* const* input_names, const normrt_tensor* const* inputs, size_t input_count,
+                           const char* const* output_names, size_t output_count, normrt_tensor** outputs) {
   return guarded(fn, [&] {
     require(session, fn, "session");
     if (input_count) {
       require(input_names, fn, "input_names");
       require(inputs, fn, "inputs");
     }
-    if (output_count == 0) normrt::fail(normrt::ErrorCode::InvalidArgument, "normrt_session_run: output_count is 0");
+    if (output_count == 0) normrt::fail(normrt::ErrorCode::InvalidArgument, std::string(fn) + ": output_count is 0");
     require(output_names, fn, "output_names");
     require(outputs, fn, "outputs");
     std::vector<std::string> in_names, out_names;
     std::vector<normrt::Tensor> in_tensors;
     for (size_t i = 0; i < input_count; ++i) {
-      if (!input_names[i]) normrt::fail(normrt::ErrorCode::InvalidArgument, "normrt_session_run: input_names[" + std::to_string(i) + "] is NULL");
-      if (!inputs[i]) normrt::fail(normrt::ErrorCode::InvalidArgument, std::string("normrt_session_run: tensor for input '") + input_names[i] + "' is NULL");
+      if (!input_names[i]) normrt::fail(normrt::ErrorCode::InvalidArgument, std::string(fn) + ": input_names[" + std::to_string(i) + "] is NULL");
+      if (!inputs[i]) normrt::fail(normrt::ErrorCode::InvalidArgument, std::string(fn) + ": tensor for input '" + input_names[i] + "' is NULL");
       in_names.emplace_back(input_names[i]);
       in_tensors.push_back(inputs[i]->tensor);
     }
     for (size_t i = 0; i < output_count; ++i) {
-      if (!output_names[i]) normrt::fail(normrt::ErrorCode::InvalidArgument, "normrt_session_run: output_names[" + std::to_string(i) + "] is NULL");
+      if (!output_names[i]) normrt::fail(normrt::ErrorCode::InvalidArgument, std::string(fn) + ": output_names[" + std::to_string(i) + "] is NULL");
       out_names.emplace_back(output_names[i]);
     }
     normrt::RunOptions ro;
@@ -390,6 +385,25 @@ normrt_status* normrt_session_run_with_options(const normrt_session* session, co
     for (size_t i = 0; i < output_count; ++i)
       if (owned[i]) outputs[i] = owned[i].release();
   });
+}
+}  // namespace
+
+extern "C" {
+
+normrt_status* normrt_session_run(const normrt_session* session, const char* const* input_names,
+                                  const normrt_tensor* const* inputs, size_t input_count,
+                                  const char* const* output_names, size_t output_count, normrt_tensor** outputs) {
+  if (outputs)
+    for (size_t i = 0; i < output_count; ++i) outputs[i] = nullptr;
+  return run_session("normrt_session_run", session, nullptr, input_names, inputs, input_count, output_names, output_count, outputs);
+}
+
+normrt_status* normrt_session_run_with_options(const normrt_session* session, const normrt_run_options* run_options,
+                                               const char* const* input_names, const normrt_tensor* const* inputs,
+                                               size_t input_count, const char* const* output_names, size_t output_count,
+                                               normrt_tensor** outputs) {
+  return run_session("normrt_session_run_with_options", session, run_options, input_names, inputs, input_count, output_names,
+                     output_count, outputs);
 }
 
 normrt_status* normrt_tensor_create(normrt_type type, const int64_t* dims, size_t rank, const void* data,

@@ -37,6 +37,12 @@ struct Attribute {
   std::vector<std::string> strings;
 };
 const char* attribute_kind_name(Attribute::Kind k);
+// Attributes of one kind, for code that writes nodes (graph passes, model builders, tests).
+Attribute int_attribute(int64_t v);
+Attribute float_attribute(float v);
+Attribute string_attribute(std::string v);
+Attribute ints_attribute(std::vector<int64_t> v);
+Attribute tensor_attribute(const Tensor& t);
 
 // A value: graph input, initializer, or node output.
 struct Value {

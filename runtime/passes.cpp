@@ -102,23 +102,42 @@ int add_constant(Graph& g, const std::string& base, Tensor t) {
   return g.add_value(std::move(v));
 }
 
-Attribute int_attr(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
+// The last dim of value x, or -1 when it is not known before inference.
+int64_t last_dim(const Graph& g, int x) {
+  const Value& xv = g.values[x];
+  return xv.shape && !xv.shape->empty() && xv.shape->back().known() ? xv.shape->back().value : -1;
 }
-Attribute float_attr(float v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Float;
-  a.f = v;
-  return a;
+
+// A constant a normalization can take as its per-feature scale or shift: of type `type`, a scalar
+// or `dim` values on the last axis, ones on every other axis.
+bool per_feature(const Tensor& t, DType type, int64_t dim) {
+  if (t.dtype() != type) return false;
+  for (size_t i = 0; i + 1 < t.rank(); ++i)
+    if (t.shape()[i] != 1) return false;
+  return t.numel() == 1 || (dim >= 0 && t.numel() == dim);
 }
-Attribute string_attr(std::string v) {
-  Attribute a;
-  a.kind = Attribute::Kind::String;
-  a.s = std::move(v);
-  return a;
+
+// A new constant of float32 ones over `dim` (the scale a normalization without one needs), named
+// after x; -1 when the dim is unknown.
+int ones_scale(Graph& g, int x, int64_t dim, const char* suffix) {
+  if (dim < 0) return -1;
+  Tensor ones = Tensor::allocate(DType::Float32, {dim});
+  std::fill(ones.data<float>(), ones.data<float>() + dim, 1.0f);
+  return add_constant(g, g.values[x].name + suffix, std::move(ones));
+}
+
+// Appends a fused node in the internal domain, alive.
+void add_fused(Graph& g, std::vector<bool>& dead, std::string name, const char* op, std::vector<int> inputs,
+               std::vector<int> outputs, std::map<std::string, Attribute> attributes) {
+  Node n;
+  n.name = std::move(name);
+  n.op_type = op;
+  n.domain = kInternalDomain;
+  n.inputs = std::move(inputs);
+  n.outputs = std::move(outputs);
+  n.attributes = std::move(attributes);
+  g.nodes.push_back(std::move(n));
+  dead.push_back(false);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,38 +183,18 @@ bool fuse_layer_norm(Graph& g, std::vector<bool>& dead, const Uses& u, int n0) {
       if (c >= 0 && g.values[c].constant) beta = c, out = g.nodes[add].outputs[0], matched.push_back(add);
     }
   }
-  const Value& xv = g.values[x];
-  const int64_t dim = xv.shape && !xv.shape->empty() && xv.shape->back().known() ? xv.shape->back().value : -1;
+  const int64_t dim = last_dim(g, x);
   // x's type is known for graph inputs; for intermediates (typed only at inference) the constants'
   // float32 stands in, and inference checks the rest.
-  const DType xt = xv.dtype == DType::Undefined ? DType::Float32 : xv.dtype;
-  auto usable = [&](int v) {  // a per-feature vector (or scalar) LayerNormalization can take
-    if (v < 0) return true;
-    const Tensor& t = *g.values[v].constant;
-    if (t.dtype() != xt) return false;
-    for (size_t i = 0; i + 1 < t.rank(); ++i)
-      if (t.shape()[i] != 1) return false;
-    return t.numel() == 1 || (dim >= 0 && t.numel() == dim);
-  };
+  const DType xt = g.values[x].dtype == DType::Undefined ? DType::Float32 : g.values[x].dtype;
+  auto usable = [&](int v) { return v < 0 || per_feature(*g.values[v].constant, xt, dim); };
   if (!usable(gamma) || !usable(beta) || xt != DType::Float32) return false;
-  if (gamma < 0) {  // LayerNormalization needs a scale: ones over the last dim
-    if (dim < 0) return false;
-    Tensor ones = Tensor::allocate(DType::Float32, {dim});
-    std::fill(ones.data<float>(), ones.data<float>() + dim, 1.0f);
-    gamma = add_constant(g, g.values[x].name + "_ln_scale", std::move(ones));
-  }
+  if (gamma < 0 && (gamma = ones_scale(g, x, dim, "_ln_scale")) < 0) return false;  // LayerNormalization needs a scale
   for (int m : matched) dead[m] = true;
-  Node ln;
-  ln.name = g.nodes[n0].name + "_fused_layer_norm";
-  ln.op_type = "LayerNormalization";
-  ln.domain = kInternalDomain;
-  ln.inputs = {x, gamma};
-  if (beta >= 0) ln.inputs.push_back(beta);
-  ln.outputs = {out};
-  ln.attributes["axis"] = int_attr(-1);
-  ln.attributes["epsilon"] = float_attr(static_cast<float>(*eps));
-  g.nodes.push_back(std::move(ln));
-  dead.push_back(false);
+  std::vector<int> inputs{x, gamma};
+  if (beta >= 0) inputs.push_back(beta);
+  add_fused(g, dead, g.nodes[n0].name + "_fused_layer_norm", "LayerNormalization", inputs, {out},
+            {{"axis", int_attribute(-1)}, {"epsilon", float_attribute(static_cast<float>(*eps))}});
   return true;
 }
 
@@ -229,35 +228,19 @@ bool fuse_rms_norm(Graph& g, std::vector<bool>& dead, const Uses& u, int sq) {
   } else {
     return false;
   }
-  const Value& xv = g.values[x];
-  const int64_t dim = xv.shape && !xv.shape->empty() && xv.shape->back().known() ? xv.shape->back().value : -1;
-  if (xv.dtype != DType::Float32 && xv.dtype != DType::Undefined) return false;
+  const int64_t dim = last_dim(g, x);
+  if (g.values[x].dtype != DType::Float32 && g.values[x].dtype != DType::Undefined) return false;
   int gamma = -1;
   const int mul = only_reader(u, out);
   if (is_op(g, mul, "Mul")) {
     const int c = other_input(g.nodes[mul], out);
-    const Tensor* t = c >= 0 ? g.values[c].constant.get() : nullptr;
-    bool per_feature = t && t->dtype() == DType::Float32 && (t->numel() == 1 || (dim >= 0 && t->numel() == dim));
-    for (size_t i = 0; per_feature && i + 1 < t->rank(); ++i) per_feature = t->shape()[i] == 1;
-    if (per_feature) gamma = c, out = g.nodes[mul].outputs[0], matched.push_back(mul);
+    if (c >= 0 && g.values[c].constant && per_feature(*g.values[c].constant, DType::Float32, dim))
+      gamma = c, out = g.nodes[mul].outputs[0], matched.push_back(mul);
   }
-  if (gamma < 0) {  // RMSNormalization needs a scale: ones over the last dim
-    if (dim < 0) return false;
-    Tensor ones = Tensor::allocate(DType::Float32, {dim});
-    std::fill(ones.data<float>(), ones.data<float>() + dim, 1.0f);
-    gamma = add_constant(g, g.values[x].name + "_rms_scale", std::move(ones));
-  }
+  if (gamma < 0 && (gamma = ones_scale(g, x, dim, "_rms_scale")) < 0) return false;  // RMSNormalization needs a scale
   for (int m : matched) dead[m] = true;
-  Node rn;
-  rn.name = g.nodes[sq].name + "_fused_rms_norm";
-  rn.op_type = "RMSNormalization";
-  rn.domain = kInternalDomain;
-  rn.inputs = {x, gamma};
-  rn.outputs = {out};
-  rn.attributes["axis"] = int_attr(-1);
-  rn.attributes["epsilon"] = float_attr(static_cast<float>(*eps));
-  g.nodes.push_back(std::move(rn));
-  dead.push_back(false);
+  add_fused(g, dead, g.nodes[sq].name + "_fused_rms_norm", "RMSNormalization", {x, gamma}, {out},
+            {{"axis", int_attribute(-1)}, {"epsilon", float_attribute(static_cast<float>(*eps))}});
   return true;
 }
 
@@ -282,18 +265,12 @@ bool fuse_skip_layer_norm(Graph& g, std::vector<bool>& dead, const Uses& u, int 
   const bool sum_read_elsewhere = u.graph_output[sum] || u.readers[sum].size() > 1;
   dead[add] = true;
   dead[ln] = true;
-  Node f;
-  f.name = norm.name + "_fused_skip";
-  f.op_type = "SkipLayerNormalization";
-  f.domain = kInternalDomain;
-  f.inputs = {g.nodes[add].inputs[0], g.nodes[add].inputs[1], norm.inputs[1]};
-  if (!rms && norm.inputs.size() > 2 && norm.inputs[2] >= 0) f.inputs.push_back(norm.inputs[2]);
-  f.outputs = {norm.outputs[0]};
-  if (sum_read_elsewhere) f.outputs.insert(f.outputs.end(), {-1, -1, sum});
-  f.attributes["epsilon"] = float_attr(norm.attr_float("epsilon", 1e-5f));
-  if (rms) f.attributes["rms"] = int_attr(1);
-  g.nodes.push_back(std::move(f));
-  dead.push_back(false);
+  std::vector<int> inputs{g.nodes[add].inputs[0], g.nodes[add].inputs[1], norm.inputs[1]};
+  if (!rms && norm.inputs.size() > 2 && norm.inputs[2] >= 0) inputs.push_back(norm.inputs[2]);
+  std::vector<int> outputs{norm.outputs[0]};
+  if (sum_read_elsewhere) outputs.insert(outputs.end(), {-1, -1, sum});
+  add_fused(g, dead, norm.name + "_fused_skip", "SkipLayerNormalization", inputs, outputs,
+            {{"epsilon", float_attribute(norm.attr_float("epsilon", 1e-5f))}, {"rms", int_attribute(rms ? 1 : 0)}});
   return true;
 }
 
@@ -324,15 +301,7 @@ bool finish_gelu(Graph& g, std::vector<bool>& dead, const Uses& u, int t_node, i
   }
   // Element types of intermediates are not known before inference; Gelu takes every float type.
   for (int m : matched) dead[m] = true;
-  Node gelu;
-  gelu.name = g.nodes[t_node].name + "_fused_gelu";
-  gelu.op_type = "Gelu";
-  gelu.domain = kInternalDomain;
-  gelu.inputs = {x};
-  gelu.outputs = {out};
-  gelu.attributes["approximate"] = string_attr(approximate);
-  g.nodes.push_back(std::move(gelu));
-  dead.push_back(false);
+  add_fused(g, dead, g.nodes[t_node].name + "_fused_gelu", "Gelu", {x}, {out}, {{"approximate", string_attribute(approximate)}});
   return true;
 }
 
@@ -423,15 +392,8 @@ bool fuse_matmul_bias(Graph& g, std::vector<bool>& dead, const Uses& u, int mm) 
     out = g.nodes[act].outputs[0];
   }
   for (int x : matched) dead[x] = true;
-  Node f;
-  f.name = g.nodes[mm].name + "_fused_matmul";
-  f.op_type = "FusedMatMul";
-  f.domain = kInternalDomain;
-  f.inputs = {g.nodes[mm].inputs[0], w, bias};
-  f.outputs = {out};
-  f.attributes["activation"] = string_attr(activation);
-  g.nodes.push_back(std::move(f));
-  dead.push_back(false);
+  add_fused(g, dead, g.nodes[mm].name + "_fused_matmul", "FusedMatMul", {g.nodes[mm].inputs[0], w, bias}, {out},
+            {{"activation", string_attribute(activation)}});
   return true;
 }
 
@@ -470,21 +432,12 @@ bool fuse_attention(Graph& g, std::vector<bool>& dead, const Uses& u, int qk) {
   std::vector<int64_t> perm = g.nodes[tr].attr_ints("perm");
   if (perm.size() != 4) return false;
   std::swap(perm[2], perm[3]);
-  Attribute p;
-  p.kind = Attribute::Kind::Ints;
-  p.ints = perm;
-  g.nodes[tr].attributes["perm"] = p;  // now writes K [B, H, S, D]
+  g.nodes[tr].attributes["perm"] = ints_attribute(perm);  // now writes K [B, H, S, D]
   for (int m : matched) dead[m] = true;
-  Node a;
-  a.name = g.nodes[qk].name + "_fused_attention";
-  a.op_type = "Attention";
-  a.domain = kInternalDomain;
-  a.inputs = {q, kt, v};
-  if (mask >= 0) a.inputs.push_back(mask);
-  a.outputs = {g.nodes[pv].outputs[0]};
-  a.attributes["scale"] = float_attr(static_cast<float>(scale));
-  g.nodes.push_back(std::move(a));
-  dead.push_back(false);
+  std::vector<int> inputs{q, kt, v};
+  if (mask >= 0) inputs.push_back(mask);
+  add_fused(g, dead, g.nodes[qk].name + "_fused_attention", "Attention", inputs, {g.nodes[pv].outputs[0]},
+            {{"scale", float_attribute(static_cast<float>(scale))}});
   return true;
 }
 
@@ -502,16 +455,8 @@ bool fuse_transposed_weight(Graph& g, std::vector<bool>& dead, const Uses& u, in
   if (perm != std::vector<int64_t>{1, 0}) return false;
   if (only_reader(u, bt) == mm) dead[tr] = true;  // otherwise the Transpose stays for its other readers
   dead[mm] = true;
-  Node f;
-  f.name = g.nodes[mm].name + "_fused_matmul";
-  f.op_type = "FusedMatMul";
-  f.domain = kInternalDomain;
-  f.inputs = {g.nodes[mm].inputs[0], w};
-  f.outputs = {g.nodes[mm].outputs[0]};
-  f.attributes["activation"] = string_attr("none");
-  f.attributes["transpose_b"] = int_attr(1);
-  g.nodes.push_back(std::move(f));
-  dead.push_back(false);
+  add_fused(g, dead, g.nodes[mm].name + "_fused_matmul", "FusedMatMul", {g.nodes[mm].inputs[0], w}, {g.nodes[mm].outputs[0]},
+            {{"activation", string_attribute("none")}, {"transpose_b", int_attribute(1)}});
   return true;
 }
 
@@ -563,16 +508,9 @@ bool fuse_group_norm(Graph& g, std::vector<bool>& dead, const Uses& u, int inorm
   if (!gt || !bt || gt->numel() != bt->numel()) return false;
   for (int m : {r1, inorm, r2, mul, add}) dead[m] = true;
   if (only_reader(u, g.nodes[r2].inputs[1]) == r2) dead[shape_node] = true;
-  Node gn;
-  gn.name = g.nodes[inorm].name + "_fused_group_norm";
-  gn.op_type = "GroupNormalization";
-  gn.domain = kInternalDomain;
-  gn.inputs = {x, add_constant(g, g.values[gamma].name + "_gn_scale", *gt), add_constant(g, g.values[beta].name + "_gn_bias", *bt)};
-  gn.outputs = {g.nodes[add].outputs[0]};
-  gn.attributes["num_groups"] = int_attr(groups);
-  gn.attributes["epsilon"] = float_attr(in.attr_float("epsilon", 1e-5f));
-  g.nodes.push_back(std::move(gn));
-  dead.push_back(false);
+  const int scale = add_constant(g, g.values[gamma].name + "_gn_scale", *gt), bias = add_constant(g, g.values[beta].name + "_gn_bias", *bt);
+  add_fused(g, dead, g.nodes[inorm].name + "_fused_group_norm", "GroupNormalization", {x, scale, bias}, {g.nodes[add].outputs[0]},
+            {{"num_groups", int_attribute(groups)}, {"epsilon", float_attribute(in.attr_float("epsilon", 1e-5f))}});
   return true;
 }
 

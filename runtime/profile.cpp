@@ -6,22 +6,12 @@
 #include <map>
 
 #include "runtime/error.h"
+#include "runtime/json.h"
 
 namespace normrt {
 
 namespace {
-std::string json_string(const std::string& s) {
-  std::string r = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') r += '\\', r += char(c);
-    else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      r += buf;
-    } else r += char(c);
-  }
-  return r + "\"";
-}
+std::string json_string(const std::string& s) { return "\"" + json_escape(s) + "\""; }
 
 std::vector<ProfileShare> shares(const Session& s, size_t top, bool by_node) {
   const auto events = s.profile();

@@ -168,8 +168,9 @@ void Session::prepare_kernels() {
       drop(v);
       dropped |= dropped_constants_ != before;
     }
-    if (dropped) release_cached_blocks();
+    if (dropped) release_cached_blocks();  // to malloc, for the packing that follows
   }
+  if (dropped_constants_) trim_heap();
 }
 
 void Session::infer_static() {

@@ -115,8 +115,9 @@ BlockCache& block_cache() {
 
 }  // namespace
 
-void release_cached_blocks() {
-  block_cache().clear();
+void release_cached_blocks() { block_cache().clear(); }
+
+void trim_heap() {
 #ifdef __GLIBC__
   malloc_trim(0);  // freed chunks inside the heap go back too, not just its top
 #endif

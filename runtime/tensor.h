@@ -25,9 +25,12 @@ std::string shape_to_string(const Shape& shape);
 
 // 64-byte aligned heap block; shared so that views keep it alive.
 std::shared_ptr<void> allocate_aligned(size_t bytes);
-// Gives the large blocks kept for reuse back to the system allocator, and its free pages back to
-// the system (after a session drops weights it no longer needs).
+// Gives the large blocks kept for reuse back to the system allocator (after a session drops
+// weights it no longer needs, so the next allocations can use them).
 void release_cached_blocks();
+// Returns the system allocator's free pages to the system, inside its heap too (glibc malloc_trim).
+// It walks the heap: once after a batch of frees, not per free.
+void trim_heap();
 
 class Tensor {
  public:

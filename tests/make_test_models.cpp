@@ -30,10 +30,7 @@ int main(int argc, char** argv) {
   ln.inputs = {{"X", 1, {std::string("batch"), int64_t(8)}}};
   ln.outputs = {{"Y", 1, {std::string("batch"), int64_t(8)}}};
   ln.initializers = {onnx::tensor_spec("gamma", filled({8}, 1.0f)), onnx::tensor_spec("beta", filled({8}, 0.0f))};
-  Attribute eps;
-  eps.kind = Attribute::Kind::Float;
-  eps.f = 1e-12f;
-  ln.nodes = {{"LayerNormalization", {"X", "gamma", "beta"}, {"Y"}, {{"epsilon", eps}}, "ln"}};
+  ln.nodes = {{"LayerNormalization", {"X", "gamma", "beta"}, {"Y"}, {{"epsilon", float_attribute(1e-12f)}}, "ln"}};
   onnx::save_model(ln, (out / "layernorm_seed.onnx").string());
 
   // Z = X + Y with broadcasting, X[batch, 3] and Y[3].

@@ -410,10 +410,8 @@ TEST_CASE("graph passes: Add then LayerNormalization becomes SkipLayerNormalizat
     m.inputs = {{"A", 1, dims(c.a)}, {"B", 1, dims(c.b)}};
     m.outputs = {{"Y", 1, {}, false}};
     m.initializers = {onnx::tensor_spec("gamma", f32({d}, wave(d, 0.3f, 1.0f))), onnx::tensor_spec("beta", f32({d}, wave(d, 0.2f)))};
-    Attribute eps;
-    eps.kind = Attribute::Kind::Float;
-    eps.f = 1e-5f;
-    m.nodes = {{"Add", {"A", "B"}, {"h"}, {}, "residual"}, {"LayerNormalization", {"h", "gamma", "beta"}, {"Y"}, {{"epsilon", eps}}, "ln"}};
+    m.nodes = {{"Add", {"A", "B"}, {"h"}, {}, "residual"},
+               {"LayerNormalization", {"h", "gamma", "beta"}, {"Y"}, {{"epsilon", attr_float(1e-5f)}}, "ln"}};
     if (c.sum_read) m.outputs.push_back({"Z", 1, {}, false}), m.nodes.push_back({"Mul", {"h", "h"}, {"Z"}, {}, "next"});
     SessionOptions off{1};
     off.optimize = false;

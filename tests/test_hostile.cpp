@@ -32,11 +32,11 @@ onnx::ModelSpec with_initializer(onnx::TensorSpec t) {
   return m;
 }
 
-Attribute float_attr(float v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Float;
-  a.f = v;
-  return a;
+// A model whose initializer W has `dims` and `bytes` zero bytes of raw_data.
+std::string with_raw_initializer(std::vector<int64_t> dims, size_t bytes) {
+  onnx::TensorSpec w{"W", 1, std::move(dims)};
+  w.raw_data.assign(bytes, '\0');
+  return onnx::serialize_model(with_initializer(w));
 }
 
 struct BadModel {
@@ -92,19 +92,11 @@ TEST_CASE("bad-model table: every malformed model gives its error, naming the no
        ErrorCode::InvalidModel,
        {"add_w", "input 'W' is not produced"}},
       {"raw_data shorter than the dims need",
-       [] {
-         onnx::TensorSpec w{"W", 1, {2}};
-         w.raw_data.assign(5, '\0');
-         return onnx::serialize_model(with_initializer(w));
-       },
+       [] { return with_raw_initializer({2}, 5); },
        ErrorCode::InvalidModel,
        {"initializer 'W'", "raw_data has 5 bytes"}},
       {"raw_data longer than the dims need",
-       [] {
-         onnx::TensorSpec w{"W", 1, {2}};
-         w.raw_data.assign(12, '\0');
-         return onnx::serialize_model(with_initializer(w));
-       },
+       [] { return with_raw_initializer({2}, 12); },
        ErrorCode::InvalidModel,
        {"initializer 'W'", "raw_data has 12 bytes"}},
       {"negative dims",
@@ -116,11 +108,7 @@ TEST_CASE("bad-model table: every malformed model gives its error, naming the no
        ErrorCode::InvalidModel,
        {"'W'", "overflows"}},
       {"dims above the configured memory cap",
-       [] {
-         onnx::TensorSpec w{"W", 1, {1000}};
-         w.raw_data.assign(4000, '\0');
-         return onnx::serialize_model(with_initializer(w));
-       },
+       [] { return with_raw_initializer({1000}, 4000); },
        ErrorCode::OutOfMemory,
        {"'W'", "above the limit of 1024"},
        1024},
@@ -140,7 +128,7 @@ TEST_CASE("bad-model table: every malformed model gives its error, naming the no
        [] {
          onnx::ModelSpec m = one_node("LayerNormalization", {{"X", 1, {int64_t(2), int64_t(4)}}, {"S", 1, {int64_t(4)}}},
                                       {{"Y", 1, {int64_t(2), int64_t(4)}}});
-         m.nodes[0].attributes["axis"] = float_attr(1.0f);
+         m.nodes[0].attributes["axis"] = attr_float(1.0f);
          return onnx::serialize_model(m);
        },
        ErrorCode::InvalidModel,
@@ -283,7 +271,7 @@ TEST_CASE("LayerNormalization with epsilon 0 on a constant row matches the float
   std::vector<float> x(2 * d, 3.25f);
   for (int64_t j = 0; j < d; ++j) x[d + j] = float(j) - 4.0f;
   onnx::ModelSpec m = one_node("LayerNormalization", {{"X", 1, {int64_t(2), d}}, {"S", 1, {d}}}, {{"Y", 1, {int64_t(2), d}}},
-                               {{"epsilon", float_attr(0.0f)}});
+                               {{"epsilon", attr_float(0.0f)}});
   for (kernels::Isa isa : {kernels::Isa::Scalar, kernels::best_isa()}) {
     INFO("isa " << kernels::isa_name(isa));
     const Tensor y = open(m, SessionOptions{1, isa})->run({"X", "S"}, {f32({2, d}, x), f32({d}, std::vector<float>(d, 1.0f))})[0];

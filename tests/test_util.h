@@ -31,30 +31,10 @@ inline std::unique_ptr<Session> open(const onnx::ModelSpec& spec, SessionOptions
   return onnx::open_session(bytes.data(), bytes.size(), options);
 }
 
-inline Attribute attr_int(int64_t v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Int;
-  a.i = v;
-  return a;
-}
-inline Attribute attr_float(float v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Float;
-  a.f = v;
-  return a;
-}
-inline Attribute attr_ints(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
-inline Attribute attr_tensor(const Tensor& t) {
-  Attribute a;
-  a.kind = Attribute::Kind::Tensor;
-  a.t = std::make_shared<Tensor>(t);
-  return a;
-}
+inline Attribute attr_int(int64_t v) { return int_attribute(v); }
+inline Attribute attr_float(float v) { return float_attribute(v); }
+inline Attribute attr_ints(std::vector<int64_t> v) { return ints_attribute(std::move(v)); }
+inline Attribute attr_tensor(const Tensor& t) { return tensor_attribute(t); }
 
 // The ErrorCode and message of what `f` throws; fails the test if it throws nothing.
 template <class F>

@@ -42,6 +42,13 @@ inline void check(normrt_status* status) {
   normrt_status_release(status);
   throw Error(code, message);
 }
+// Calls a C API constructor make(&out) and returns what it made; throws on failure.
+template <class T, class F>
+T* create(F&& make) {
+  T* out = nullptr;
+  check(make(&out));
+  return out;
+}
 template <class T, void (*Release)(T*)>
 struct Deleter {
   void operator()(T* p) const noexcept { Release(p); }
@@ -67,11 +74,7 @@ inline void set_logger(std::function<void(normrt_log_level, const std::string&)>
 
 class SessionOptions {
  public:
-  SessionOptions() {
-    normrt_session_options* o = nullptr;
-    detail::check(normrt_session_options_create(&o));
-    h_.reset(o);
-  }
+  SessionOptions() : h_(detail::create<normrt_session_options>(normrt_session_options_create)) {}
   SessionOptions& threads(int n) { return detail::check(normrt_session_options_set_threads(h_.get(), n)), *this; }
   SessionOptions& isa(const std::string& name) { return detail::check(normrt_session_options_set_isa(h_.get(), name.c_str())), *this; }
   SessionOptions& optimization(normrt_optimization_level level) {
@@ -92,9 +95,9 @@ class Tensor {
 
   template <class T>
   static Tensor copy(const T* data, const std::vector<int64_t>& dims) {
-    normrt_tensor* t = nullptr;
-    detail::check(normrt_tensor_create(detail::TypeOf<T>::value, dims.data(), dims.size(), data, count(dims) * sizeof(T), &t));
-    return Tensor(t);
+    return Tensor(detail::create<normrt_tensor>([&](normrt_tensor** t) {
+      return normrt_tensor_create(detail::TypeOf<T>::value, dims.data(), dims.size(), data, count(dims) * sizeof(T), t);
+    }));
   }
   template <class T>
   static Tensor copy(const std::vector<T>& data, const std::vector<int64_t>& dims) {
@@ -103,16 +106,15 @@ class Tensor {
     return copy(data.data(), dims);
   }
   static Tensor zeros(normrt_type type, const std::vector<int64_t>& dims) {
-    normrt_tensor* t = nullptr;
-    detail::check(normrt_tensor_create(type, dims.data(), dims.size(), nullptr, 0, &t));
-    return Tensor(t);
+    return Tensor(detail::create<normrt_tensor>(
+        [&](normrt_tensor** t) { return normrt_tensor_create(type, dims.data(), dims.size(), nullptr, 0, t); }));
   }
   template <class T>
   static Tensor borrow(T* data, const std::vector<int64_t>& dims) {
-    normrt_tensor* t = nullptr;
-    detail::check(normrt_tensor_borrow(detail::TypeOf<T>::value, dims.data(), dims.size(), const_cast<std::remove_const_t<T>*>(data),
-                                       count(dims) * sizeof(T), &t));
-    return Tensor(t);
+    return Tensor(detail::create<normrt_tensor>([&](normrt_tensor** t) {
+      return normrt_tensor_borrow(detail::TypeOf<T>::value, dims.data(), dims.size(), const_cast<std::remove_const_t<T>*>(data),
+                                  count(dims) * sizeof(T), t);
+    }));
   }
 
   explicit operator bool() const { return h_ != nullptr; }
@@ -160,11 +162,7 @@ class Tensor {
 // Per-run controls; cancel() may be called from any thread while runs are in flight.
 class RunOptions {
  public:
-  RunOptions() {
-    normrt_run_options* r = nullptr;
-    detail::check(normrt_run_options_create(&r));
-    h_.reset(r);
-  }
+  RunOptions() : h_(detail::create<normrt_run_options>(normrt_run_options_create)) {}
   void cancel() { normrt_run_options_cancel(h_.get()); }
   void reset() { normrt_run_options_reset(h_.get()); }
   const normrt_run_options* get() const { return h_.get(); }
@@ -198,16 +196,11 @@ struct ModelMetadata {
 
 class Session {
  public:
-  explicit Session(const std::string& model_path, const SessionOptions& options = SessionOptions()) {
-    normrt_session* s = nullptr;
-    detail::check(normrt_session_create(model_path.c_str(), options.get(), &s));
-    h_.reset(s);
-  }
-  Session(const void* data, size_t size, const SessionOptions& options = SessionOptions()) {
-    normrt_session* s = nullptr;
-    detail::check(normrt_session_create_from_buffer(data, size, options.get(), &s));
-    h_.reset(s);
-  }
+  explicit Session(const std::string& model_path, const SessionOptions& options = SessionOptions())
+      : h_(detail::create<normrt_session>([&](normrt_session** s) { return normrt_session_create(model_path.c_str(), options.get(), s); })) {}
+  Session(const void* data, size_t size, const SessionOptions& options = SessionOptions())
+      : h_(detail::create<normrt_session>(
+            [&](normrt_session** s) { return normrt_session_create_from_buffer(data, size, options.get(), s); })) {}
 
   std::vector<IoInfo> inputs() const { return infos(true); }
   std::vector<IoInfo> outputs() const { return infos(false); }
