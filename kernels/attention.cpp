@@ -82,10 +82,9 @@ void copy_scores(const AttentionHead& h, int64_t i, int64_t kb, const float* s, 
 void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim, const AttentionHead& h, int64_t q0, int64_t q1,
                     AttentionScratch& sc) {
   constexpr int64_t BQ = kAttnQueryBlock, BK = kAttnKeyBlock;
-  static_assert(BK == kGemmKC, "a key block must be one depth block of the packed V");
   const int64_t dv = h.dv;
   const bool packed = h.k_packed && h.v_packed;
-  const int64_t k_depth_blocks = (h.dk + kGemmKC - 1) / kGemmKC, qa_block = packed_a_floats(gemm, BQ, kGemmKC);
+  const int64_t k_depth_blocks = (h.dk + BK - 1) / BK, qa_block = packed_a_floats(gemm, BQ, BK);
   if (packed) {
     sc.qa.resize(std::max<int64_t>(k_depth_blocks, 1) * qa_block);
   }
@@ -113,8 +112,8 @@ void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim,
     std::fill(O, O + bq * dv, 0.0f);
     if (packed)  // the query block, packed once for every key block
       for (int64_t pb = 0; pb < k_depth_blocks; ++pb)
-        pack_a_block(gemm, MatrixView::row_major(h.q + qb * h.q_stride + pb * kGemmKC, h.q_stride), bq,
-                     std::min(kGemmKC, h.dk - pb * kGemmKC), sc.qa.data() + pb * qa_block);
+        pack_a_block(gemm, MatrixView::row_major(h.q + qb * h.q_stride + pb * BK, h.q_stride), bq,
+                     std::min(BK, h.dk - pb * BK), sc.qa.data() + pb * qa_block);
     for (int64_t kb = 0; kb < kv_end; kb += BK) {
       const int64_t bk = std::min(BK, kv_end - kb);
       if (packed) {

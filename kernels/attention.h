@@ -85,17 +85,23 @@ struct AttentionScratch {
 };
 
 // Packs K and V of one head for AttentionHead::k_packed / v_packed (into `storage` when given:
-// attention_keys_floats / attention_values_floats floats, 64-byte aligned).
+// attention_keys_floats / attention_values_floats floats, 64-byte aligned). Both are packed in depth
+// blocks of kAttnKeyBlock, whatever the GEMM's own depth block: a block of keys is then exactly one
+// depth block of V, and the query block is packed in the same blocks of the head dimension.
 inline PackedB pack_attention_keys(const GemmPrimitives& g, const float* k, int64_t k_stride, int64_t kv_len, int64_t dk,
                                    float* storage = nullptr) {
-  return PackedB(g, dk, kv_len, MatrixView::transposed(k, k_stride), storage);
+  return PackedB(g, dk, kv_len, MatrixView::transposed(k, k_stride), storage, kAttnKeyBlock);
 }
 inline PackedB pack_attention_values(const GemmPrimitives& g, const float* v, int64_t v_stride, int64_t kv_len, int64_t dv,
                                      float* storage = nullptr) {
-  return PackedB(g, kv_len, dv, MatrixView::row_major(v, v_stride), storage);
+  return PackedB(g, kv_len, dv, MatrixView::row_major(v, v_stride), storage, kAttnKeyBlock);
 }
-inline size_t attention_keys_floats(const GemmPrimitives& g, int64_t kv_len, int64_t dk) { return PackedB::floats_needed(g, dk, kv_len); }
-inline size_t attention_values_floats(const GemmPrimitives& g, int64_t kv_len, int64_t dv) { return PackedB::floats_needed(g, kv_len, dv); }
+inline size_t attention_keys_floats(const GemmPrimitives& g, int64_t kv_len, int64_t dk) {
+  return PackedB::floats_needed(g, dk, kv_len, kAttnKeyBlock);
+}
+inline size_t attention_values_floats(const GemmPrimitives& g, int64_t kv_len, int64_t dv) {
+  return PackedB::floats_needed(g, kv_len, dv, kAttnKeyBlock);
+}
 
 // Queries [q0, q1) of one head (a caller splits heads and query blocks across threads).
 void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim, const AttentionHead& h, int64_t q0, int64_t q1,

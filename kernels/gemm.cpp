@@ -15,7 +15,7 @@ const GemmPrimitives& gemm_primitives_neon();
 
 namespace {
 
-constexpr int kScalarMR = 4, kScalarNR = 8;
+constexpr int kScalarMR = 4, kScalarNR = 8, kScalarKC = 256;
 
 // The portable microkernel: the same tile contract, one multiply-add at a time.
 void scalar_microkernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int64_t rows,
@@ -61,13 +61,12 @@ void scalar_row_times_matrix(const float* a, int64_t k, const float* b, int64_t 
 }
 
 const GemmPrimitives& gemm_primitives_scalar() {
-  static const GemmPrimitives t{Isa::Scalar,          kScalarMR, kScalarNR, scalar_microkernel, scalar_microkernel_rows,
+  static const GemmPrimitives t{Isa::Scalar,          kScalarMR, kScalarNR, kScalarKC, scalar_microkernel, scalar_microkernel_rows,
                                 scalar_row_times_matrix, scalar_row_times_panels, scalar_pack_a_panel};
   return t;
 }
 
-// Cache blocking: a KC x NR panel of B stays in L1 across a tile row, an MC x KC block of A in L2.
-constexpr int64_t kKC = kGemmKC;
+// Cache blocking: a KC x NR panel of B is reused across a tile row, an MC x KC block of A stays in L2.
 constexpr int64_t kNC = kGemmNC;
 constexpr int64_t kInPlaceMaxColumns = 1024;
 
@@ -145,7 +144,9 @@ const GemmPrimitives& gemm_primitives(Isa isa) {
   }
 }
 
-int64_t sgemm_row_block(const GemmPrimitives& k) { return k.mr * 20; }
+// 22 tiles: 132 rows at MR = 6, so a 128-row product (BERT at sequence 128) is one block and
+// streams B once, not twice for a last block of 8 rows.
+int64_t sgemm_row_block(const GemmPrimitives& k) { return k.mr * 22; }
 
 namespace {
 // The microkernel sweep over one packed A block and the B panels [jr0, jr1) of one (column, depth)
@@ -172,26 +173,30 @@ void sweep(const GemmPrimitives& k, const float* ap, const float* bp, int64_t mc
 }
 }  // namespace
 
-size_t PackedB::plan(int64_t nr, int64_t kdim, int64_t n, std::vector<size_t>* offsets) {
-  const int64_t depth_blocks = std::max<int64_t>(1, (kdim + kKC - 1) / kKC);
+size_t PackedB::plan(int64_t nr, int64_t kc, int64_t kdim, int64_t n, std::vector<size_t>* offsets) {
+  const int64_t depth_blocks = std::max<int64_t>(1, (kdim + kc - 1) / kc);
   size_t total = 0;
   for (int64_t jc = 0; jc < n; jc += kNC) {
     const int64_t panels_n = (std::min(kNC, n - jc) + nr - 1) / nr;
-    for (int64_t pc = 0; pc < depth_blocks * kKC; pc += kKC) {
+    for (int64_t pc = 0; pc < depth_blocks * kc; pc += kc) {
       if (offsets) offsets->push_back(total);
-      total += static_cast<size_t>(panels_n * std::max<int64_t>(0, std::min(kKC, kdim - pc)) * nr);
+      total += static_cast<size_t>(panels_n * std::max<int64_t>(0, std::min(kc, kdim - pc)) * nr);
     }
   }
   return total;
 }
 
-size_t PackedB::floats_needed(const GemmPrimitives& k, int64_t kdim, int64_t n) { return plan(k.nr, kdim, n, nullptr); }
+size_t PackedB::floats_needed(const GemmPrimitives& k, int64_t kdim, int64_t n, int64_t depth_block) {
+  return plan(k.nr, depth_block > 0 ? depth_block : k.kc, kdim, n, nullptr);
+}
 
 PackedB::PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b) : PackedB(k, kdim, n, b, nullptr) {}
 
-PackedB::PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b, float* storage) : k_(kdim), n_(n), nr_(k.nr) {
-  depth_blocks_ = std::max<int64_t>(1, (kdim + kKC - 1) / kKC);
-  const size_t total = plan(nr_, kdim, n, &offsets_);
+PackedB::PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b, float* storage, int64_t depth_block)
+    : k_(kdim), n_(n), nr_(k.nr), kc_(depth_block > 0 ? depth_block : k.kc) {
+  const int64_t depth = kc_;
+  depth_blocks_ = std::max<int64_t>(1, (kdim + depth - 1) / depth);
+  const size_t total = plan(nr_, depth, kdim, n, &offsets_);
   if (storage) {
     data_ = std::unique_ptr<float, void (*)(void*)>(storage, [](void*) {});
   } else {
@@ -199,14 +204,14 @@ PackedB::PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b,
     if (!data_) throw std::bad_alloc();
   }
   for (int64_t jc = 0, jb = 0; jc < n; jc += kNC, ++jb)
-    for (int64_t pc = 0, pb = 0; pc < kdim; pc += kKC, ++pb)
-      pack_b({b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, std::min(kKC, kdim - pc),
+    for (int64_t pc = 0, pb = 0; pc < kdim; pc += depth, ++pb)
+      pack_b({b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, std::min(depth, kdim - pc),
              std::min(kNC, n - jc), nr_, data_.get() + offsets_[jb * depth_blocks_ + pb]);
 }
 
 void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, float* c, int64_t ldc, int64_t m0, int64_t m1,
                        int64_t n0, int64_t n1, const GemmEpilogue& ep) {
-  const int64_t kdim = b.k(), n = b.n();
+  const int64_t kdim = b.k(), n = b.n(), depth = b.depth_block();
   n1 = std::min(n1, n);
   if (m0 >= m1 || n0 >= n1) return;
   if (kdim <= 0) {
@@ -224,8 +229,8 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
       for (int64_t jc = n0 / kNC * kNC, jb = n0 / kNC; jc < n1; jc += kNC, ++jb) {
         const int64_t nc = std::min(kNC, n - jc);
         const int64_t jr0 = std::max<int64_t>(0, n0 - jc) / nr, jr1 = (std::min(n1, jc + nc) - jc + nr - 1) / nr;
-        for (int64_t pc = 0, pb = 0; pc < kdim; pc += kKC, ++pb) {
-          const int64_t kc = std::min(kKC, kdim - pc);
+        for (int64_t pc = 0, pb = 0; pc < kdim; pc += depth, ++pb) {
+          const int64_t kc = std::min(depth, kdim - pc);
           k.row_times_panels(kc, a.data + i * a.row_stride + pc, b.block(jb, pb) + jr0 * kc * nr, jr1 - jr0, c + i * ldc + jc + jr0 * nr,
                              std::min(nc, n1 - jc) - jr0 * nr, pc > 0);
         }
@@ -240,11 +245,11 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
     const int64_t nc = std::min(kNC, n - jc);
     // Panels of this column block that fall in [n0, n1).
     const int64_t jr0 = std::max<int64_t>(0, n0 - jc) / nr, jr1 = (std::min(n1, jc + nc) - jc + nr - 1) / nr;
-    for (int64_t pc = 0, pb = 0; pc < kdim; pc += kKC, ++pb) {
-      const int64_t kc = std::min(kKC, kdim - pc);
+    for (int64_t pc = 0, pb = 0; pc < kdim; pc += depth, ++pb) {
+      const int64_t kc = std::min(depth, kdim - pc);
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t mcc = std::min(mc, m1 - ic);
-        const bool last = pc + kKC >= kdim;
+        const bool last = pc + depth >= kdim;
         const GemmEpilogue jep{ep.bias ? ep.bias + jc : nullptr, ep.act};
         // Row-major A used against few columns: the microkernel reads it in place (same order, same
         // bits). Against many, packing it once pays for itself (measured: in place is faster up to
@@ -272,8 +277,8 @@ void sgemm_packed_a(const GemmPrimitives& k, const float* a_packed, int64_t m, c
   n1 = std::min(n1, b.n());
   if (m <= 0 || n0 >= n1) return;
   const int nr = k.nr;
-  const int64_t jc = n0 / kNC * kNC, jb = n0 / kNC;
-  const int64_t kc = std::min(kKC, b.k() - pb * kKC), nc = std::min(kNC, b.n() - jc);
+  const int64_t jc = n0 / kNC * kNC, jb = n0 / kNC, depth = b.depth_block();
+  const int64_t kc = std::min(depth, b.k() - pb * depth), nc = std::min(kNC, b.n() - jc);
   const int64_t jr0 = (n0 - jc) / nr, jr1 = (n1 - jc + nr - 1) / nr;
   sweep(k, a_packed, b.block(jb, pb), m, kc, jr0, jr1, std::min(nc, n1 - jc), c, ldc, accumulate, n0 - jc);
 }
@@ -283,8 +288,8 @@ void sgemm_inplace_a(const GemmPrimitives& k, const float* a, int64_t lda, int64
   n1 = std::min(n1, b.n());
   if (m <= 0 || n0 >= n1) return;
   const int mr = k.mr, nr = k.nr;
-  const int64_t jc = n0 / kNC * kNC, jb = n0 / kNC;
-  const int64_t kc = std::min(kKC, b.k() - pb * kKC), nc = std::min(std::min(kNC, b.n() - jc), n1 - jc);
+  const int64_t jc = n0 / kNC * kNC, jb = n0 / kNC, depth = b.depth_block();
+  const int64_t kc = std::min(depth, b.k() - pb * depth), nc = std::min(std::min(kNC, b.n() - jc), n1 - jc);
   const float* bp = b.block(jb, pb);
   for (int64_t jr = (n0 - jc) / nr, jr1 = (n1 - jc + nr - 1) / nr; jr < jr1; ++jr) {
     const int64_t cols = std::min<int64_t>(nr, nc - jr * nr);
@@ -315,17 +320,17 @@ void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, 
   }
   thread_local Scratch a_buf, b_buf;
   const int mr = k.mr, nr = k.nr;
-  const int64_t mc = sgemm_row_block(k);
+  const int64_t mc = sgemm_row_block(k), depth = k.kc;
   for (int64_t jc = 0; jc < n; jc += kNC) {
     const int64_t nc = std::min(kNC, n - jc);
     const int64_t panels_n = (nc + nr - 1) / nr;
-    for (int64_t pc = 0; pc < kdim; pc += kKC) {
-      const int64_t kc = std::min(kKC, kdim - pc);
+    for (int64_t pc = 0; pc < kdim; pc += depth) {
+      const int64_t kc = std::min(depth, kdim - pc);
       float* bp = b_buf.get(static_cast<size_t>(panels_n * kc * nr));
       pack_b({b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, kc, nc, nr, bp);
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t mcc = std::min(mc, m1 - ic);
-        const bool last = pc + kKC >= kdim;
+        const bool last = pc + depth >= kdim;
         const GemmEpilogue jep{ep.bias ? ep.bias + jc : nullptr, ep.act};
         if (a.col_stride == 1 && nc <= kInPlaceMaxColumns) {  // see sgemm_rows_packed
           sweep(k, a.data + ic * a.row_stride + pc, bp, mcc, kc, 0, panels_n, nc, c + ic * ldc + jc, ldc, pc > 0, 0,

@@ -12,7 +12,7 @@
 
 namespace normrt::kernels::simd {
 
-template <class Arch, int MR, int NV = 2>
+template <class Arch, int MR, int NV, int KC>
 struct Gemm {
   using B = xsimd::batch<float, Arch>;
   static constexpr int64_t W = B::size;
@@ -138,7 +138,7 @@ struct Gemm {
   }
 
   static const GemmPrimitives& table(Isa isa) {
-    static const GemmPrimitives t{isa, MR, static_cast<int>(NR), microkernel, microkernel_rows, row_times_matrix, row_times_panels, pack_a_panel};
+    static const GemmPrimitives t{isa, MR, static_cast<int>(NR), KC, microkernel, microkernel_rows, row_times_matrix, row_times_panels, pack_a_panel};
     return t;
   }
 };

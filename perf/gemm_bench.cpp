@@ -4,11 +4,12 @@
 // normrt is measured twice: the kernel called directly (B packed on every call, rows split over
 // threads in blocks), and a session running a MatMul whose B is an initializer, as a model's
 // weights are (packed once at session creation, rows and columns split by the op).
-//   build/perf/normrt_gemm_bench [--min-seconds S]
+//   build/perf/normrt_gemm_bench [--min-seconds S] [--shape MxNxK]...   (--shape: only those rows)
 #include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -29,6 +30,7 @@ using namespace normrt;
 
 namespace {
 double min_seconds = 0.3;
+std::vector<std::array<int64_t, 3>> only_shapes;  // empty: the whole table
 
 // A session computing Y = A W with W [k, n] as an initializer.
 std::unique_ptr<Session> matmul_session(const std::vector<float>& w, int64_t m, int64_t k, int64_t n, int threads) {
@@ -47,7 +49,19 @@ std::unique_ptr<Session> matmul_session(const std::vector<float>& w, int64_t m, 
 
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
-    if (std::string(argv[i]) == "--min-seconds" && i + 1 < argc) min_seconds = std::stod(argv[++i]);
+    if (std::string(argv[i]) == "--min-seconds" && i + 1 < argc) {
+      min_seconds = std::stod(argv[++i]);
+    } else if (std::string(argv[i]) == "--shape" && i + 1 < argc) {
+      long m = 0, n = 0, k = 0;
+      if (std::sscanf(argv[++i], "%ldx%ldx%ld", &m, &n, &k) != 3 || m <= 0 || n <= 0 || k <= 0) {
+        std::fprintf(stderr, "--shape wants MxNxK with positive sizes, got '%s'\n", argv[i]);
+        return 2;
+      }
+      only_shapes.push_back({m, n, k});
+    } else {
+      std::fprintf(stderr, "usage: %s [--min-seconds S] [--shape MxNxK]...\n", argv[0]);
+      return 2;
+    }
   const kernels::GemmPrimitives& g = kernels::gemm_primitives(kernels::Isa::Auto);
   std::printf("normrt sgemm path: %s (tile %dx%d)\n", kernels::isa_name(g.isa), g.mr, g.nr);
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
@@ -56,10 +70,12 @@ int main(int argc, char** argv) {
   std::printf("single-core FMA peak measured here: %.1f GFLOP/s\n", peak);
   std::printf("| M | N | K | threads | normrt kernel GFLOP/s | normrt MatMul op | OpenBLAS | oneDNN | op/OpenBLAS | op/oneDNN | op / (threads x peak) |\n");
   std::printf("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-  const int64_t nks[][2] = {{768, 768}, {3072, 768}, {768, 3072}};
-  for (int64_t m : {1, 128, 512, 4096})
-    for (auto nk : nks) {
-      const int64_t n = nk[0], k = nk[1];
+  std::vector<std::array<int64_t, 3>> shapes = only_shapes;
+  if (shapes.empty())
+    for (int64_t m : {1, 128, 512, 4096})
+      for (auto nk : {std::array<int64_t, 2>{768, 768}, {3072, 768}, {768, 3072}}) shapes.push_back({m, nk[0], nk[1]});
+  for (const auto& shape : shapes) {
+    const int64_t m = shape[0], n = shape[1], k = shape[2];
       std::mt19937 rng(1);
       std::uniform_real_distribution<float> u(-1, 1);
       std::vector<float> a(m * k), b(k * n), c(m * n);

@@ -163,14 +163,15 @@ TEST_CASE("sgemm_inplace_a reads A in place and matches the packed-A product bit
   for (Isa isa : isas()) {
     const GemmPrimitives& g = gemm_primitives(isa);
     for (int64_t m : {1, 5, 6, 13, 64}) {
-      const int64_t k = 300, n = 70, lda = k + 9;
+      const int64_t k = 1000, n = 70, lda = k + 9;  // several depth blocks on every ISA
       std::vector<float> a = random_matrix(m * lda, 6), b = random_matrix(k * n, 7);
       const PackedB pb(g, k, n, MatrixView::row_major(b.data(), n));
-      for (int64_t block = 0; block * kGemmKC < k; ++block) {
-        const int64_t kc = std::min(kGemmKC, k - block * kGemmKC);
+      const int64_t depth = pb.depth_block();
+      for (int64_t block = 0; block * depth < k; ++block) {
+        const int64_t kc = std::min(depth, k - block * depth);
         std::vector<float> in_place(m * n, 1.0f), via_pack(m * n, 1.0f), packed_a(packed_a_floats(g, m, kc));
-        sgemm_inplace_a(g, a.data() + block * kGemmKC, lda, m, pb, block, 0, n, in_place.data(), n, true);
-        pack_a_block(g, MatrixView::row_major(a.data() + block * kGemmKC, lda), m, kc, packed_a.data());
+        sgemm_inplace_a(g, a.data() + block * depth, lda, m, pb, block, 0, n, in_place.data(), n, true);
+        pack_a_block(g, MatrixView::row_major(a.data() + block * depth, lda), m, kc, packed_a.data());
         sgemm_packed_a(g, packed_a.data(), m, pb, block, 0, n, via_pack.data(), n, true);
         INFO("isa " << std::string(isa_name(isa)) << " m " << m << " depth block " << block);
         CHECK(std::memcmp(in_place.data(), via_pack.data(), in_place.size() * sizeof(float)) == 0);

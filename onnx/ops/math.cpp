@@ -26,12 +26,29 @@ int64_t balanced_row_block(const kernels::GemmPrimitives& gk, int64_t m, int64_t
 
 // Spreads `batches` products C[m, n] = A * B over threads in tasks of (batch, block of rows, block
 // of columns) and calls task(batch, m0, m1, n0, n1) for each; n0 is a multiple of the tile width.
-// Columns are split only when row blocks alone cannot keep the threads busy (M = 1 decoding, say);
-// small products stay on one thread, where splitting costs more than it saves.
+// A thread given a block of rows reads all of B; one given a block of columns reads all of A. So a
+// single product wider than it is tall (a weight against a short sequence: [128, 768] x [768, 3072])
+// is split by columns, one column block per thread, each reading its share of the weight once;
+// otherwise rows are split, and columns too when row blocks alone cannot keep the threads busy
+// (M = 1 decoding, say). Small products stay on one thread, where splitting costs more than it saves.
 template <class Task>
 void for_each_gemm_task(const ComputeContext& ctx, const kernels::GemmPrimitives& gk, int64_t batches, int64_t m, int64_t n,
                         int64_t k, const Task& task) {
   const int threads = ctx.parallel.threads();
+  const int64_t grain_macs = batches * m * n * k;
+  if (batches == 1 && threads > 1 && n > m && m > 2 && n >= threads * 4 * gk.nr && grain_macs >= kParallelMacs) {
+    const int64_t mb = kernels::sgemm_row_block(gk), row_blocks = (m + mb - 1) / mb;
+    const int64_t col_step = ((n + threads - 1) / threads + gk.nr - 1) / gk.nr * gk.nr;
+    const int64_t col_blocks = (n + col_step - 1) / col_step;
+    // Column-major task order: the halves the scheduler hands out are column blocks.
+    ctx.parallel.for_range(col_blocks * row_blocks, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t cb = t / row_blocks, rb = t % row_blocks;
+        task(0, rb * mb, std::min(m, (rb + 1) * mb), cb * col_step, std::min(n, (cb + 1) * col_step));
+      }
+    });
+    return;
+  }
   const int64_t mb = balanced_row_block(gk, m, batches, threads);
   const int64_t row_blocks = (m + mb - 1) / mb;
   int64_t col_blocks = 1;
@@ -39,7 +56,7 @@ void for_each_gemm_task(const ComputeContext& ctx, const kernels::GemmPrimitives
     col_blocks = std::min<int64_t>((threads + batches * row_blocks - 1) / (batches * row_blocks), n / (2 * gk.nr));
   const int64_t col_step = ((n + col_blocks - 1) / col_blocks + gk.nr - 1) / gk.nr * gk.nr;
   const int64_t tasks = batches * row_blocks * col_blocks;
-  const int64_t grain = batches * m * n * k < kParallelMacs ? tasks : 1;
+  const int64_t grain = grain_macs < kParallelMacs ? tasks : 1;
   ctx.parallel.for_range(tasks, grain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t bi = t / (row_blocks * col_blocks), rb = (t / col_blocks) % row_blocks, cb = t % col_blocks;
