@@ -379,16 +379,41 @@ class WhereOp final : public OpKernel {
     const auto* px = static_cast<const char*>(x.raw());
     const auto* py = static_cast<const char*>(y.raw());
     auto* po = static_cast<char*>(out.raw());
-    std::vector<int64_t> idx(rank, 0);
-    int64_t oc = 0, ox = 0, oy = 0;
-    for (int64_t i = 0; i < out.numel(); ++i) {
-      std::memcpy(po + i * width, pc[oc] ? px + ox * width : py + oy * width, width);
-      for (size_t d = rank; d-- > 0;) {  // odometer
-        oc += sc[d], ox += sx[d], oy += sy[d];
-        if (++idx[d] < os[d]) break;
-        oc -= sc[d] * os[d], ox -= sx[d] * os[d], oy -= sy[d] * os[d];
-        idx[d] = 0;
+    if (out.numel() == 0) return;
+    // Row by row over the last dim (typed copies for the common widths), the odometer once per row.
+    const int64_t inner = rank ? os[rank - 1] : 1, rows = out.numel() / inner;
+    const int64_t ic = rank ? sc[rank - 1] : 0, ix = rank ? sx[rank - 1] : 0, iy = rank ? sy[rank - 1] : 0;
+    auto select_rows = [&](auto* typed) {
+      using T = std::remove_pointer_t<decltype(typed)>;
+      std::vector<int64_t> idx(rank, 0);
+      int64_t oc = 0, ox = 0, oy = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        const bool* cr = pc + oc;
+        if constexpr (std::is_void_v<T>) {
+          char* o = po + r * inner * width;
+          for (int64_t j = 0; j < inner; ++j)
+            std::memcpy(o + j * width, cr[j * ic] ? px + (ox + j * ix) * width : py + (oy + j * iy) * width, width);
+        } else {
+          const T* xr = reinterpret_cast<const T*>(px) + ox;
+          const T* yr = reinterpret_cast<const T*>(py) + oy;
+          T* o = reinterpret_cast<T*>(po) + r * inner;
+          for (int64_t j = 0; j < inner; ++j) o[j] = cr[j * ic] ? xr[j * ix] : yr[j * iy];
+        }
+        for (size_t d = rank > 0 ? rank - 1 : 0; d-- > 0;) {  // odometer over all but the last dim
+          oc += sc[d], ox += sx[d], oy += sy[d];
+          if (++idx[d] < os[d]) break;
+          oc -= sc[d] * os[d], ox -= sx[d] * os[d], oy -= sy[d] * os[d];
+          idx[d] = 0;
+        }
       }
+    };
+    // Bit copies (uintN_t), so NaN payloads and -0 pass through unchanged.
+    switch (width) {
+      case 1: select_rows(static_cast<uint8_t*>(nullptr)); break;
+      case 2: select_rows(static_cast<uint16_t*>(nullptr)); break;
+      case 4: select_rows(static_cast<uint32_t*>(nullptr)); break;
+      case 8: select_rows(static_cast<uint64_t*>(nullptr)); break;
+      default: select_rows(static_cast<void*>(nullptr)); break;
     }
   }
 };

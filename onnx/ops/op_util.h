@@ -88,23 +88,44 @@ std::vector<const Tensor*> known_input_values(const InferContext& ctx);
 // source(d, i) maps output index i of dim d to the input index of dim d, or -1 when the element
 // lies outside the input (it then gets the `fill` bytes; null fill means it never happens).
 // The data movement of Slice, Tile and Pad.
+// Row by row: the last dim's source indices are computed once (they do not depend on the other
+// dims), a row whose sources are consecutive is one memcpy, and the odometer runs once per row.
 template <class Source>
 void gather_elements(const Tensor& x, Tensor& y, Source&& source, const void* fill = nullptr) {
   const size_t rank = x.rank(), width = dtype_size(x.dtype());
-  std::vector<int64_t> stride(rank, 1), idx(rank, 0);
-  for (size_t d = rank; d-- > 1;) stride[d - 1] = stride[d] * x.shape()[d];
   const char* src = static_cast<const char*>(x.raw());
   char* dst = static_cast<char*>(y.raw());
-  for (int64_t o = 0; o < y.numel(); ++o) {
+  if (y.numel() == 0) return;
+  if (rank == 0) {
+    std::memcpy(dst, src, width);
+    return;
+  }
+  std::vector<int64_t> stride(rank, 1), idx(rank - 1, 0);
+  for (size_t d = rank; d-- > 1;) stride[d - 1] = stride[d] * x.shape()[d];
+  const int64_t inner = y.shape()[rank - 1], rows = y.numel() / inner;
+  std::vector<int64_t> last(inner);
+  bool consecutive = true;
+  for (int64_t j = 0; j < inner; ++j) {
+    last[j] = source(rank - 1, j);
+    consecutive = consecutive && last[j] >= 0 && last[j] == last[0] + j;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
     int64_t off = 0;
     bool outside = false;
-    for (size_t d = 0; d < rank && !outside; ++d) {
+    for (size_t d = 0; d + 1 < rank && !outside; ++d) {
       const int64_t i = source(d, idx[d]);
       outside = i < 0;
       off += i * stride[d];
     }
-    std::memcpy(dst + o * width, outside ? fill : src + off * width, width);
-    for (size_t d = rank; d-- > 0;) {
+    char* out = dst + r * inner * width;
+    if (outside) {
+      for (int64_t j = 0; j < inner; ++j) std::memcpy(out + j * width, fill, width);
+    } else if (consecutive) {
+      std::memcpy(out, src + (off + last[0]) * width, inner * width);
+    } else {
+      for (int64_t j = 0; j < inner; ++j) std::memcpy(out + j * width, last[j] < 0 ? fill : src + (off + last[j]) * width, width);
+    }
+    for (size_t d = rank - 1; d-- > 0;) {
       if (++idx[d] < y.shape()[d]) break;
       idx[d] = 0;
     }
