@@ -496,3 +496,72 @@ TEST_CASE("graph passes on an exported UNet block: GroupNorm (InstanceNorm form)
   CHECK(m.count([](const Node& n) { return n.op_type == "InstanceNormalization"; }) == 0);
   CHECK(m.max_diff < 1e-5);
 }
+
+TEST_CASE("Where broadcasts condition, X and Y row by row, against an element-by-element reference") {
+  using D = std::variant<int64_t, std::string>;
+  // condition [1, 1, 3, 5], X [2, 4, 1, 5], Y [4, 3, 1] -> [2, 4, 3, 5]; and every input a scalar.
+  std::vector<bool> cond(15);
+  for (size_t i = 0; i < cond.size(); ++i) cond[i] = (i * 7) % 3 == 0;
+  std::vector<float> x(40), y(12);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i) + 0.5f;
+  for (size_t i = 0; i < y.size(); ++i) y[i] = -float(i) - 0.25f;
+  x[3] = -0.0f;
+  onnx::ModelSpec m = one_node("Where", {{"C", 9, {D(int64_t(1)), D(int64_t(1)), D(int64_t(3)), D(int64_t(5))}}, {"X", 1, {D(int64_t(2)), D(int64_t(4)), D(int64_t(1)), D(int64_t(5))}}, {"Y", 1, {D(int64_t(4)), D(int64_t(3)), D(int64_t(1))}}},
+                               {{"Z", 1, {}, false}});
+  Tensor ct = Tensor::allocate(DType::Bool, {1, 1, 3, 5});
+  for (size_t i = 0; i < cond.size(); ++i) ct.data<bool>()[i] = cond[i];
+  Tensor z = open(m)->run({"C", "X", "Y"}, {ct, f32({2, 4, 1, 5}, x), f32({4, 3, 1}, y)})[0];
+  REQUIRE(z.shape() == Shape{2, 4, 3, 5});
+  int bad = 0;
+  for (int64_t a = 0; a < 2; ++a)
+    for (int64_t b = 0; b < 4; ++b)
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t d = 0; d < 5; ++d) {
+          const float want = cond[c * 5 + d] ? x[(a * 4 + b) * 5 + d] : y[b * 3 + c];
+          const float got = z.data<float>()[((a * 4 + b) * 3 + c) * 5 + d];
+          bad += std::memcmp(&want, &got, sizeof(float)) != 0;  // bit for bit (the -0 included)
+        }
+  CHECK(bad == 0);
+
+  onnx::ModelSpec s = one_node("Where", {{"C", 9, {}}, {"X", 7, {}}, {"Y", 7, {}}}, {{"Z", 7, {}, false}});
+  Tensor c0 = Tensor::allocate(DType::Bool, {});
+  c0.data<bool>()[0] = false;
+  Tensor z0 = open(s)->run({"C", "X", "Y"}, {c0, typed<int64_t>(DType::Int64, {}, {1LL << 40}), typed<int64_t>(DType::Int64, {}, {-(1LL << 41)})})[0];
+  CHECK(z0.shape() == Shape{});
+  CHECK(z0.data<int64_t>()[0] == -(1LL << 41));
+}
+
+TEST_CASE("Slice rows: consecutive (one copy per row) and strided or reversed last dims, against index arithmetic") {
+  using D = std::variant<int64_t, std::string>;
+  std::vector<float> x(4 * 6 * 7);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(i);
+  struct Case { std::vector<int64_t> starts, ends, axes, steps; };
+  for (const Case& c : {Case{{1, 2}, {3, 6}, {1, 2}, {1, 1}}, Case{{0, 6}, {4, -8}, {0, 2}, {2, -2}}, Case{{5, 1}, {0, 7}, {1, 2}, {-1, 3}}}) {
+    onnx::ModelSpec m = one_node("Slice", {{"X", 1, {D(int64_t(4)), D(int64_t(6)), D(int64_t(7))}}, {"S", 7, {D(int64_t(2))}}, {"E", 7, {D(int64_t(2))}}, {"A", 7, {D(int64_t(2))}}, {"P", 7, {D(int64_t(2))}}},
+                                 {{"Y", 1, {}, false}});
+    const int64_t k = 2;
+    Tensor y = open(m)->run({"X", "S", "E", "A", "P"}, {f32({4, 6, 7}, x), typed<int64_t>(DType::Int64, {k}, c.starts), typed<int64_t>(DType::Int64, {k}, c.ends),
+                                                          typed<int64_t>(DType::Int64, {k}, c.axes), typed<int64_t>(DType::Int64, {k}, c.steps)})[0];
+    // The reference: per dim, the list of source indices (ONNX clamping rules for these cases).
+    std::vector<std::vector<int64_t>> src(3);
+    const int64_t dims[3] = {4, 6, 7};
+    for (int d = 0; d < 3; ++d) {
+      int64_t start = 0, end = dims[d], step = 1;
+      for (int64_t j = 0; j < k; ++j)
+        if (c.axes[j] == d) {
+          step = c.steps[j];
+          start = c.starts[j] < 0 ? c.starts[j] + dims[d] : c.starts[j];
+          end = c.ends[j] < 0 ? c.ends[j] + dims[d] : c.ends[j];
+          start = step > 0 ? std::clamp<int64_t>(start, 0, dims[d]) : std::clamp<int64_t>(start, 0, dims[d] - 1);
+          end = step > 0 ? std::clamp<int64_t>(end, 0, dims[d]) : std::clamp<int64_t>(end, -1, dims[d] - 1);
+        }
+      for (int64_t i = start; step > 0 ? i < end : i > end; i += step) src[d].push_back(i);
+    }
+    REQUIRE(y.shape() == Shape{int64_t(src[0].size()), int64_t(src[1].size()), int64_t(src[2].size())});
+    int bad = 0, o = 0;
+    for (int64_t a : src[0])
+      for (int64_t b : src[1])
+        for (int64_t e : src[2]) bad += y.data<float>()[o++] != x[(a * 6 + b) * 7 + e];
+    CHECK(bad == 0);
+  }
+}
