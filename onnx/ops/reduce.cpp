@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "onnx/op_registry.h"
 #include "onnx/ops/op_util.h"
@@ -142,6 +143,29 @@ class Reduce final : public OpKernel {
   }
 
  private:
+  // Integer sums, products and negations wrap (two's complement) instead of being undefined.
+  template <class Acc>
+  static Acc wrap_add(Acc a, Acc b) {
+    if constexpr (std::is_integral_v<Acc>) return Acc(std::make_unsigned_t<Acc>(a) + std::make_unsigned_t<Acc>(b));
+    else return a + b;
+  }
+  template <class Acc>
+  static Acc wrap_mul(Acc a, Acc b) {
+    if constexpr (std::is_integral_v<Acc>) return Acc(std::make_unsigned_t<Acc>(a) * std::make_unsigned_t<Acc>(b));
+    else return a * b;
+  }
+  // A double result (mean of nothing, log, sqrt) for an integer accumulator: NaN gives 0 and the
+  // rest saturates, since converting either to an integer is undefined behaviour (found by fuzzing).
+  template <class Acc>
+  static Acc from_double(double d) {
+    if constexpr (std::is_integral_v<Acc>) {
+      if (std::isnan(d)) return Acc(0);
+      if (d <= double(std::numeric_limits<Acc>::lowest())) return std::numeric_limits<Acc>::lowest();
+      if (d >= double(std::numeric_limits<Acc>::max())) return std::numeric_limits<Acc>::max();
+    }
+    return Acc(d);
+  }
+
   template <class T, class C, class Acc>
   Acc reduce_one(const T* in, const ReducePlan& p, int64_t base) const {
     const bool is_float = std::is_floating_point_v<C>;
@@ -171,25 +195,26 @@ class Reduce final : public OpKernel {
       if (!std::isfinite(m)) m = 0;
       double s = 0;
       for_each_offset(p.red_dims, p.red_strides, base, p.red_count, [&](int64_t off) { s += std::exp(double(C(in[off])) - m); });
-      return Acc(std::log(s) + m);
+      return from_double<Acc>(std::log(s) + m);
     }
     for_each_offset(p.red_dims, p.red_strides, base, p.red_count, [&](int64_t off) {
       const Acc v = Acc(C(in[off]));
       switch (mode_) {
-        case ReduceMode::Prod: acc *= v; break;
+        case ReduceMode::Prod: acc = wrap_mul(acc, v); break;
         case ReduceMode::SumSquare:
-        case ReduceMode::L2: acc += v * v; break;
+        case ReduceMode::L2: acc = wrap_add(acc, wrap_mul(v, v)); break;
         case ReduceMode::L1:
-          if constexpr (std::is_signed_v<Acc>) acc += v < 0 ? -v : v;
-          else acc += v;
+          if constexpr (std::is_floating_point_v<Acc>) acc += v < 0 ? -v : v;
+          else if constexpr (std::is_signed_v<Acc>) acc = wrap_add(acc, v < 0 ? wrap_mul(v, Acc(-1)) : v);
+          else acc = wrap_add(acc, v);
           break;
-        default: acc += v;
+        default: acc = wrap_add(acc, v);
       }
     });
     switch (mode_) {
-      case ReduceMode::Mean: return p.red_count ? Acc(acc / Acc(p.red_count)) : Acc(std::numeric_limits<double>::quiet_NaN());
-      case ReduceMode::L2: return Acc(std::sqrt(double(acc)));
-      case ReduceMode::LogSum: return Acc(std::log(double(acc)));
+      case ReduceMode::Mean: return p.red_count ? Acc(acc / Acc(p.red_count)) : from_double<Acc>(std::numeric_limits<double>::quiet_NaN());
+      case ReduceMode::L2: return from_double<Acc>(std::sqrt(double(acc)));
+      case ReduceMode::LogSum: return from_double<Acc>(std::log(double(acc)));
       default: return acc;
     }
   }
