@@ -186,17 +186,18 @@ size_t PackedB::plan(int64_t nr, int64_t kc, int64_t kdim, int64_t n, std::vecto
   return total;
 }
 
+int64_t PackedB::resolve_depth(const GemmPrimitives& k, int64_t depth_block) { return depth_block > 0 ? depth_block : k.kc; }
+
 size_t PackedB::floats_needed(const GemmPrimitives& k, int64_t kdim, int64_t n, int64_t depth_block) {
-  return plan(k.nr, depth_block > 0 ? depth_block : k.kc, kdim, n, nullptr);
+  return plan(k.nr, resolve_depth(k, depth_block), kdim, n, nullptr);
 }
 
 PackedB::PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b) : PackedB(k, kdim, n, b, nullptr) {}
 
 PackedB::PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b, float* storage, int64_t depth_block)
-    : k_(kdim), n_(n), nr_(k.nr), kc_(depth_block > 0 ? depth_block : k.kc) {
-  const int64_t depth = kc_;
-  depth_blocks_ = std::max<int64_t>(1, (kdim + depth - 1) / depth);
-  const size_t total = plan(nr_, depth, kdim, n, &offsets_);
+    : k_(kdim), n_(n), nr_(k.nr), kc_(resolve_depth(k, depth_block)) {
+  depth_blocks_ = std::max<int64_t>(1, (kdim + kc_ - 1) / kc_);
+  const size_t total = plan(nr_, kc_, kdim, n, &offsets_);
   if (storage) {
     data_ = std::unique_ptr<float, void (*)(void*)>(storage, [](void*) {});
   } else {
@@ -204,8 +205,8 @@ PackedB::PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b,
     if (!data_) throw std::bad_alloc();
   }
   for (int64_t jc = 0, jb = 0; jc < n; jc += kNC, ++jb)
-    for (int64_t pc = 0, pb = 0; pc < kdim; pc += depth, ++pb)
-      pack_b({b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, std::min(depth, kdim - pc),
+    for (int64_t pc = 0, pb = 0; pc < kdim; pc += kc_, ++pb)
+      pack_b({b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, std::min(kc_, kdim - pc),
              std::min(kNC, n - jc), nr_, data_.get() + offsets_[jb * depth_blocks_ + pb]);
 }
 

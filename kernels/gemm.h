@@ -90,6 +90,7 @@ class PackedB {
   const float* block(int64_t jb, int64_t pb) const { return data_.get() + offsets_[jb * depth_blocks_ + pb]; }
 
  private:
+  static int64_t resolve_depth(const GemmPrimitives& k, int64_t depth_block);  // 0: the primitives' kc
   static size_t plan(int64_t nr, int64_t kc, int64_t kdim, int64_t n, std::vector<size_t>* offsets);
   int64_t k_, n_;
   int nr_;
@@ -117,8 +118,7 @@ int64_t packed_a_floats(const GemmPrimitives& k, int64_t m, int64_t kc);
 // Rows [0, m) and depth [0, kc) of a into panels of mr rows (zero-padded), as the microkernel reads them.
 void pack_a_block(const GemmPrimitives& k, MatrixView a, int64_t m, int64_t kc, float* out);
 // C[0:m, n0:n1) = (accumulate ? C : 0) + A * B restricted to depth block pb of B (b.depth_block()
-// deep), with A packed by
-// pack_a_block over that block's depth. c points at C's column n0; n0 is a multiple of nr and
+// deep), with A packed by pack_a_block over that block's depth. c points at C's column n0; n0 is a multiple of nr and
 // [n0, n1) lies in one column block of B.
 void sgemm_packed_a(const GemmPrimitives& k, const float* a_packed, int64_t m, const PackedB& b, int64_t pb, int64_t n0, int64_t n1,
                     float* c, int64_t ldc, bool accumulate);

@@ -76,39 +76,39 @@ int main(int argc, char** argv) {
       for (auto nk : {std::array<int64_t, 2>{768, 768}, {3072, 768}, {768, 3072}}) shapes.push_back({m, nk[0], nk[1]});
   for (const auto& shape : shapes) {
     const int64_t m = shape[0], n = shape[1], k = shape[2];
-      std::mt19937 rng(1);
-      std::uniform_real_distribution<float> u(-1, 1);
-      std::vector<float> a(m * k), b(k * n), c(m * n);
-      for (auto& v : a) v = u(rng);
-      for (auto& v : b) v = u(rng);
-      const double flops = 2.0 * m * n * k;
-      for (int threads : {1, 2}) {
-        Parallel par(threads);
-        const int64_t mb = kernels::sgemm_row_block(g), blocks = (m + mb - 1) / mb;
-        const double t_n = perf::time_median([&] {
-          par.run([&] {
-            par.for_range(blocks, 1, [&](int64_t b0, int64_t b1) {
-              kernels::sgemm_rows(g, n, k, a.data(), k, b.data(), n, c.data(), n, b0 * mb, std::min(m, b1 * mb));
-            });
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> u(-1, 1);
+    std::vector<float> a(m * k), b(k * n), c(m * n);
+    for (auto& v : a) v = u(rng);
+    for (auto& v : b) v = u(rng);
+    const double flops = 2.0 * m * n * k;
+    for (int threads : {1, 2}) {
+      Parallel par(threads);
+      const int64_t mb = kernels::sgemm_row_block(g), blocks = (m + mb - 1) / mb;
+      const double t_n = perf::time_median([&] {
+        par.run([&] {
+          par.for_range(blocks, 1, [&](int64_t b0, int64_t b1) {
+            kernels::sgemm_rows(g, n, k, a.data(), k, b.data(), n, c.data(), n, b0 * mb, std::min(m, b1 * mb));
           });
-        }, min_seconds, 2, 5);
-        auto session = matmul_session(b, m, k, n, threads);
-        Tensor at = Tensor::allocate(DType::Float32, {m, k});
-        std::copy(a.begin(), a.end(), at.data<float>());
-        const double t_op = perf::time_median([&] { session->run({"A"}, {at}); }, min_seconds, 2, 5);
-        openblas_set_num_threads(threads);
-        const double t_o = perf::time_median([&] {
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
-        }, min_seconds, 2, 5);
-        omp_set_num_threads(threads);
-        const double t_d = perf::time_median([&] {
-          dnnl_sgemm('N', 'N', m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
-        }, min_seconds, 2, 5);
-        std::printf("| %ld | %ld | %ld | %d | %.1f | %.1f | %.1f | %.1f | %.2fx | %.2fx | %.0f%% |\n", m, n, k, threads, flops / t_n / 1e9,
-                    flops / t_op / 1e9, flops / t_o / 1e9, flops / t_d / 1e9, t_o / t_op, t_d / t_op,
-                    100.0 * flops / t_op / 1e9 / (threads * peak));
-        std::fflush(stdout);
-      }
+        });
+      }, min_seconds, 2, 5);
+      auto session = matmul_session(b, m, k, n, threads);
+      Tensor at = Tensor::allocate(DType::Float32, {m, k});
+      std::copy(a.begin(), a.end(), at.data<float>());
+      const double t_op = perf::time_median([&] { session->run({"A"}, {at}); }, min_seconds, 2, 5);
+      openblas_set_num_threads(threads);
+      const double t_o = perf::time_median([&] {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
+      }, min_seconds, 2, 5);
+      omp_set_num_threads(threads);
+      const double t_d = perf::time_median([&] {
+        dnnl_sgemm('N', 'N', m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
+      }, min_seconds, 2, 5);
+      std::printf("| %ld | %ld | %ld | %d | %.1f | %.1f | %.1f | %.1f | %.2fx | %.2fx | %.0f%% |\n", m, n, k, threads, flops / t_n / 1e9,
+                  flops / t_op / 1e9, flops / t_o / 1e9, flops / t_d / 1e9, t_o / t_op, t_d / t_op,
+                  100.0 * flops / t_op / 1e9 / (threads * peak));
+      std::fflush(stdout);
     }
+  }
   return 0;
 }

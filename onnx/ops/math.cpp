@@ -35,31 +35,22 @@ template <class Task>
 void for_each_gemm_task(const ComputeContext& ctx, const kernels::GemmPrimitives& gk, int64_t batches, int64_t m, int64_t n,
                         int64_t k, const Task& task) {
   const int threads = ctx.parallel.threads();
-  const int64_t grain_macs = batches * m * n * k;
-  if (batches == 1 && threads > 1 && n > m && m > 2 && n >= threads * 4 * gk.nr && grain_macs >= kParallelMacs) {
-    const int64_t mb = kernels::sgemm_row_block(gk), row_blocks = (m + mb - 1) / mb;
-    const int64_t col_step = ((n + threads - 1) / threads + gk.nr - 1) / gk.nr * gk.nr;
-    const int64_t col_blocks = (n + col_step - 1) / col_step;
-    // Column-major task order: the halves the scheduler hands out are column blocks.
-    ctx.parallel.for_range(col_blocks * row_blocks, 1, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t cb = t / row_blocks, rb = t % row_blocks;
-        task(0, rb * mb, std::min(m, (rb + 1) * mb), cb * col_step, std::min(n, (cb + 1) * col_step));
-      }
-    });
-    return;
-  }
-  const int64_t mb = balanced_row_block(gk, m, batches, threads);
+  const bool small = batches * m * n * k < kParallelMacs;
+  const bool by_columns = batches == 1 && threads > 1 && !small && n > m && m > 2 && n >= threads * 4 * gk.nr;
+  const int64_t mb = by_columns ? kernels::sgemm_row_block(gk) : balanced_row_block(gk, m, batches, threads);
   const int64_t row_blocks = (m + mb - 1) / mb;
   int64_t col_blocks = 1;
-  if (batches * row_blocks < threads && n >= 4 * gk.nr)
+  if (by_columns)
+    col_blocks = threads;
+  else if (batches * row_blocks < threads && n >= 4 * gk.nr)
     col_blocks = std::min<int64_t>((threads + batches * row_blocks - 1) / (batches * row_blocks), n / (2 * gk.nr));
   const int64_t col_step = ((n + col_blocks - 1) / col_blocks + gk.nr - 1) / gk.nr * gk.nr;
-  const int64_t tasks = batches * row_blocks * col_blocks;
-  const int64_t grain = grain_macs < kParallelMacs ? tasks : 1;
-  ctx.parallel.for_range(tasks, grain, [&](int64_t t0, int64_t t1) {
+  const int64_t per_batch = row_blocks * col_blocks, tasks = batches * per_batch;
+  ctx.parallel.for_range(tasks, small ? tasks : 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t bi = t / (row_blocks * col_blocks), rb = (t / col_blocks) % row_blocks, cb = t % col_blocks;
+      // Split by columns, tasks go column-major, so the halves the scheduler hands out are column blocks.
+      const int64_t bi = t / per_batch, r = t % per_batch;
+      const int64_t rb = by_columns ? r % row_blocks : r / col_blocks, cb = by_columns ? r / row_blocks : r % col_blocks;
       const int64_t n0 = std::min(n, cb * col_step), n1 = std::min(n, n0 + col_step);
       if (n0 < n1) task(bi, rb * mb, std::min(m, (rb + 1) * mb), n0, n1);
     }
