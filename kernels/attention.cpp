@@ -29,6 +29,10 @@ void add_scalar(float* s, const float* b, int64_t n) {
 void add_constant_scalar(float* s, float c, int64_t n) {
   for (int64_t j = 0; j < n; ++j) s[j] += c;
 }
+void replace_scalar(float* s, const float* b, int64_t n) {
+  for (int64_t j = 0; j < n; ++j)
+    if (b[j] != 0.0f) s[j] = b[j];
+}
 float max_scalar(const float* s, int64_t n) {
   float m = kNegInf;
   for (int64_t j = 0; j < n; ++j) {
@@ -57,7 +61,7 @@ const AttentionPrimitives& attention_primitives(Isa isa) {
     case Isa::Neon: return attention_primitives_neon();
 #endif
     default: {
-      static const AttentionPrimitives t{Isa::Scalar,   scale_scalar,     softcap_scalar, add_scalar, add_constant_scalar,
+      static const AttentionPrimitives t{Isa::Scalar,   scale_scalar,     softcap_scalar, add_scalar, add_constant_scalar, replace_scalar,
                                          max_scalar,    exp_sum_scalar,   scale_add_scalar};
       return t;
     }
@@ -134,7 +138,7 @@ void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim,
         if (want_scores && h.stage == ScoreStage::Softcapped) copy_scores(h, i, kb, s, bk);
         if (h.bias) {
           const int64_t cols = std::clamp<int64_t>(h.bias_cols - kb, 0, bk);
-          prim.add(s, h.bias + i * h.bias_stride + kb, cols);
+          (h.bias_replaces ? prim.replace : prim.add)(s, h.bias + i * h.bias_stride + kb, cols);
           std::fill(s + cols, s + bk, kNegInf);
         }
         const int64_t vis = visible_end(h, i) - kb;
@@ -194,6 +198,18 @@ void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim,
   }
 }
 
+bool is_causal_mask(const bool* mask, bool keep, int64_t q_len, int64_t kv_len) {
+  for (int64_t i = 0; i < q_len; ++i) {
+    const bool* row = mask + i * kv_len;
+    const int64_t seen = std::clamp<int64_t>(i + kv_len - q_len + 1, 0, kv_len);
+    for (int64_t j = 0; j < seen; ++j)
+      if (row[j] != keep) return false;
+    for (int64_t j = seen; j < kv_len; ++j)
+      if (row[j] == keep) return false;
+  }
+  return true;
+}
+
 void attention_reference(const AttentionHead& h, std::vector<double>& y_out) {
   y_out.assign(h.q_len * h.dv, 0.0);
   std::vector<double> s(h.kv_len);
@@ -204,7 +220,10 @@ void attention_reference(const AttentionHead& h, std::vector<double>& y_out) {
       for (int64_t c = 0; c < h.dk; ++c) d += double(h.q[i * h.q_stride + c]) * double(h.k[j * h.k_stride + c]);
       d *= h.scale;
       if (h.softcap > 0) d = h.softcap * std::tanh(d / h.softcap);
-      if (h.bias) d += j < h.bias_cols ? double(h.bias[i * h.bias_stride + j]) : -INFINITY;
+      if (h.bias) {
+        const double b = j < h.bias_cols ? double(h.bias[i * h.bias_stride + j]) : -INFINITY;
+        d = h.bias_replaces ? (b != 0 ? b : d) : d + b;
+      }
       if (j >= h.kv_valid || (h.causal && j > i + h.causal_offset)) d = std::isinf(h.mask_fill) ? -INFINITY : d + h.mask_fill;
       s[j] = d;
       m = std::max(m, d);

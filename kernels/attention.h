@@ -27,6 +27,7 @@ struct AttentionPrimitives {
   void (*softcap)(float* s, int64_t n, float cap);                     // s = cap * tanh(s / cap)
   void (*add)(float* s, const float* b, int64_t n);                    // s += b
   void (*add_constant)(float* s, float c, int64_t n);                  // s += c
+  void (*replace)(float* s, const float* b, int64_t n);                // s = b where b != 0
   float (*max)(const float* s, int64_t n);                             // NaN if any is NaN; -inf for n == 0
   float (*exp_sum)(float* s, int64_t n, float m);                      // s = exp(s - m); returns the sum
   void (*scale_add)(float* o, const float* t, int64_t n, float alpha); // o = o * alpha + t
@@ -56,6 +57,10 @@ struct AttentionHead {
   // j >= bias_cols (ONNX pads a short mask with -inf). bias_stride 0 broadcasts one row.
   const float* bias = nullptr;
   int64_t bias_stride = 0, bias_cols = 0;
+  // The bias replaces the scores where it is nonzero instead of adding to them: a Where mask
+  // (0 keeps the score, the fill replaces it), so a NaN or inf score at a masked key stays hidden
+  // exactly as the graph's Where hides it.
+  bool bias_replaces = false;
   // Query i sees key j only if j <= i + causal_offset (when causal) and j < kv_valid.
   bool causal = false;
   int64_t causal_offset = 0;
@@ -102,6 +107,10 @@ inline size_t attention_keys_floats(const GemmPrimitives& g, int64_t kv_len, int
 inline size_t attention_values_floats(const GemmPrimitives& g, int64_t kv_len, int64_t dv) {
   return PackedB::floats_needed(g, kv_len, dv, kAttnKeyBlock);
 }
+
+// True when the bool mask [q_len, kv_len] (row-major) holds `keep` exactly at the keys
+// j <= i + (kv_len - q_len) of each query i: the causal mask, aligned to the last key.
+bool is_causal_mask(const bool* mask, bool keep, int64_t q_len, int64_t kv_len);
 
 // Queries [q0, q1) of one head (a caller splits heads and query blocks across threads).
 void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim, const AttentionHead& h, int64_t q0, int64_t q1,

@@ -43,6 +43,16 @@ struct Attention {
     for (; j < n; ++j) s[j] += c;
   }
 
+  static void replace(float* s, const float* b, int64_t n) {
+    int64_t j = 0;
+    for (; j + W <= n; j += W) {
+      const B bv = B::load_unaligned(b + j);
+      xsimd::select(bv != B(0.0f), bv, B::load_unaligned(s + j)).store_unaligned(s + j);
+    }
+    for (; j < n; ++j)
+      if (b[j] != 0.0f) s[j] = b[j];
+  }
+
   static float max(const float* s, int64_t n) {
     B m(-std::numeric_limits<float>::infinity());
     xsimd::batch_bool<float, Arch> nan(false);  // xsimd::max may drop a NaN: remember it here
@@ -113,7 +123,7 @@ struct Attention {
   }
 
   static const AttentionPrimitives& table(Isa isa) {
-    static const AttentionPrimitives t{isa, scale, softcap, add, add_constant, max, exp_sum, scale_add};
+    static const AttentionPrimitives t{isa, scale, softcap, add, add_constant, replace, max, exp_sum, scale_add};
     return t;
   }
 };

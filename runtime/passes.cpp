@@ -37,7 +37,7 @@ size_t inputs_patterns_read(const std::string& op) {
   static const std::map<std::string, size_t> n = {
       {"Add", 2}, {"Sub", 2}, {"Mul", 2}, {"Div", 2}, {"Pow", 2}, {"MatMul", 2}, {"Reshape", 2}, {"InstanceNormalization", 3},
       {"ReduceMean", 1}, {"Sqrt", 1}, {"Reciprocal", 1}, {"Erf", 1}, {"Tanh", 1}, {"Softmax", 1}, {"Transpose", 1},
-      {"Shape", 1}, {"Relu", 1}, {"LayerNormalization", 2}, {"RMSNormalization", 2}};
+      {"Shape", 1}, {"Relu", 1}, {"LayerNormalization", 2}, {"RMSNormalization", 2}, {"Where", 3}};
   const auto it = n.find(op);
   return it == n.end() ? 0 : it->second;
 }
@@ -397,9 +397,11 @@ bool fuse_matmul_bias(Graph& g, std::vector<bool>& dead, const Uses& u, int mm) 
   return true;
 }
 
-// MatMul(Q, Kᵀ) -> Div(c) or Mul(c) -> [Add(mask)] -> Softmax(last axis) -> MatMul(., V) on 4-D
-// [B, H, S, D] operands -> the fused Attention kernel (scale 1/c or c, the mask as a float bias).
-// Kᵀ comes from a Transpose whose perm is rewritten to give K itself when nothing else reads Kᵀ.
+// MatMul(Q, Kᵀ) -> Div(c) or Mul(c) -> [Add(mask) or Where(cond, fill, .)] -> Softmax(last axis)
+// -> MatMul(., V) on 4-D [B, H, S, D] operands -> the fused Attention kernel (scale 1/c or c; an
+// added mask as a float bias; a Where mask — GPT-2's causal masked_fill — as a bool mask with the
+// fill, which the kernel turns into skipped key blocks when the mask is causal). Kᵀ comes from a
+// Transpose whose perm is rewritten to give K itself when nothing else reads Kᵀ.
 bool fuse_attention(Graph& g, std::vector<bool>& dead, const Uses& u, int qk) {
   if (!is_op(g, qk, "MatMul")) return false;
   const int q = g.nodes[qk].inputs[0], kt = g.nodes[qk].inputs[1];
@@ -411,11 +413,26 @@ bool fuse_attention(Graph& g, std::vector<bool>& dead, const Uses& u, int qk) {
   const double scale = is_op(g, scale_node, "Div") ? 1.0 / *c : *c;
   std::vector<int> matched{qk, scale_node};
   int cur = g.nodes[scale_node].outputs[0], mask = -1;
+  std::optional<double> where_fill;
+  int64_t where_keeps = 1;
   int next = only_reader(u, cur);
   if (is_op(g, next, "Add")) {
     mask = other_input(g.nodes[next], cur);
     matched.push_back(next);
     cur = g.nodes[next].outputs[0];
+    next = only_reader(u, cur);
+  } else if (is_op(g, next, "Where")) {
+    // Where(cond, fill, scores) masks where cond is true; Where(cond, scores, fill) where it is
+    // false. Only a fill that no softmax can tell from -inf (exp of it underflows against any real
+    // score) is taken: the kernel may then drop masked keys outright.
+    const Node& w = g.nodes[next];
+    if (w.inputs[0] == cur || (w.inputs[1] == cur) == (w.inputs[2] == cur)) return false;
+    where_keeps = w.inputs[2] == cur ? 0 : 1;
+    where_fill = scalar_constant(g, w.inputs[where_keeps ? 2 : 1]);
+    if (!where_fill || !(*where_fill <= -1e30)) return false;
+    mask = w.inputs[0];
+    matched.push_back(next);
+    cur = w.outputs[0];
     next = only_reader(u, cur);
   }
   if (!is_op(g, next, "Softmax") || g.opset_for("") < 13) return false;
@@ -436,8 +453,12 @@ bool fuse_attention(Graph& g, std::vector<bool>& dead, const Uses& u, int qk) {
   for (int m : matched) dead[m] = true;
   std::vector<int> inputs{q, kt, v};
   if (mask >= 0) inputs.push_back(mask);
-  add_fused(g, dead, g.nodes[qk].name + "_fused_attention", "Attention", inputs, {g.nodes[pv].outputs[0]},
-            {{"scale", float_attribute(static_cast<float>(scale))}});
+  std::map<std::string, Attribute> attributes{{"scale", float_attribute(static_cast<float>(scale))}};
+  if (where_fill) {
+    attributes["mask_fill"] = float_attribute(static_cast<float>(*where_fill));
+    attributes["mask_keep_value"] = int_attribute(where_keeps);
+  }
+  add_fused(g, dead, g.nodes[qk].name + "_fused_attention", "Attention", inputs, {g.nodes[pv].outputs[0]}, std::move(attributes));
   return true;
 }
 

@@ -108,6 +108,11 @@ TEST_CASE("attention kernel: scale, softcap, biases, causal offsets and padded k
     AttentionHead base = make_head(d, q, kv, dk, dv, 0, 21);
     d.bias = random_vector(q * kv, 5, 2.0f);
     for (size_t i = 0; i < d.bias.size(); i += 7) d.bias[i] = -std::numeric_limits<float>::infinity();
+    // A Where mask: 0 keeps the score, the fill (-inf or float's lowest) replaces it.
+    static std::vector<float> where_fill;
+    where_fill.assign(q * kv, 0.0f);
+    for (size_t i = 0; i < where_fill.size(); ++i)
+      if (i % 5 == 1) where_fill[i] = i % 3 ? -3.4e38f : -std::numeric_limits<float>::infinity();
     struct Variant {
       const char* name;
       void (*apply)(AttentionHead&, Data&);
@@ -130,6 +135,9 @@ TEST_CASE("attention kernel: scale, softcap, biases, causal offsets and padded k
         {"finite mask fill, every key padded (softmax over all, as ONNX Runtime)", [](AttentionHead& h, Data&) {
            h.mask_fill = -10000.0f, h.kv_valid = 0;
          }, 2e-3},
+        {"Where mask: the fill replaces masked scores", [](AttentionHead& h, Data&) {
+           h.bias = where_fill.data(), h.bias_stride = h.kv_len, h.bias_cols = h.kv_len, h.bias_replaces = true;
+         }},
         {"causal + padded + bias + softcap", [](AttentionHead& h, Data& d) {
            h.causal = true, h.causal_offset = 100, h.kv_valid = 260, h.softcap = 3.0f;
            h.bias = d.bias.data(), h.bias_stride = h.kv_len, h.bias_cols = h.kv_len;
@@ -170,6 +178,45 @@ TEST_CASE("attention kernel: fully masked rows give zeros; NaN stays in its row"
     h.kv_valid = 0;
     run(isa, h);
     for (int64_t i = 0; i < q * dv; ++i) CHECK(d.y[i] == 0.0f);
+  }
+}
+
+TEST_CASE("is_causal_mask: exactly the causal pattern aligned to the last key, either polarity") {
+  for (auto [q, kv] : {std::pair<int64_t, int64_t>{1, 1}, {5, 5}, {3, 8}, {64, 300}}) {
+    INFO("q " << q << " kv " << kv);
+    for (bool keep : {true, false}) {
+      std::unique_ptr<bool[]> m(new bool[q * kv]);
+      for (int64_t i = 0; i < q; ++i)
+        for (int64_t j = 0; j < kv; ++j) m[i * kv + j] = (j <= i + kv - q) == keep;
+      CHECK(is_causal_mask(m.get(), keep, q, kv));
+      CHECK_FALSE(is_causal_mask(m.get(), !keep, q, kv));
+      for (int64_t at : {int64_t(0), q * kv / 2, q * kv - 1}) {  // any single flip breaks it
+        m[at] = !m[at];
+        CHECK_FALSE(is_causal_mask(m.get(), keep, q, kv));
+        m[at] = !m[at];
+      }
+    }
+  }
+}
+
+TEST_CASE("attention kernel: a Where mask hides a NaN key it masks; an added mask does not") {
+  const int64_t q = 5, kv = 9, dk = 8, dv = 8;
+  for (Isa isa : isas()) {
+    INFO("isa " << std::string(isa_name(isa)));
+    Data d;
+    AttentionHead h = make_head(d, q, kv, dk, dv, 0, 41);
+    d.k[6 * dk + 2] = NAN;  // key 6 is NaN; every query masks it
+    d.bias.assign(q * kv, 0.0f);
+    for (int64_t i = 0; i < q; ++i) d.bias[i * kv + 6] = -std::numeric_limits<float>::infinity();
+    h.bias = d.bias.data(), h.bias_stride = kv, h.bias_cols = kv, h.bias_replaces = true;
+    for (bool packed : {false, true}) {
+      run(isa, h, packed);
+      CHECK(check_against_reference(h, d) < 2e-5);
+      for (int64_t i = 0; i < q * dv; ++i) CHECK(std::isfinite(d.y[i]));
+    }
+    h.bias_replaces = false;  // ONNX's bool and float masks add: NaN + -inf is NaN
+    run(isa, h, true);
+    for (int64_t i = 0; i < q * dv; ++i) CHECK(std::isnan(d.y[i]));
   }
 }
 
@@ -261,5 +308,21 @@ TEST_CASE("attention row operations: exp_sum against std::exp, masked and NaN en
     CHECK(std::fabs(sum - want_sum) / want_sum < 1e-6);
     std::vector<float> with_nan = {-1.0f, NAN, -2.0f};
     CHECK(std::isnan(p.exp_sum(with_nan.data(), 3, 0.0f)));
+    // replace: nonzero entries of b overwrite s (NaN and inf scores included), zeros keep it;
+    // 37 values: full vectors and a tail on every width, from an odd offset.
+    std::vector<float> r(38), b(38);
+    for (int i = 0; i < 38; ++i) {
+      r[i] = i % 4 == 0 ? NAN : i % 4 == 1 ? std::numeric_limits<float>::infinity() : float(i);
+      b[i] = i % 3 == 0 ? 0.0f : i % 3 == 1 ? -3.4e38f : -std::numeric_limits<float>::infinity();
+    }
+    std::vector<float> got = r;
+    p.replace(got.data() + 1, b.data() + 1, 37);
+    CHECK(std::isnan(got[0]));
+    for (int i = 1; i < 38; ++i) {
+      INFO("entry " << i);
+      if (b[i] != 0.0f) CHECK(got[i] == b[i]);
+      else if (std::isnan(r[i])) CHECK(std::isnan(got[i]));
+      else CHECK(got[i] == r[i]);
+    }
   }
 }

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "onnx/op_registry.h"
 #include "runtime/memory_plan.h"
@@ -456,4 +457,64 @@ TEST_CASE("a weight its MatMul packed is not kept unpacked too; one read elsewhe
   const auto a = packed->run({"X"}, {x}), b = shared->run({"X", "V"}, {x, v});
   CHECK(max_abs_diff(a[0], b[0]) == 0);
   CHECK(b[1].data<float>()[5] == wave(k * n, 0.1f)[5] + 1.0f);
+}
+
+TEST_CASE("graph passes: attention masked by Where (GPT-2's masked_fill) fuses; causal and other masks, NaN keys, outputs unchanged") {
+  const int64_t heads = 2, seq = 300, d = 16;  // 300 keys: more than one key block, so causal blocks are skipped
+  enum class Mask { Causal, CausalKeepForm, NearlyCausal };
+  struct Case {
+    const char* name;
+    Mask mask;
+    float fill;
+    bool fuses;
+  };
+  const float inf = std::numeric_limits<float>::infinity();
+  const Case cases[] = {{"causal, masked_fill(-inf)", Mask::Causal, -inf, true},
+                        {"causal, Where(keep, scores, lowest)", Mask::CausalKeepForm, -3.4028235e38f, true},
+                        {"one extra key kept, row 0 fully masked", Mask::NearlyCausal, -inf, true},
+                        {"fill -10000: not fused (exp of it does not underflow)", Mask::Causal, -10000.0f, false}};
+  for (const Case& c : cases) {
+    INFO(c.name);
+    using D = std::variant<int64_t, std::string>;
+    const std::vector<D> qkv_dims{int64_t(1), heads, seq, d};
+    onnx::ModelSpec m;
+    m.opsets = {{"", 17}};
+    m.inputs = {{"Q", 1, qkv_dims}, {"K", 1, qkv_dims}, {"V", 1, qkv_dims}, {"M", 9, {int64_t(1), int64_t(1), seq, seq}}};
+    m.outputs = {{"Y", 1, {}, false}};
+    m.initializers = {onnx::tensor_spec("c", f32({}, {4.0f})), onnx::tensor_spec("fill", f32({}, {c.fill}))};
+    const bool keep_form = c.mask == Mask::CausalKeepForm;
+    m.nodes = {{"Transpose", {"K"}, {"Kt"}, {{"perm", attr_ints({0, 1, 3, 2})}}, "kt"},
+               {"MatMul", {"Q", "Kt"}, {"s"}, {}, "qk"},
+               {"Div", {"s", "c"}, {"sd"}, {}, "scale"},
+               {"Where", keep_form ? std::vector<std::string>{"M", "sd", "fill"} : std::vector<std::string>{"M", "fill", "sd"}, {"w"}, {}, "mask"},
+               {"Softmax", {"w"}, {"p"}, {{"axis", attr_int(-1)}}, "softmax"},
+               {"MatMul", {"p", "V"}, {"Y"}, {}, "pv"}};
+    Tensor mask = Tensor::allocate(DType::Bool, {1, 1, seq, seq});
+    for (int64_t i = 0; i < seq; ++i)
+      for (int64_t j = 0; j < seq; ++j) mask.data<bool>()[i * seq + j] = keep_form ? j <= i : j > i;
+    if (c.mask == Mask::NearlyCausal) {
+      mask.data<bool>()[100 * seq + 250] = false;                               // query 100 also sees key 250
+      for (int64_t j = 0; j < seq; ++j) mask.data<bool>()[j] = true;            // query 0 sees nothing
+    }
+    std::vector<float> k = wave(heads * seq * d, 0.37f);
+    k[(seq - 1) * d + 3] = NAN;  // the last key of head 0: only the last query sees it
+    const std::vector<Tensor> in{f32({1, heads, seq, d}, wave(heads * seq * d, 0.11f)), f32({1, heads, seq, d}, k),
+                                 f32({1, heads, seq, d}, wave(heads * seq * d, 0.23f, 1.0f)), mask};
+    SessionOptions off{1};
+    off.optimize = false;
+    auto fused = open(m), plain = open(m, off);
+    CHECK(fused->optimization().fired.count("attention") == (c.fuses ? 1u : 0u));
+    const Tensor got = fused->run({"Q", "K", "V", "M"}, in)[0], want = plain->run({"Q", "K", "V", "M"}, in)[0];
+    REQUIRE(got.shape() == want.shape());
+    int nan_rows = 0;
+    double worst = 0;
+    for (int64_t i = 0; i < got.numel(); ++i) {
+      const float a = got.data<float>()[i], b = want.data<float>()[i];
+      REQUIRE(std::isnan(a) == std::isnan(b));  // NaN exactly where the graph puts it
+      if (std::isnan(a)) ++nan_rows;
+      else worst = std::max(worst, double(std::fabs(a - b)));
+    }
+    CHECK(worst < 1e-5);
+    CHECK(nan_rows == d);  // head 0's last query row only
+  }
 }

@@ -7,6 +7,8 @@
 // Inputs are 4-D [B, heads, seq, head_size] or 3-D [B, seq, heads * head_size]; the kernel reads
 // either layout in place through row strides. Fully masked rows give zeros. float32, float16 and
 // bfloat16 (computed in float32, which also covers every softmax_precision below float64).
+// A bool mask that is exactly the causal pattern (one for every batch and head, as GPT-2-style
+// exports build it) runs as is_causal: key blocks above the diagonal are skipped, not computed.
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -106,8 +108,14 @@ Dim dim_plus(const Dim& a, const Dim& b) { return a.known() && b.known() ? Dim::
 
 class Attention final : public OpKernel {
  public:
-  Attention(const Node& n, int64_t opset)
+  // `internal`: the node the attention pass writes, which may also carry mask_fill (what a masked
+  // score becomes; -inf for ONNX) and mask_keep_value (the bool that keeps a score; true for ONNX)
+  // from the Where it replaced.
+  Attention(const Node& n, int64_t opset, bool internal = false)
       : opset_(opset),
+        internal_(internal),
+        mask_fill_(internal ? n.attr_float("mask_fill", -std::numeric_limits<float>::infinity()) : -std::numeric_limits<float>::infinity()),
+        mask_keep_(internal ? n.attr_int("mask_keep_value", 1) != 0 : true),
         causal_(n.attr_int("is_causal", 0) != 0),
         q_heads_(n.attr_int("q_num_heads", 0)),
         kv_heads_(n.attr_int("kv_num_heads", 0)),
@@ -220,6 +228,7 @@ class Attention final : public OpKernel {
     // The mask as an additive float bias, right-aligned to [B, q_heads, q_len, mask_cols].
     FloatIn mask_f;
     std::vector<float> mask_bool;
+    bool mask_is_causal = false;
     const float* bias = nullptr;
     int64_t mb = 1, mh = 1, mq = 1, mcols = 0;
     if (mask) {
@@ -232,10 +241,17 @@ class Attention final : public OpKernel {
         ctx.error("attn_mask " + shape_to_string(s) + " does not broadcast to [" + std::to_string(batch) + ", " + std::to_string(hq) + ", " +
                   std::to_string(q_len) + ", " + std::to_string(total) + "]");
       if (mask->dtype() == DType::Bool) {
-        mask_bool.resize(mask->numel());
         const bool* m = mask->data<bool>();
-        for (int64_t i = 0; i < mask->numel(); ++i) mask_bool[i] = m[i] ? 0.0f : -std::numeric_limits<float>::infinity();
-        bias = mask_bool.data();
+        // One causal mask for every batch and head (GPT-2's masked_fill) runs as the causal mask,
+        // whose key blocks above the diagonal are never computed. No query row is fully masked
+        // there, so the fill (-inf or a value whose exp underflows) is the same as dropping keys.
+        mask_is_causal = !causal_ && !nonpad && !out_scores && mb == 1 && mh == 1 && mq == q_len && mcols == total && total >= q_len &&
+                         kernels::is_causal_mask(m, mask_keep_, q_len, total);
+        if (!mask_is_causal) {
+          mask_bool.resize(mask->numel());
+          for (int64_t i = 0; i < mask->numel(); ++i) mask_bool[i] = m[i] == mask_keep_ ? 0.0f : mask_fill_;
+          bias = mask_bool.data();
+        }
       } else {
         mask_f = float_in(mask);
         bias = mask_f.p;
@@ -270,9 +286,10 @@ class Attention final : public OpKernel {
       if (bias) {
         a.bias = bias + (mb > 1 ? b * mh * mq * mcols : 0) + (mh > 1 ? h * mq * mcols : 0);
         a.bias_stride = mq > 1 ? mcols : 0, a.bias_cols = mcols;
+        a.bias_replaces = internal_ && mask->dtype() == DType::Bool;  // a Where mask: the fill replaces
       }
-      a.causal = causal_;
-      a.causal_offset = past_k ? past : nonpad ? valid[b] - q_len : 0;
+      a.causal = causal_ || mask_is_causal;
+      a.causal_offset = mask_is_causal ? total - q_len : past_k ? past : nonpad ? valid[b] - q_len : 0;
       a.kv_valid = valid[b];
       if (scores.p) {
         a.scores = scores.p + (b * hq + h) * q_len * total, a.scores_stride = total;
@@ -290,6 +307,9 @@ class Attention final : public OpKernel {
 
  private:
   int64_t opset_;
+  bool internal_;
+  float mask_fill_;
+  bool mask_keep_;
   bool causal_;
   int64_t q_heads_, kv_heads_, mode_;
   float scale_, softcap_;
@@ -531,7 +551,7 @@ void register_attention_ops(OpRegistry& r) {
         [](const Node& n, int64_t opset) -> std::unique_ptr<OpKernel> { return std::make_unique<Attention>(n, opset); });
   // Written by the attention pass (runtime/passes.cpp) for any opset: opset-23 semantics.
   r.add(kInternalDomain, "Attention", 1, 1,
-        [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Attention>(n, 23); });
+        [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Attention>(n, 23, true); });
   r.add(kMicrosoftDomain, "MultiHeadAttention", 1, 1,
         [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<MultiHeadAttention>(n); });
 }
