@@ -483,9 +483,11 @@ TEST_CASE("graph passes on an exported BERT: attention, GELU and MatMul + bias f
   CHECK(m.max_diff < 1e-5);
 }
 
-TEST_CASE("graph passes on an exported GPT-2: the tanh GELU fuses into the FFN's GEMM epilogue; outputs equal the unfused run") {
+TEST_CASE("graph passes on an exported GPT-2: the tanh GELU fuses into the FFN's GEMM epilogue, the causal masked_fill attention into the attention kernel; outputs equal the unfused run") {
   const FusedAndPlain m("gpt2_tiny");
   CHECK(m.fused->optimization().fired.at("gelu_tanh") == 2);
+  CHECK(m.fused->optimization().fired.at("attention") == 2);  // one per layer
+  CHECK(m.count([](const Node& n) { return n.op_type == "Where" || n.op_type == "Softmax"; }) == 0);
   CHECK(m.count([](const Node& n) { return n.op_type == "FusedMatMul" && n.attr_string("activation", "") == "gelu_tanh"; }) == 2);
   CHECK(m.max_diff < 1e-4);
 }
