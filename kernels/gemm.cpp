@@ -284,6 +284,14 @@ void sgemm_packed_a(const GemmPrimitives& k, const float* a_packed, int64_t m, c
   sweep(k, a_packed, b.block(jb, pb), m, kc, jr0, jr1, std::min(nc, n1 - jc), c, ldc, accumulate, n0 - jc);
 }
 
+int64_t packed_b_floats(const GemmPrimitives& k, int64_t kc, int64_t n) { return (n + k.nr - 1) / k.nr * k.nr * kc; }
+
+void sgemm_packed_ab(const GemmPrimitives& k, const float* a_packed, int64_t m, const float* b_packed, int64_t kc, int64_t n, float* c,
+                     int64_t ldc, bool accumulate) {
+  if (m <= 0 || n <= 0 || kc <= 0) return;
+  sweep(k, a_packed, b_packed, m, kc, 0, (n + k.nr - 1) / k.nr, n, c, ldc, accumulate);
+}
+
 void sgemm_inplace_a(const GemmPrimitives& k, const float* a, int64_t lda, int64_t m, const PackedB& b, int64_t pb, int64_t n0,
                      int64_t n1, float* c, int64_t ldc, bool accumulate) {
   n1 = std::min(n1, b.n());

@@ -122,6 +122,13 @@ void pack_a_block(const GemmPrimitives& k, MatrixView a, int64_t m, int64_t kc, 
 // [n0, n1) lies in one column block of B.
 void sgemm_packed_a(const GemmPrimitives& k, const float* a_packed, int64_t m, const PackedB& b, int64_t pb, int64_t n0, int64_t n1,
                     float* c, int64_t ldc, bool accumulate);
+// For callers that also pack B themselves (a convolution writes its input patches straight into
+// panels): one depth block of B, kc deep and n wide, as panels of nr columns, the last one
+// zero-padded; column j of depth row p is at b_packed[(j / nr) * kc * nr + p * nr + j % nr].
+int64_t packed_b_floats(const GemmPrimitives& k, int64_t kc, int64_t n);
+// C[0:m, 0:n) = (accumulate ? C : 0) + A * B, A packed by pack_a_block (m rows, kc deep), B as above.
+void sgemm_packed_ab(const GemmPrimitives& k, const float* a_packed, int64_t m, const float* b_packed, int64_t kc, int64_t n, float* c,
+                     int64_t ldc, bool accumulate);
 // The same with A read in place from row-major memory (row i at a + i * lda, that depth block's
 // kc values), for an A used once (attention's probabilities).
 void sgemm_inplace_a(const GemmPrimitives& k, const float* a, int64_t lda, int64_t m, const PackedB& b, int64_t pb, int64_t n0,

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <thread>
 
+#include "kernel_test_util.h"
 #include "kernels/half.h"
 #include "test_util.h"
 
@@ -306,7 +307,7 @@ TEST_CASE("tensors normrt allocates are 64-byte aligned") {
   CHECK(reinterpret_cast<uintptr_t>(y.raw()) % kTensorAlignment == 0);
 }
 
-TEST_CASE("Conv 1-D and 2-D: groups, strides, dilations, pads, auto_pad, bias, threads, against float64") {
+TEST_CASE("Conv 1-D and 2-D: groups, strides, dilations, pads, auto_pad, bias, threads, every ISA, W input or constant (packed), against float64") {
   struct Case {
     Shape x, w;
     int64_t group;
@@ -320,15 +321,24 @@ TEST_CASE("Conv 1-D and 2-D: groups, strides, dilations, pads, auto_pad, bias, t
       {{1, 6, 7, 5}, {6, 1, 3, 3}, 6, {1, 1}, {1, 1}, {}, "SAME_UPPER", false},       // depthwise
       {{2, 4, 33}, {8, 4, 5}, 1, {2}, {3}, {}, "SAME_LOWER", true},                   // 1-D, audio-style
       {{1, 2, 40}, {4, 1, 10}, 2, {5}, {1}, {}, "VALID", true},                       // patch-embedding-like
+      // Several blocks of output positions (and a partial one), channels not a multiple of the tile.
+      {{1, 8, 20, 23}, {130, 8, 3, 3}, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}, "NOTSET", true},
+      // One block of positions, many channels: two threads split the channels.
+      {{1, 16, 6, 6}, {160, 16, 3, 3}, 1, {1, 1}, {1, 1}, {0, 2, 1, 0}, "NOTSET", true},
+      {{2, 6, 150}, {70, 3, 1}, 2, {1}, {1}, {0, 0}, "NOTSET", false},  // 1x1 1-D, groups: X read in place
+      {{1, 100, 12, 13}, {40, 100, 3, 3}, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}, "NOTSET", true},  // 900 deep: several GEMM depth blocks
   };
-  for (const Case& c : cases) {
+  for (const Case& c : cases)
+  for (bool w_constant : {false, true}) {
     Tensor x = random_f32(c.x, 1), w = random_f32(c.w, 2), b = random_f32({c.w[0]}, 3);
     auto dims = [](const Shape& s) {
       std::vector<std::variant<int64_t, std::string>> d(s.begin(), s.end());
       return d;
     };
     onnx::ModelSpec m;
-    m.inputs = {{"X", 1, dims(c.x)}, {"W", 1, dims(c.w)}};
+    m.inputs = {{"X", 1, dims(c.x)}};
+    if (w_constant) m.initializers = {onnx::tensor_spec("W", w)};  // a weight: packed at session creation
+    else m.inputs.push_back({"W", 1, dims(c.w)});
     if (c.bias) m.inputs.push_back({"B", 1, dims({c.w[0]})});
     m.outputs = {{"Y", 1, {}, false}};
     onnx::NodeSpec n{"Conv", {"X", "W"}, {"Y"}, {{"group", attr_int(c.group)}, {"strides", attr_ints(c.strides)}, {"dilations", attr_ints(c.dilations)}}, "conv"};
@@ -356,11 +366,14 @@ TEST_CASE("Conv 1-D and 2-D: groups, strides, dilations, pads, auto_pad, bias, t
     const int64_t kh = k == 2 ? ks[0] : 1, kw = ks[k - 1], cg = c.x[1] / c.group, mg = c.w[0] / c.group;
     const int64_t sh = k == 2 ? c.strides[0] : 1, sw = c.strides[k - 1], dh = k == 2 ? c.dilations[0] : 1, dw = c.dilations[k - 1];
     const int64_t ph = k == 2 ? pb[0] : 0, pw = pb[k - 1];
+    for (kernels::Isa isa : available_isas())
     for (int threads : {1, 2}) {
-      INFO("X " << shape_to_string(c.x) << " W " << shape_to_string(c.w) << " threads " << threads);
-      auto s = open(m, SessionOptions{threads});
-      std::vector<Tensor> ins{x, w};
-      std::vector<std::string> names{"X", "W"};
+      INFO("X " << shape_to_string(c.x) << " W " << shape_to_string(c.w) << std::string(w_constant ? " constant" : " input") << " threads " << threads
+                << " isa " << std::string(kernels::isa_name(isa)));
+      auto s = open(m, SessionOptions{threads, isa});
+      std::vector<Tensor> ins{x};
+      std::vector<std::string> names{"X"};
+      if (!w_constant) ins.push_back(w), names.push_back("W");
       if (c.bias) ins.push_back(b), names.push_back("B");
       Tensor y = s->run(names, ins)[0];
       double worst = 0;
@@ -368,20 +381,23 @@ TEST_CASE("Conv 1-D and 2-D: groups, strides, dilations, pads, auto_pad, bias, t
         for (int64_t oc = 0; oc < c.w[0]; ++oc)
           for (int64_t i = 0; i < oh; ++i)
             for (int64_t j = 0; j < ow; ++j) {
-              double acc = c.bias ? b.data<float>()[oc] : 0.0;
+              double acc = c.bias ? b.data<float>()[oc] : 0.0, magnitude = std::fabs(acc);
               const int64_t grp = oc / mg;
               for (int64_t ci = 0; ci < cg; ++ci)
                 for (int64_t a = 0; a < kh; ++a)
                   for (int64_t e = 0; e < kw; ++e) {
                     const int64_t yy = i * sh - ph + a * dh, xx = j * sw - pw + e * dw;
                     if (yy < 0 || yy >= ih || xx < 0 || xx >= iw) continue;
-                    acc += double(x.data<float>()[((nb * c.x[1] + grp * cg + ci) * ih + yy) * iw + xx]) *
-                           w.data<float>()[((oc * cg + ci) * kh + a) * kw + e];
+                    const double term = double(x.data<float>()[((nb * c.x[1] + grp * cg + ci) * ih + yy) * iw + xx]) *
+                                        w.data<float>()[((oc * cg + ci) * kh + a) * kw + e];
+                    acc += term, magnitude += std::fabs(term);
                   }
-              worst = std::max(worst, std::fabs(y.data<float>()[((nb * c.w[0] + oc) * oh + i) * ow + j] - acc));
+              // float32 sums: error relative to the sum of the terms' magnitudes
+              const double err = std::fabs(y.data<float>()[((nb * c.w[0] + oc) * oh + i) * ow + j] - acc) / std::max(1.0, magnitude);
+              worst = std::max(worst, err);
             }
       CHECK(y.numel() == c.x[0] * c.w[0] * oh * ow);
-      CHECK(worst < 1e-4);
+      CHECK(worst < 2e-6);
     }
   }
 }

@@ -1,9 +1,16 @@
 // Conv (1-D, 2-D, 3-D; groups, strides, dilations, pads and auto_pad) on the SGEMM kernel: per
-// (batch, group), the input patches are laid out as columns (im2col; skipped for 1x1 kernels with
-// unit strides and no padding, where the input already is that matrix) and
-// Y[M/g, positions] = W[M/g, C/g * kernel] x columns; the bias is added per output channel.
+// (batch, group), Y[M/g, positions] = W[M/g, C/g * kernel] x columns, the columns being the input
+// patches (im2col; the input itself for 1x1 kernels with unit strides and no padding).
+// With a constant W (a model's weights), W is packed once at session creation into the GEMM's
+// A panels, and each task takes a block of output positions: it writes those positions' patches
+// straight into B panels one depth block at a time (cache-resident, never a whole column matrix),
+// and the microkernel accumulates into Y in place, pre-filled with the bias. Nothing is repacked
+// or transposed per run beyond the patches themselves.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <functional>
 
 #include "kernels/gemm.h"
@@ -21,6 +28,26 @@ struct Scratch {
   explicit Scratch(int64_t floats)
       : block(floats > 0 ? allocate_aligned(checked_bytes(DType::Float32, floats, "convolution scratch")) : nullptr) {}
   float* data() { return static_cast<float*>(block.get()); }
+};
+
+// Conv and ConvTranspose take 1 to 3 spatial dims (X of rank 3 to 5).
+constexpr size_t kMaxSpatial = 3;
+
+// A thread's growing 64-byte-aligned float buffer (the microkernel loads B panels aligned).
+class AlignedFloats {
+ public:
+  float* get(size_t n) {
+    if (n > size_) {
+      data_.reset(static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64)));
+      if (!data_) throw std::bad_alloc();
+      size_ = n;
+    }
+    return data_.get();
+  }
+
+ private:
+  std::unique_ptr<float, void (*)(void*)> data_{nullptr, std::free};
+  size_t size_ = 0;
 };
 
 struct ConvGeometry {
@@ -115,11 +142,39 @@ class Conv final : public OpKernel {
     ctx.output(0).shape = to_sym(out);
   }
 
+  // A constant float W is packed here once, for the session's ISA: per group and depth block of
+  // the GEMM, W[group rows, that depth] as A panels (compute checks it against X).
+  void prepare(const std::vector<const Tensor*>& constants, kernels::Isa isa) override {
+    const Tensor* w = constants.size() > 1 ? constants[1] : nullptr;
+    if (!w || w->dtype() != DType::Float32 || w->rank() < 3 || w->shape()[0] % group_ != 0) return;
+    const kernels::GemmPrimitives& gk = kernels::gemm_primitives(isa);
+    PackedWeight pw;
+    pw.mg = w->shape()[0] / group_, pw.kdim = w->numel() / w->shape()[0], pw.kc = gk.kc, pw.mr = gk.mr;
+    if (pw.mg == 0 || pw.kdim == 0) return;
+    int64_t total = 0;
+    for (int64_t pc = 0; pc < pw.kdim; pc += pw.kc) {
+      pw.block_offset.push_back(total);
+      total += kernels::packed_a_floats(gk, pw.mg, std::min(pw.kc, pw.kdim - pc));
+    }
+    pw.group_floats = total;
+    pw.data = allocate_aligned(checked_bytes(DType::Float32, checked_numel({group_, total}, "packed convolution weight"), "packed convolution weight"));
+    float* dst = static_cast<float*>(pw.data.get());
+    for (int64_t grp = 0; grp < group_; ++grp)
+      for (size_t pb = 0; pb < pw.block_offset.size(); ++pb) {
+        const int64_t pc = static_cast<int64_t>(pb) * pw.kc;
+        kernels::pack_a_block(gk, kernels::MatrixView::row_major(w->data<float>() + grp * pw.mg * pw.kdim + pc, pw.kdim), pw.mg,
+                              std::min(pw.kc, pw.kdim - pc), dst + grp * total + pw.block_offset[pb]);
+      }
+    packed_ = std::make_shared<const PackedWeight>(std::move(pw));
+  }
+  bool consumes_constant_input(size_t i) const override { return i == 1 && packed_ != nullptr; }
+
   void compute(ComputeContext& ctx) const override {
     const Tensor &x = *ctx.inputs[0], &w = *ctx.inputs[1];
     const Tensor* b = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
     Tensor& y = *ctx.outputs[0];
     const Shape &xs = x.shape(), &ws = w.shape();
+    if (xs.size() < 3 || xs.size() > 2 + kMaxSpatial) ctx.error("X must be [N, C, spatial...] with 1 to 3 spatial dims");
     const ConvGeometry g = geometry(spatial(xs), spatial(ws), [&](const std::string& e) { ctx.error(e); });
     const int64_t batch = xs[0], c_in = xs[1], m = ws[0], cg = c_in / group_, mg = m / group_;
     const int64_t kdim = cg * g.kernel_size, positions = g.out_size;
@@ -128,6 +183,11 @@ class Conv final : public OpKernel {
     for (size_t d = 0; d < g.in.size(); ++d)
       direct &= g.kernel[d] == 1 && g.stride[d] == 1 && g.pad_begin[d] == 0 && g.pad_end[d] == 0;
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
+    if (packed_) {
+      if (b && b->numel() != m) ctx.error("B must hold one value per output channel (" + std::to_string(m) + ")");
+      compute_packed(ctx, gk, g, x, b, y, direct);
+      return;
+    }
     // The column matrix comes from the tensor block cache: reused across runs, never zero-filled
     // (im2col writes every element), so large convolutions do not fault in fresh pages each run.
     Scratch cols(direct ? 0 : kdim * positions);
@@ -140,7 +200,9 @@ class Conv final : public OpKernel {
         const float* xin = px + (n * c_in + grp * cg) * g.in_size;
         const float* colp = xin;
         if (!direct) {
-          ctx.parallel.for_range(kdim, rows_grain(positions), [&](int64_t r0, int64_t r1) { im2col(g, xin, cols.data(), r0, r1); });
+          ctx.parallel.for_range(kdim, rows_grain(positions), [&](int64_t r0, int64_t r1) {
+            im2col(g, xin, cols.data() + r0 * positions, positions, r0, r1, 0, positions);
+          });
           colp = cols.data();
         }
         float* yout = py + (n * m + grp * mg) * positions;
@@ -169,48 +231,124 @@ class Conv final : public OpKernel {
   }
 
  private:
-  // Rows [r0, r1) of the column matrix: row r = (channel, kernel offset), one column per output
-  // position; positions that fall in the padding are 0.
-  static void im2col(const ConvGeometry& g, const float* x, float* cols, int64_t r0, int64_t r1) {
-    const size_t k = g.in.size();
-    const int64_t positions = g.out_size, last_out = g.out[k - 1];
-    std::vector<int64_t> koff(k), opos(k);
+  // W packed as A panels: group g's depth block pb (kc deep, the last one shorter) starts at
+  // data + g * group_floats + block_offset[pb]; row i0 (a multiple of mr) of it (i0 / mr) * mr * depth further.
+  struct PackedWeight {
+    std::shared_ptr<void> data;
+    int64_t mg = 0, kdim = 0, kc = 0, mr = 0, group_floats = 0;
+    std::vector<int64_t> block_offset;
+  };
+
+  // The constant-weight path (see the top of the file): tasks of (batch, group, block of output
+  // positions, block of output channels); a block of channels is the whole group unless there are
+  // too few position blocks to keep the threads busy.
+  void compute_packed(ComputeContext& ctx, const kernels::GemmPrimitives& gk, const ConvGeometry& g, const Tensor& x, const Tensor* b,
+                      Tensor& y, bool direct) const {
+    const PackedWeight& pw = *packed_;
+    const int64_t batch = x.shape()[0], c_in = x.shape()[1], cg = c_in / group_;
+    const int64_t mg = pw.mg, kdim = pw.kdim, kc = pw.kc, m = mg * group_, positions = g.out_size;
+    if (kdim != cg * g.kernel_size || pw.mr != gk.mr) ctx.error("internal: the packed weight does not match X");
+    const int64_t nr = gk.nr, mr = gk.mr;
+    // 128 positions: the B block (kc x 128) and an A row block stay in L2 together.
+    const int64_t tile = std::max<int64_t>(nr, 128 / nr * nr);
+    const int64_t tiles = (positions + tile - 1) / tile, threads = ctx.parallel.threads();
+    const int64_t images = batch * group_ * tiles;
+    int64_t row_chunks = 1;
+    if (images < threads && mg >= 2 * mr) row_chunks = std::min<int64_t>((threads + images - 1) / images, mg / mr);
+    const int64_t chunk = ((mg + row_chunks - 1) / row_chunks + mr - 1) / mr * mr;
+    const int64_t row_block = kernels::sgemm_row_block(gk);
+    const bool small = batch * positions * m * kdim < kParallelMacs;
+    const float* bias = b ? b->data<float>() : nullptr;
+    const float* packed = static_cast<const float*>(pw.data.get());
+    ctx.parallel.for_range(images * row_chunks, small ? images * row_chunks : 1, [&](int64_t t0, int64_t t1) {
+      thread_local AlignedFloats panel_buf, row_buf;  // one block: bounded, reused across runs
+      float* panels = panel_buf.get(static_cast<size_t>(kernels::packed_b_floats(gk, kc, tile)));
+      float* row = row_buf.get(static_cast<size_t>(tile));
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t img = t / row_chunks, rc = t % row_chunks;
+        const int64_t n = img / (group_ * tiles), grp = img / tiles % group_, tb = img % tiles;
+        const int64_t p0 = tb * tile, p1 = std::min(positions, p0 + tile), np = p1 - p0;
+        const int64_t r0 = rc * chunk, r1 = std::min(mg, r0 + chunk);
+        if (r0 >= r1) continue;
+        const float* xin = x.data<float>() + (n * c_in + grp * cg) * g.in_size;
+        float* yout = y.data<float>() + (n * m + grp * mg) * positions + p0;
+        for (int64_t oc = r0; oc < r1; ++oc) std::fill(yout + oc * positions, yout + oc * positions + np, bias ? bias[grp * mg + oc] : 0.0f);
+        for (size_t pb = 0; pb < pw.block_offset.size(); ++pb) {
+          const int64_t pc = static_cast<int64_t>(pb) * kc, kcc = std::min(kc, kdim - pc);
+          // B = rows [pc, pc + kcc) of the column matrix at these positions, straight into panels.
+          for (int64_t r = pc; r < pc + kcc; ++r) {
+            const float* src = xin + r * g.in_size + p0;  // direct: X's own row
+            if (!direct) {
+              im2col(g, xin, row, np, r, r + 1, p0, p1);
+              src = row;
+            }
+            for (int64_t q = 0; q * nr < np; ++q) {
+              float* dst = panels + q * kcc * nr + (r - pc) * nr;
+              const int64_t w = std::min(nr, np - q * nr);
+              std::memcpy(dst, src + q * nr, w * sizeof(float));
+              std::fill(dst + w, dst + nr, 0.0f);
+            }
+          }
+          const float* a = packed + grp * pw.group_floats + pw.block_offset[pb];
+          for (int64_t i0 = r0; i0 < r1; i0 += row_block)
+            kernels::sgemm_packed_ab(gk, a + (i0 / mr) * mr * kcc, std::min(row_block, r1 - i0), panels, kcc, np,
+                                     yout + i0 * positions, positions, true);
+        }
+      }
+    });
+  }
+
+  // Rows [r0, r1) of the column matrix, positions [p0, p1): row r = (channel, kernel offset) at
+  // cols + (r - r0) * ld, one column per output position; positions in the padding are 0.
+  static void im2col(const ConvGeometry& g, const float* x, float* cols, int64_t ld, int64_t r0, int64_t r1, int64_t p0, int64_t p1) {
+    const size_t k = g.in.size(), d = k - 1;
+    const int64_t last_out = g.out[d], s = g.stride[d], in_last = g.in[d];
+    int64_t koff[kMaxSpatial], opos[kMaxSpatial];
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t c = r / g.kernel_size;
       int64_t rem = r % g.kernel_size;
-      for (size_t d = k; d-- > 0;) koff[d] = rem % g.kernel[d], rem /= g.kernel[d];
+      for (size_t e = k; e-- > 0;) koff[e] = rem % g.kernel[e], rem /= g.kernel[e];
       const float* xc = x + c * g.in_size;
-      float* out = cols + r * positions;
-      std::fill(opos.begin(), opos.end(), 0);
-      for (int64_t p = 0; p < positions; p += last_out) {
-        // Input offset of the outer (non-last) output position; -1 when it is in the padding.
+      float* row = cols + (r - r0) * ld;
+      // Output o along the last dim reads input o * s + first, inside for o in [lo, hi).
+      const int64_t first = koff[d] * g.dilation[d] - g.pad_begin[d];
+      const int64_t lo = first >= 0 ? 0 : (-first + s - 1) / s;
+      const int64_t hi = std::max(lo, in_last - first <= 0 ? 0 : (in_last - first + s - 1) / s);
+      int64_t rest = p0 / last_out;  // the outer output position of p0
+      for (size_t e = d; e-- > 0;) opos[e] = rest % g.out[e], rest /= g.out[e];
+      for (int64_t p = p0; p < p1;) {
+        const int64_t o0 = p % last_out, len = std::min(last_out - o0, p1 - p);
+        // Input offset of the outer (non-last) output position, unless it is in the padding.
         int64_t base = 0;
         bool inside = true;
-        for (size_t d = 0; d + 1 < k; ++d) {
-          const int64_t i = opos[d] * g.stride[d] - g.pad_begin[d] + koff[d] * g.dilation[d];
-          inside &= i >= 0 && i < g.in[d];
-          base = base * g.in[d] + i;
+        for (size_t e = 0; e < d; ++e) {
+          const int64_t i = opos[e] * g.stride[e] - g.pad_begin[e] + koff[e] * g.dilation[e];
+          inside &= i >= 0 && i < g.in[e];
+          base = base * g.in[e] + i;
         }
-        const size_t d = k - 1;
-        float* row = out + p;
+        float* dst = row + (p - p0);
         if (!inside) {
-          std::fill(row, row + last_out, 0.0f);
+          std::fill(dst, dst + len, 0.0f);
         } else {
-          const int64_t first = koff[d] * g.dilation[d] - g.pad_begin[d];
-          const float* xr = xc + base * g.in[d];
-          for (int64_t o = 0; o < last_out; ++o) {
-            const int64_t i = o * g.stride[d] + first;
-            row[o] = i >= 0 && i < g.in[d] ? xr[i] : 0.0f;
+          const float* xr = xc + base * in_last;
+          const int64_t a = std::clamp(lo, o0, o0 + len), z = std::clamp(hi, a, o0 + len);
+          std::fill(dst, dst + (a - o0), 0.0f);
+          if (s == 1) std::memcpy(dst + (a - o0), xr + a + first, (z - a) * sizeof(float));
+          else
+            for (int64_t o = a; o < z; ++o) dst[o - o0] = xr[o * s + first];
+          std::fill(dst + (z - o0), dst + len, 0.0f);
+        }
+        p += len;
+        if (o0 + len == last_out)
+          for (size_t e = d; e-- > 0;) {  // next outer output position
+            if (++opos[e] < g.out[e]) break;
+            opos[e] = 0;
           }
-        }
-        for (size_t e = k - 1; e-- > 0;) {  // next outer output position
-          if (++opos[e] < g.out[e]) break;
-          opos[e] = 0;
-        }
       }
     }
   }
 
+  std::shared_ptr<const PackedWeight> packed_;  // set by prepare() when W is constant
   std::string auto_pad_;
   std::vector<int64_t> dilations_;
   int64_t group_;

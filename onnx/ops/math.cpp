@@ -11,8 +11,6 @@ namespace normrt::onnx {
 
 namespace {
 
-// Products below this many multiply-adds (about 10 us on one core) stay on one thread.
-constexpr int64_t kParallelMacs = int64_t(1) << 20;
 
 // Rows per task: the kernel's cache block, or less when that would leave threads idle or
 // unevenly loaded (128 rows on 2 threads: 64 + 64, not 120 + 8).

@@ -58,6 +58,9 @@ SymShape broadcast_sym(const SymShape& a, const SymShape& b, const InferContext&
 // joining it cost more than the loop (measured on the tiny BERT model at 2 threads).
 constexpr int64_t kMinParallelElements = 65536;
 
+// Products below this many multiply-adds (about 10 us on one core) stay on one thread.
+constexpr int64_t kParallelMacs = int64_t(1) << 20;
+
 // Grain for loops over rows of `row_len` elements: at least kMinParallelElements a chunk.
 inline int64_t rows_grain(int64_t row_len) {
   return row_len >= kMinParallelElements ? 1 : kMinParallelElements / (row_len > 0 ? row_len : 1);
