@@ -583,3 +583,47 @@ TEST_CASE("Slice rows: consecutive (one copy per row) and strided or reversed la
     CHECK(bad == 0);
   }
 }
+
+TEST_CASE("ConvTranspose with a constant (packed) W equals W given as an input: strides, pads, dilations, groups, 1-D to 3-D, every ISA") {
+  // The input-W path is the one ONNX's conformance cases check; the packed path must agree with it.
+  struct Case {
+    Shape x, w;
+    int64_t group;
+    std::vector<int64_t> strides, dilations, pads, output_padding;
+  };
+  const Case cases[] = {
+      {{1, 8, 7, 9}, {8, 5, 4, 4}, 1, {2, 2}, {1, 1}, {1, 1, 1, 1}, {0, 0}},               // the UNet upsampler's form
+      {{2, 6, 20, 13}, {6, 3, 3, 3}, 2, {2, 1}, {1, 2}, {1, 0, 0, 2}, {1, 0}},             // several position blocks
+      {{1, 4, 300}, {4, 7, 5}, 1, {3}, {1}, {2, 1}, {0}},                                   // 1-D
+      {{1, 3, 4, 5, 6}, {3, 2, 2, 3, 2}, 1, {1, 2, 1}, {1, 1, 2}, {0, 1, 0, 0, 0, 1}, {0, 0, 0}},  // 3-D
+      {{1, 800, 5, 5}, {800, 4, 3, 3}, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}, {0, 0}},           // 800 deep: two depth blocks
+      {{1, 16, 9, 9}, {16, 40, 4, 4}, 1, {2, 2}, {1, 1}, {1, 1, 1, 1}, {0, 0}},            // 640 rows: row blocks, channel chunks
+  };
+  for (const Case& c : cases) {
+    auto dims = [](const Shape& s) { return std::vector<std::variant<int64_t, std::string>>(s.begin(), s.end()); };
+    const Tensor x = random_f32(c.x, 4), w = random_f32(c.w, 5), b = random_f32({c.w[1] * c.group}, 6);
+    auto model = [&](bool w_constant) {
+      onnx::ModelSpec m;
+      m.inputs = {{"X", 1, dims(c.x)}, {"B", 1, dims({c.w[1] * c.group})}};
+      if (w_constant) m.initializers = {onnx::tensor_spec("W", w)};
+      else m.inputs.push_back({"W", 1, dims(c.w)});
+      m.outputs = {{"Y", 1, {}, false}};
+      m.nodes = {{"ConvTranspose", {"X", "W", "B"}, {"Y"},
+                  {{"group", attr_int(c.group)}, {"strides", attr_ints(c.strides)}, {"dilations", attr_ints(c.dilations)},
+                   {"pads", attr_ints(c.pads)}, {"output_padding", attr_ints(c.output_padding)}}, "convt"}};
+      return m;
+    };
+    const Tensor want = open(model(false))->run({"X", "B", "W"}, {x, b, w})[0];
+    double scale = 1;
+    for (int64_t i = 0; i < want.numel(); ++i) scale = std::max(scale, std::fabs(want.double_at(i)));
+    for (kernels::Isa isa : available_isas())
+      for (int threads : {1, 2}) {
+        INFO("X " << shape_to_string(c.x) << " W " << shape_to_string(c.w) << " isa " << std::string(kernels::isa_name(isa)) << " threads " << threads);
+        const Tensor got = open(model(true), SessionOptions{threads, isa})->run({"X", "B"}, {x, b})[0];
+        REQUIRE(got.shape() == want.shape());
+        double worst = 0;
+        for (int64_t i = 0; i < got.numel(); ++i) worst = std::max(worst, std::fabs(got.double_at(i) - want.double_at(i)));
+        CHECK(worst < 1e-5 * scale);
+      }
+  }
+}

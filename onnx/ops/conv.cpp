@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <numeric>
 #include <new>
 #include <functional>
 
@@ -32,6 +33,57 @@ struct Scratch {
 
 // Conv and ConvTranspose take 1 to 3 spatial dims (X of rank 3 to 5).
 constexpr size_t kMaxSpatial = 3;
+
+// A convolution weight packed once as the GEMM's A panels, per group and depth block: group g's
+// depth block pb (kc deep, the last one shorter) starts at data + g * group_floats +
+// block_offset[pb]; its row i0 (a multiple of mr) (i0 / mr) * mr * depth further.
+struct PackedWeight {
+  std::shared_ptr<void> data;
+  int64_t rows = 0, kdim = 0, kc = 0, mr = 0, group_floats = 0;
+  std::vector<int64_t> block_offset;
+
+  const float* block(int64_t group, size_t pb) const {
+    return static_cast<const float*>(data.get()) + group * group_floats + block_offset[pb];
+  }
+  // `view(g)`: group g's A matrix, rows x kdim. Null when there is nothing to pack.
+  template <class View>
+  static std::shared_ptr<const PackedWeight> pack(const kernels::GemmPrimitives& gk, int64_t groups, int64_t rows, int64_t kdim,
+                                                  const View& view) {
+    if (rows <= 0 || kdim <= 0 || groups <= 0) return nullptr;
+    auto pw = std::make_shared<PackedWeight>();
+    pw->rows = rows, pw->kdim = kdim, pw->kc = gk.kc, pw->mr = gk.mr;
+    int64_t total = 0;
+    for (int64_t pc = 0; pc < kdim; pc += pw->kc) {
+      pw->block_offset.push_back(total);
+      total += kernels::packed_a_floats(gk, rows, std::min(pw->kc, kdim - pc));
+    }
+    pw->group_floats = total;
+    pw->data = allocate_aligned(checked_bytes(DType::Float32, checked_numel({groups, total}, "packed convolution weight"), "packed convolution weight"));
+    for (int64_t g = 0; g < groups; ++g)
+      for (size_t pb = 0; pb < pw->block_offset.size(); ++pb) {
+        const int64_t pc = static_cast<int64_t>(pb) * pw->kc;
+        const kernels::MatrixView a = view(g);
+        kernels::pack_a_block(gk, {a.data + pc * a.col_stride, a.row_stride, a.col_stride}, rows, std::min(pw->kc, kdim - pc),
+                              const_cast<float*>(pw->block(g, pb)));
+      }
+    return pw;
+  }
+};
+
+// Depth rows [pc, pc + kcc) of B for n columns, into the panels sgemm_packed_ab reads; row(r)
+// gives depth row r's n values (contiguous).
+template <class Row>
+void pack_b_rows(int64_t nr, int64_t pc, int64_t kcc, int64_t n, float* panels, const Row& row) {
+  for (int64_t r = pc; r < pc + kcc; ++r) {
+    const float* src = row(r);
+    for (int64_t q = 0; q * nr < n; ++q) {
+      float* dst = panels + q * kcc * nr + (r - pc) * nr;
+      const int64_t w = std::min(nr, n - q * nr);
+      std::memcpy(dst, src + q * nr, w * sizeof(float));
+      std::fill(dst + w, dst + nr, 0.0f);
+    }
+  }
+}
 
 // A thread's growing 64-byte-aligned float buffer (the microkernel loads B panels aligned).
 class AlignedFloats {
@@ -147,25 +199,11 @@ class Conv final : public OpKernel {
   void prepare(const std::vector<const Tensor*>& constants, kernels::Isa isa) override {
     const Tensor* w = constants.size() > 1 ? constants[1] : nullptr;
     if (!w || w->dtype() != DType::Float32 || w->rank() < 3 || w->shape()[0] % group_ != 0) return;
-    const kernels::GemmPrimitives& gk = kernels::gemm_primitives(isa);
-    PackedWeight pw;
-    pw.mg = w->shape()[0] / group_, pw.kdim = w->numel() / w->shape()[0], pw.kc = gk.kc, pw.mr = gk.mr;
-    if (pw.mg == 0 || pw.kdim == 0) return;
-    int64_t total = 0;
-    for (int64_t pc = 0; pc < pw.kdim; pc += pw.kc) {
-      pw.block_offset.push_back(total);
-      total += kernels::packed_a_floats(gk, pw.mg, std::min(pw.kc, pw.kdim - pc));
-    }
-    pw.group_floats = total;
-    pw.data = allocate_aligned(checked_bytes(DType::Float32, checked_numel({group_, total}, "packed convolution weight"), "packed convolution weight"));
-    float* dst = static_cast<float*>(pw.data.get());
-    for (int64_t grp = 0; grp < group_; ++grp)
-      for (size_t pb = 0; pb < pw.block_offset.size(); ++pb) {
-        const int64_t pc = static_cast<int64_t>(pb) * pw.kc;
-        kernels::pack_a_block(gk, kernels::MatrixView::row_major(w->data<float>() + grp * pw.mg * pw.kdim + pc, pw.kdim), pw.mg,
-                              std::min(pw.kc, pw.kdim - pc), dst + grp * total + pw.block_offset[pb]);
-      }
-    packed_ = std::make_shared<const PackedWeight>(std::move(pw));
+    const int64_t mg = w->shape()[0] / group_, kdim = w->numel() / std::max<int64_t>(1, w->shape()[0]);
+    // Group g's rows: W[g * mg + i, :], row-major.
+    packed_ = PackedWeight::pack(kernels::gemm_primitives(isa), group_, mg, kdim, [&](int64_t g) {
+      return kernels::MatrixView::row_major(w->data<float>() + g * mg * kdim, kdim);
+    });
   }
   bool consumes_constant_input(size_t i) const override { return i == 1 && packed_ != nullptr; }
 
@@ -231,14 +269,6 @@ class Conv final : public OpKernel {
   }
 
  private:
-  // W packed as A panels: group g's depth block pb (kc deep, the last one shorter) starts at
-  // data + g * group_floats + block_offset[pb]; row i0 (a multiple of mr) of it (i0 / mr) * mr * depth further.
-  struct PackedWeight {
-    std::shared_ptr<void> data;
-    int64_t mg = 0, kdim = 0, kc = 0, mr = 0, group_floats = 0;
-    std::vector<int64_t> block_offset;
-  };
-
   // The constant-weight path (see the top of the file): tasks of (batch, group, block of output
   // positions, block of output channels); a block of channels is the whole group unless there are
   // too few position blocks to keep the threads busy.
@@ -246,7 +276,7 @@ class Conv final : public OpKernel {
                       Tensor& y, bool direct) const {
     const PackedWeight& pw = *packed_;
     const int64_t batch = x.shape()[0], c_in = x.shape()[1], cg = c_in / group_;
-    const int64_t mg = pw.mg, kdim = pw.kdim, kc = pw.kc, m = mg * group_, positions = g.out_size;
+    const int64_t mg = pw.rows, kdim = pw.kdim, kc = pw.kc, m = mg * group_, positions = g.out_size;
     if (kdim != cg * g.kernel_size || pw.mr != gk.mr) ctx.error("internal: the packed weight does not match X");
     const int64_t nr = gk.nr, mr = gk.mr;
     // 128 positions: the B block (kc x 128) and an A row block stay in L2 together.
@@ -259,7 +289,6 @@ class Conv final : public OpKernel {
     const int64_t row_block = kernels::sgemm_row_block(gk);
     const bool small = batch * positions * m * kdim < kParallelMacs;
     const float* bias = b ? b->data<float>() : nullptr;
-    const float* packed = static_cast<const float*>(pw.data.get());
     ctx.parallel.for_range(images * row_chunks, small ? images * row_chunks : 1, [&](int64_t t0, int64_t t1) {
       thread_local AlignedFloats panel_buf, row_buf;  // one block: bounded, reused across runs
       float* panels = panel_buf.get(static_cast<size_t>(kernels::packed_b_floats(gk, kc, tile)));
@@ -276,20 +305,12 @@ class Conv final : public OpKernel {
         for (size_t pb = 0; pb < pw.block_offset.size(); ++pb) {
           const int64_t pc = static_cast<int64_t>(pb) * kc, kcc = std::min(kc, kdim - pc);
           // B = rows [pc, pc + kcc) of the column matrix at these positions, straight into panels.
-          for (int64_t r = pc; r < pc + kcc; ++r) {
-            const float* src = xin + r * g.in_size + p0;  // direct: X's own row
-            if (!direct) {
-              im2col(g, xin, row, np, r, r + 1, p0, p1);
-              src = row;
-            }
-            for (int64_t q = 0; q * nr < np; ++q) {
-              float* dst = panels + q * kcc * nr + (r - pc) * nr;
-              const int64_t w = std::min(nr, np - q * nr);
-              std::memcpy(dst, src + q * nr, w * sizeof(float));
-              std::fill(dst + w, dst + nr, 0.0f);
-            }
-          }
-          const float* a = packed + grp * pw.group_floats + pw.block_offset[pb];
+          pack_b_rows(nr, pc, kcc, np, panels, [&](int64_t r) {
+            if (direct) return xin + r * g.in_size + p0;  // X's own row
+            im2col(g, xin, row, np, r, r + 1, p0, p1);
+            return static_cast<const float*>(row);
+          });
+          const float* a = pw.block(grp, pb);
           for (int64_t i0 = r0; i0 < r1; i0 += row_block)
             kernels::sgemm_packed_ab(gk, a + (i0 / mr) * mr * kcc, std::min(row_block, r1 - i0), panels, kcc, np,
                                      yout + i0 * positions, positions, true);
@@ -412,6 +433,18 @@ class ConvTranspose final : public OpKernel {
     return g;
   }
 
+  // A constant float W [C, M/g, kernel...] is packed here once: per group, Wᵀ's rows (output
+  // channel, kernel offset) over that group's input channels, as A panels.
+  void prepare(const std::vector<const Tensor*>& constants, kernels::Isa isa) override {
+    const Tensor* w = constants.size() > 1 ? constants[1] : nullptr;
+    if (!w || w->dtype() != DType::Float32 || w->rank() < 3 || w->shape()[0] % group_ != 0) return;
+    const int64_t cg = w->shape()[0] / group_, rows = w->numel() / std::max<int64_t>(1, w->shape()[0]);
+    packed_ = PackedWeight::pack(kernels::gemm_primitives(isa), group_, rows, cg, [&](int64_t g) {
+      return kernels::MatrixView::transposed(w->data<float>() + g * cg * rows, rows);
+    });
+  }
+  bool consumes_constant_input(size_t i) const override { return i == 1 && packed_ != nullptr; }
+
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, {DType::Float32});
     const ValueType &x = ctx.input(0), &w = ctx.input(1);
@@ -437,6 +470,13 @@ class ConvTranspose final : public OpKernel {
     const int64_t batch = xs[0], c_in = xs[1], cg = c_in / group_, mg = ws[1], m = mg * group_;
     const int64_t rows = mg * g.kernel_size, positions = g.in_size;
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
+    if (packed_) {
+      if (xs.size() > 2 + kMaxSpatial) ctx.error("X must be [N, C, spatial...] with 1 to 3 spatial dims");
+      if (b && b->numel() != m) ctx.error("B must hold one value per output channel (" + std::to_string(m) + ")");
+      if (packed_->rows != rows || packed_->kdim != cg || packed_->mr != gk.mr) ctx.error("internal: the packed weight does not match X");
+      compute_packed(ctx, gk, g, x, b, y);
+      return;
+    }
     Scratch cols(rows * positions);  // every element written by the GEMM
     float* py = y.data<float>();
     std::fill(py, py + y.numel(), 0.0f);
@@ -463,6 +503,90 @@ class ConvTranspose final : public OpKernel {
   }
 
  private:
+  // The constant-weight path: tasks of (batch, group, block of output channels), each writing only
+  // its channels' planes. Per block of 128 input positions: X's rows at those positions go into B
+  // panels once, then per block of rows (output channel, kernel offset) the product lands in a
+  // small cache-resident buffer and is added into the planes at once.
+  void compute_packed(ComputeContext& ctx, const kernels::GemmPrimitives& gk, const ConvGeometry& g, const Tensor& x, const Tensor* b,
+                      Tensor& y) const {
+    const PackedWeight& pw = *packed_;
+    const int64_t batch = x.shape()[0], c_in = x.shape()[1], cg = c_in / group_, ks = g.kernel_size, mg = pw.rows / ks;
+    const int64_t m = mg * group_, positions = g.in_size, kc = pw.kc, nr = gk.nr, mr = gk.mr;
+    const int64_t tile = std::max<int64_t>(nr, 128 / nr * nr), tile_floats = kernels::packed_b_floats(gk, 1, tile);
+    const int64_t row_block = kernels::sgemm_row_block(gk);
+    // Channel blocks start on rows that are multiples of mr (where packed A panels start).
+    const int64_t step = mr / std::gcd(ks, mr), threads = ctx.parallel.threads();
+    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>((threads + batch * group_ - 1) / (batch * group_) * 2, mg / step));
+    const int64_t cc = ((mg + chunks - 1) / chunks + step - 1) / step * step;
+    const int64_t tasks = batch * group_ * chunks;
+    const bool small = batch * positions * m * ks * cg < kParallelMacs;
+    ctx.parallel.for_range(tasks, small ? tasks : 1, [&](int64_t t0, int64_t t1) {
+      thread_local AlignedFloats panel_buf, cols_buf;
+      float* panels = panel_buf.get(static_cast<size_t>(tile_floats * pw.kdim));
+      float* cols = cols_buf.get(static_cast<size_t>(row_block * tile));
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t n = t / (group_ * chunks), grp = t / chunks % group_, ch = t % chunks;
+        const int64_t c0 = ch * cc, c1 = std::min(mg, c0 + cc);
+        if (c0 >= c1) continue;
+        const float* xin = x.data<float>() + (n * c_in + grp * cg) * positions;
+        float* yg = y.data<float>() + (n * m + grp * mg) * g.out_size;
+        for (int64_t c = c0; c < c1; ++c)
+          std::fill(yg + c * g.out_size, yg + (c + 1) * g.out_size, b ? b->data<float>()[grp * mg + c] : 0.0f);
+        for (int64_t p0 = 0; p0 < positions; p0 += tile) {
+          const int64_t np = std::min(tile, positions - p0);
+          for (int64_t pc = 0; pc < cg; pc += kc)
+            pack_b_rows(nr, pc, std::min(kc, cg - pc), np, panels + pc * tile_floats, [&](int64_t r) { return xin + r * positions + p0; });
+          for (int64_t r0 = c0 * ks; r0 < c1 * ks; r0 += row_block) {
+            const int64_t nrows = std::min(row_block, c1 * ks - r0);
+            for (size_t pb = 0; pb < pw.block_offset.size(); ++pb) {
+              const int64_t pc = static_cast<int64_t>(pb) * kc, kcc = std::min(kc, cg - pc);
+              kernels::sgemm_packed_ab(gk, pw.block(grp, pb) + (r0 / mr) * mr * kcc, nrows, panels + pc * tile_floats, kcc, np, cols, np,
+                                       pb > 0);
+            }
+            for (int64_t r = r0; r < r0 + nrows; ++r) col2im_row(g, r % ks, cols + (r - r0) * np, p0, p0 + np, yg + (r / ks) * g.out_size);
+          }
+        }
+      }
+    });
+  }
+
+  // Adds row (kernel offset kk) of one output channel's columns, input positions [p0, p1), into
+  // its output plane: input i reaches output i * stride - pad + offset * dilation per dim.
+  static void col2im_row(const ConvGeometry& g, int64_t kk, const float* src, int64_t p0, int64_t p1, float* out) {
+    const size_t k = g.in.size(), d = k - 1;
+    int64_t koff[kMaxSpatial], ipos[kMaxSpatial];
+    for (size_t e = k; e-- > 0;) koff[e] = kk % g.kernel[e], kk /= g.kernel[e];
+    const int64_t in_last = g.in[d], out_last = g.out[d], s = g.stride[d];
+    const int64_t first = koff[d] * g.dilation[d] - g.pad_begin[d];  // output of input 0 along the last dim
+    // Inputs i with 0 <= i * s + first < out_last.
+    const int64_t lo = first >= 0 ? 0 : (-first + s - 1) / s;
+    const int64_t hi = std::max(lo, out_last - first <= 0 ? 0 : (out_last - first + s - 1) / s);
+    int64_t rest = p0 / in_last;
+    for (size_t e = d; e-- > 0;) ipos[e] = rest % g.in[e], rest /= g.in[e];
+    for (int64_t p = p0; p < p1;) {
+      const int64_t i0 = p % in_last, len = std::min(in_last - i0, p1 - p);
+      int64_t base = 0;
+      bool inside = true;
+      for (size_t e = 0; e < d; ++e) {
+        const int64_t o = ipos[e] * g.stride[e] - g.pad_begin[e] + koff[e] * g.dilation[e];
+        inside &= o >= 0 && o < g.out[e];
+        base = base * g.out[e] + o;
+      }
+      if (inside) {
+        float* orow = out + base * out_last;
+        const int64_t a = std::clamp(lo, i0, i0 + len), z = std::clamp(hi, a, i0 + len);
+        const float* sp = src + (p - p0) - i0;
+        for (int64_t i = a; i < z; ++i) orow[i * s + first] += sp[i];
+      }
+      p += len;
+      if (i0 + len == in_last)
+        for (size_t e = d; e-- > 0;) {
+          if (++ipos[e] < g.in[e]) break;
+          ipos[e] = 0;
+        }
+    }
+  }
+
   // Adds the kernel_size x in_size columns of one output channel into its output plane.
   static void col2im(const ConvGeometry& g, const float* cols, float* out) {
     const size_t k = g.in.size();
@@ -495,6 +619,7 @@ class ConvTranspose final : public OpKernel {
   std::vector<int64_t> dilations_;
   int64_t group_;
   std::vector<int64_t> kernel_shape_, output_padding_, output_shape_, pads_, strides_;
+  std::shared_ptr<const PackedWeight> packed_;  // set by prepare() when W is constant
 };
 
 }  // namespace
