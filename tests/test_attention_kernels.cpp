@@ -182,7 +182,8 @@ TEST_CASE("attention kernel: fully masked rows give zeros; NaN stays in its row"
 }
 
 TEST_CASE("is_causal_mask: exactly the causal pattern aligned to the last key, either polarity") {
-  for (auto [q, kv] : {std::pair<int64_t, int64_t>{1, 1}, {5, 5}, {3, 8}, {64, 300}}) {
+  for (const auto& size : {std::pair<int64_t, int64_t>{1, 1}, {5, 5}, {3, 8}, {64, 300}}) {
+    const int64_t q = size.first, kv = size.second;  // not a structured binding: clang 14 cannot capture one in INFO
     INFO("q " << q << " kv " << kv);
     for (bool keep : {true, false}) {
       std::unique_ptr<bool[]> m(new bool[q * kv]);
