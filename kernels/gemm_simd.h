@@ -20,39 +20,52 @@ struct Gemm {
 
   // A from packed panels (a + p * MR + i) or, when Packed is false, read in place from row-major
   // memory (a + i * lda + p): the broadcasts cost the same either way while the rows sit in L1.
-  template <bool Packed>
+  // NVE: the vectors actually computed (NV, or 1 for an edge tile at most one vector wide: a head
+  // size of 40 leaves an 8-column tile after a full one, which then costs half the FMAs).
+  template <bool Packed, int NVE = NV>
   static void tile(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate, int64_t rows,
                    int64_t cols) {
-    B acc[MR][NV];
+    if constexpr (NVE > 1)
+      if (cols <= W) return tile<Packed, 1>(kc, a, lda, b, c, ldc, accumulate, rows, cols);
+    B acc[MR][NVE];
     for (int i = 0; i < MR; ++i)
-      for (int v = 0; v < NV; ++v) acc[i][v] = B(0.0f);
+      for (int v = 0; v < NVE; ++v) acc[i][v] = B(0.0f);
     const float* row[MR];  // in-place A: rows past the edge repeat the last one (computed, never stored)
     if constexpr (!Packed)
       for (int i = 0; i < MR; ++i) row[i] = a + std::min<int64_t>(i, rows - 1) * lda;
     for (int64_t p = 0; p < kc; ++p) {
-      B bv[NV];
-      for (int v = 0; v < NV; ++v) bv[v] = B::load_aligned(b + p * NR + v * W);
+      B bv[NVE];
+      for (int v = 0; v < NVE; ++v) bv[v] = B::load_aligned(b + p * NR + v * W);
       for (int i = 0; i < MR; ++i) {
         const B ai(Packed ? a[p * MR + i] : row[i][p]);
-        for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
+        for (int v = 0; v < NVE; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
       }
     }
-    if (rows == MR && cols == NR) {
+    if (rows == MR && cols == NVE * W) {
       for (int i = 0; i < MR; ++i) {
         float* ci = c + i * ldc;
-        for (int v = 0; v < NV; ++v) {
+        for (int v = 0; v < NVE; ++v) {
           if (accumulate) acc[i][v] += B::load_unaligned(ci + v * W);
           acc[i][v].store_unaligned(ci + v * W);
         }
       }
       return;
     }
-    // Edge tile: through a buffer, writing only the valid part.
-    alignas(64) float tile[MR * NR];
-    for (int i = 0; i < MR; ++i)
-      for (int v = 0; v < NV; ++v) acc[i][v].store_aligned(tile + i * NR + v * W);
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * NR + j] : tile[i * NR + j];
+    // Edge tile: only the valid rows; whole vectors stored directly, a partial last one through a buffer.
+    const int64_t full = std::min<int64_t>(NVE, cols / W), rest = cols - full * W;
+    for (int64_t i = 0; i < rows; ++i) {
+      float* ci = c + i * ldc;
+      for (int v = 0; v < full; ++v) {
+        if (accumulate) acc[i][v] += B::load_unaligned(ci + v * W);
+        acc[i][v].store_unaligned(ci + v * W);
+      }
+      if (rest > 0) {
+        alignas(64) float buf[W];
+        acc[i][full].store_aligned(buf);
+        float* cj = ci + full * W;
+        for (int64_t j = 0; j < rest; ++j) cj[j] = accumulate ? cj[j] + buf[j] : buf[j];
+      }
+    }
   }
 
   static void row_times_matrix(const float* a, int64_t k, const float* b, int64_t ldb, float* c, int64_t n) {
@@ -87,9 +100,6 @@ struct Gemm {
     tile<true>(kc, a, 0, b, c, ldc, accumulate, rows, cols);
   }
 
-  // One row of A against packed B panels: each panel (kc x NR, contiguous) is streamed once. Each
-  // output vector is one FMA chain over k, in the microkernel's order, so a row gives the same bits
-  // whether it goes through here or through a tile; two panels at a time hide the FMA latency.
   // One row of A against packed B panels: each panel (kc x NR, contiguous) is streamed once. Each
   // output vector is one FMA chain over k, in the tile's order, so a row gives the same bits whether
   // it goes through here or through a tile.
