@@ -37,7 +37,7 @@ size_t inputs_patterns_read(const std::string& op) {
   static const std::map<std::string, size_t> n = {
       {"Add", 2}, {"Sub", 2}, {"Mul", 2}, {"Div", 2}, {"Pow", 2}, {"MatMul", 2}, {"Reshape", 2}, {"InstanceNormalization", 3},
       {"ReduceMean", 1}, {"Sqrt", 1}, {"Reciprocal", 1}, {"Erf", 1}, {"Tanh", 1}, {"Softmax", 1}, {"Transpose", 1},
-      {"Shape", 1}, {"Relu", 1}, {"LayerNormalization", 2}, {"RMSNormalization", 2}, {"Where", 3}};
+      {"Shape", 1}, {"Relu", 1}, {"LayerNormalization", 2}, {"RMSNormalization", 2}, {"Where", 3}, {"Gelu", 1}};
   const auto it = n.find(op);
   return it == n.end() ? 0 : it->second;
 }
@@ -364,7 +364,7 @@ bool fuse_gelu_tanh(Graph& g, std::vector<bool>& dead, const Uses& u, int tanh) 
   return finish_gelu(g, dead, u, tanh, x, matched, "tanh");
 }
 
-// MatMul(A, constant 2-D W) + constant bias row [+ Gelu] -> FusedMatMul.
+// MatMul(A, constant 2-D W) + constant bias row [+ Gelu or Relu] -> FusedMatMul.
 bool fuse_matmul_bias(Graph& g, std::vector<bool>& dead, const Uses& u, int mm) {
   if (!is_op(g, mm, "MatMul")) return false;
   const Node& m = g.nodes[mm];
@@ -382,7 +382,8 @@ bool fuse_matmul_bias(Graph& g, std::vector<bool>& dead, const Uses& u, int mm) 
   int out = g.nodes[add].outputs[0];
   std::string activation = "none";
   const int act = only_reader(u, out);
-  if (act >= 0 && g.nodes[act].domain == kInternalDomain && g.nodes[act].op_type == "Gelu") {
+  // The Gelu the gelu passes write, or ONNX's own (opset 20, as newer exporters write it).
+  if (act >= 0 && (g.nodes[act].domain == kInternalDomain || is_op(g, act, "Gelu")) && g.nodes[act].op_type == "Gelu") {
     activation = g.nodes[act].attr_string("approximate", "none") == "tanh" ? "gelu_tanh" : "gelu_erf";
     matched.push_back(act);
     out = g.nodes[act].outputs[0];

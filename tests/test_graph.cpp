@@ -518,3 +518,27 @@ TEST_CASE("graph passes: attention masked by Where (GPT-2's masked_fill) fuses; 
     CHECK(nan_rows == d);  // head 0's last query row only
   }
 }
+
+TEST_CASE("graph passes: MatMul + bias + ONNX's Gelu (opset 20, both forms) becomes one FusedMatMul; outputs unchanged") {
+  const int64_t k = 24, n = 40;
+  for (const char* approximate : {"none", "tanh"}) {
+    INFO("approximate " << approximate);
+    onnx::ModelSpec m;
+    m.opsets = {{"", 20}};
+    m.inputs = {{"X", 1, {int64_t(2), int64_t(5), k}}};
+    m.outputs = {{"Y", 1, {}, false}};
+    m.initializers = {onnx::tensor_spec("W", f32({k, n}, wave(k * n, 0.2f))), onnx::tensor_spec("B", f32({n}, wave(n, 0.5f)))};
+    Attribute a;
+    a.kind = Attribute::Kind::String;
+    a.s = approximate;
+    m.nodes = {{"MatMul", {"X", "W"}, {"t"}, {}, "mm"}, {"Add", {"t", "B"}, {"u"}, {}, "bias"}, {"Gelu", {"u"}, {"Y"}, {{"approximate", a}}, "gelu"}};
+    SessionOptions off{1};
+    off.optimize = false;
+    auto fused = open(m), plain = open(m, off);
+    CHECK(fused->optimization().fired.at("matmul_bias") == 1);
+    REQUIRE(fused->graph().nodes.size() == 1);
+    CHECK(fused->graph().nodes[0].attr_string("activation", "") == (std::string(approximate) == "tanh" ? "gelu_tanh" : "gelu_erf"));
+    const Tensor x = f32({2, 5, k}, wave(2 * 5 * k, 1.5f));
+    CHECK(max_abs_diff(fused->run({"X"}, {x})[0], plain->run({"X"}, {x})[0]) < 1e-5);
+  }
+}

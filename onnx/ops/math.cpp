@@ -11,7 +11,6 @@ namespace normrt::onnx {
 
 namespace {
 
-
 // Rows per task: the kernel's cache block, or less when that would leave threads idle or
 // unevenly loaded (128 rows on 2 threads: 64 + 64, not 120 + 8).
 int64_t balanced_row_block(const kernels::GemmPrimitives& gk, int64_t m, int64_t batches, int threads) {
