@@ -241,7 +241,10 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
     return;
   }
   thread_local Scratch a_buf;
-  const int64_t mc = sgemm_row_block(k);
+  // A blocks of half a task's rows: 66 x 768 floats (200 KB) leave L2 room for the C rows and the
+  // B panels; measured interleaved against 132 rows (the task block): +1.5% to +3% on BERT's
+  // shapes with K = 3072 or N = 3072, the same on 512 x 768 x 768.
+  const int64_t mc = sgemm_row_block(k) / 2;
   for (int64_t jc = n0 / kNC * kNC, jb = n0 / kNC; jc < n1; jc += kNC, ++jb) {
     const int64_t nc = std::min(kNC, n - jc);
     // Panels of this column block that fall in [n0, n1).
