@@ -125,7 +125,8 @@ void sgemm_packed_a(const GemmPrimitives& k, const float* a_packed, int64_t m, c
                     float* c, int64_t ldc, bool accumulate);
 // For callers that also pack B themselves (a convolution writes its input patches straight into
 // panels): one depth block of B, kc deep and n wide, as panels of nr columns, the last one
-// zero-padded; column j of depth row p is at b_packed[(j / nr) * kc * nr + p * nr + j % nr].
+// zero-padded; column j of depth row p is at b_packed[(j / nr) * kc * nr + p * nr + j % nr], and
+// b_packed is 64-byte aligned (the microkernel loads B panels aligned).
 int64_t packed_b_floats(const GemmPrimitives& k, int64_t kc, int64_t n);
 // C[0:m, 0:n) = (accumulate ? C : 0) + A * B, A packed by pack_a_block (m rows, kc deep), B as above.
 void sgemm_packed_ab(const GemmPrimitives& k, const float* a_packed, int64_t m, const float* b_packed, int64_t kc, int64_t n, float* c,

@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <tuple>
 #include <vector>
@@ -175,6 +177,46 @@ TEST_CASE("sgemm_inplace_a reads A in place and matches the packed-A product bit
         sgemm_packed_a(g, packed_a.data(), m, pb, block, 0, n, via_pack.data(), n, true);
         INFO("isa " << std::string(isa_name(isa)) << " m " << m << " depth block " << block);
         CHECK(std::memcmp(in_place.data(), via_pack.data(), in_place.size() * sizeof(float)) == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("sgemm_packed_ab: A from pack_a_block, B in the documented panel layout, odd sizes, accumulate, every ISA") {
+  struct Case { int64_t m, n, kc; };
+  const Case cases[] = {{1, 1, 1}, {7, 17, 5}, {13, 40, 33}, {66, 128, 300}, {5, 100, 768}, {132, 33, 17}};
+  for (Isa isa : isas()) {
+    const GemmPrimitives& g = gemm_primitives(isa);
+    for (const Case& c : cases) {
+      INFO("isa " << std::string(isa_name(isa)) << " m,n,kc = " << c.m << "," << c.n << "," << c.kc);
+      const std::vector<float> a = random_matrix(c.m * c.kc, 3), b = random_matrix(c.kc * c.n, 4);
+      std::vector<float> ap(packed_a_floats(g, c.m, c.kc));
+      pack_a_block(g, MatrixView::row_major(a.data(), c.kc), c.m, c.kc, ap.data());
+      // The layout gemm.h promises: column j of depth row p at (j / nr) * kc * nr + p * nr + j % nr,
+      // the last panel zero-padded; 64-byte aligned.
+      const int64_t nr = g.nr, panels = (c.n + nr - 1) / nr, b_floats = packed_b_floats(g, c.kc, c.n);
+      REQUIRE(b_floats == panels * nr * c.kc);
+      std::unique_ptr<float, void (*)(void*)> bp_store(static_cast<float*>(std::aligned_alloc(64, (b_floats * 4 + 63) / 64 * 64)), std::free);
+      float* bp = bp_store.get();
+      for (int64_t p = 0; p < c.kc; ++p)
+        for (int64_t j = 0; j < panels * nr; ++j) bp[(j / nr) * c.kc * nr + p * nr + j % nr] = j < c.n ? b[p * c.n + j] : 0.0f;
+      const int64_t ldc = c.n + 3;
+      for (bool accumulate : {false, true}) {
+        std::vector<float> out(c.m * ldc, 0.5f);
+        sgemm_packed_ab(g, ap.data(), c.m, bp, c.kc, c.n, out.data(), ldc, accumulate);
+        double worst = 0;
+        for (int64_t i = 0; i < c.m; ++i) {
+          for (int64_t j = 0; j < c.n; ++j) {
+            double want = accumulate ? 0.5 : 0.0, scale = 0.5;
+            for (int64_t p = 0; p < c.kc; ++p) {
+              want += double(a[i * c.kc + p]) * b[p * c.n + j];
+              scale += std::fabs(double(a[i * c.kc + p]) * b[p * c.n + j]);
+            }
+            worst = std::max(worst, std::fabs(out[i * ldc + j] - want) / scale);
+          }
+          for (int64_t j = c.n; j < ldc; ++j) REQUIRE(out[i * ldc + j] == 0.5f);  // padding untouched
+        }
+        CHECK(worst < 1e-5);
       }
     }
   }
