@@ -542,3 +542,32 @@ TEST_CASE("graph passes: MatMul + bias + ONNX's Gelu (opset 20, both forms) beco
     CHECK(max_abs_diff(fused->run({"X"}, {x})[0], plain->run({"X"}, {x})[0]) < 1e-5);
   }
 }
+
+TEST_CASE("graph passes: a Where mask whose last dim is 1 masks whole query rows, as the Where broadcast does") {
+  const int64_t heads = 2, seq = 70, d = 8;
+  for (float fill : {-std::numeric_limits<float>::infinity(), -3.4028235e38f}) {
+    INFO("fill " << fill);
+    using D = std::variant<int64_t, std::string>;
+    const std::vector<D> qkv_dims{int64_t(1), heads, seq, d};
+    onnx::ModelSpec m;
+    m.opsets = {{"", 17}};
+    m.inputs = {{"Q", 1, qkv_dims}, {"K", 1, qkv_dims}, {"V", 1, qkv_dims}, {"M", 9, {int64_t(1), int64_t(1), seq, int64_t(1)}}};
+    m.outputs = {{"Y", 1, {}, false}};
+    m.initializers = {onnx::tensor_spec("c", f32({}, {2.0f})), onnx::tensor_spec("fill", f32({}, {fill}))};
+    m.nodes = {{"Transpose", {"K"}, {"Kt"}, {{"perm", attr_ints({0, 1, 3, 2})}}, "kt"},
+               {"MatMul", {"Q", "Kt"}, {"s"}, {}, "qk"},
+               {"Div", {"s", "c"}, {"sd"}, {}, "scale"},
+               {"Where", {"M", "fill", "sd"}, {"w"}, {}, "mask"},
+               {"Softmax", {"w"}, {"p"}, {{"axis", attr_int(-1)}}, "softmax"},
+               {"MatMul", {"p", "V"}, {"Y"}, {}, "pv"}};
+    Tensor mask = Tensor::allocate(DType::Bool, {1, 1, seq, 1});
+    for (int64_t i = 0; i < seq; ++i) mask.data<bool>()[i] = i % 3 == 1;  // every third query sees nothing
+    const std::vector<Tensor> in{f32({1, heads, seq, d}, wave(heads * seq * d, 0.11f)), f32({1, heads, seq, d}, wave(heads * seq * d, 0.37f)),
+                                 f32({1, heads, seq, d}, wave(heads * seq * d, 0.23f, 1.0f)), mask};
+    SessionOptions off{1};
+    off.optimize = false;
+    auto fused = open(m), plain = open(m, off);
+    CHECK(fused->optimization().fired.at("attention") == 1);
+    CHECK(max_abs_diff(fused->run({"Q", "K", "V", "M"}, in)[0], plain->run({"Q", "K", "V", "M"}, in)[0]) < 1e-5);
+  }
+}

@@ -248,8 +248,15 @@ class Attention final : public OpKernel {
         mask_is_causal = !causal_ && !nonpad && !out_scores && mb == 1 && mh == 1 && mq == q_len && mcols == total && total >= q_len &&
                          kernels::is_causal_mask(m, mask_keep_, q_len, total);
         if (!mask_is_causal) {
-          mask_bool.resize(mask->numel());
-          for (int64_t i = 0; i < mask->numel(); ++i) mask_bool[i] = m[i] == mask_keep_ ? 0.0f : mask_fill_;
+          // A Where's condition broadcasts a last dim of 1 over every key (ONNX's attn_mask pads a
+          // short one with -inf instead): widen it to all keys here.
+          const int64_t width = internal_ && mcols == 1 ? total : mcols;
+          mask_bool.resize(static_cast<size_t>(mask->numel() / std::max<int64_t>(mcols, 1) * width));
+          for (size_t i = 0; i < mask_bool.size(); ++i) {
+            const int64_t r = static_cast<int64_t>(i) / std::max<int64_t>(width, 1), j = static_cast<int64_t>(i) % std::max<int64_t>(width, 1);
+            mask_bool[i] = m[r * mcols + (mcols == width ? j : 0)] == mask_keep_ ? 0.0f : mask_fill_;
+          }
+          mcols = width;
           bias = mask_bool.data();
         }
       } else {
