@@ -543,25 +543,29 @@ TEST_CASE("graph passes: MatMul + bias + ONNX's Gelu (opset 20, both forms) beco
   }
 }
 
-TEST_CASE("graph passes: a Where mask whose last dim is 1 masks whole query rows, as the Where broadcast does") {
+TEST_CASE("graph passes: a Where or Add mask whose last dim is 1 applies to every key, as the broadcast does") {
   const int64_t heads = 2, seq = 70, d = 8;
-  for (float fill : {-std::numeric_limits<float>::infinity(), -3.4028235e38f}) {
-    INFO("fill " << fill);
+  for (float fill : {-std::numeric_limits<float>::infinity(), -3.4028235e38f, 0.0f}) {  // 0: an added float mask
+    const bool added = fill == 0.0f;
+    INFO("fill " << fill << (added ? " (Add of a float mask)" : ""));
     using D = std::variant<int64_t, std::string>;
     const std::vector<D> qkv_dims{int64_t(1), heads, seq, d};
     onnx::ModelSpec m;
     m.opsets = {{"", 17}};
-    m.inputs = {{"Q", 1, qkv_dims}, {"K", 1, qkv_dims}, {"V", 1, qkv_dims}, {"M", 9, {int64_t(1), int64_t(1), seq, int64_t(1)}}};
+    m.inputs = {{"Q", 1, qkv_dims}, {"K", 1, qkv_dims}, {"V", 1, qkv_dims}, {"M", added ? 1 : 9, {int64_t(1), int64_t(1), seq, int64_t(1)}}};
     m.outputs = {{"Y", 1, {}, false}};
     m.initializers = {onnx::tensor_spec("c", f32({}, {2.0f})), onnx::tensor_spec("fill", f32({}, {fill}))};
     m.nodes = {{"Transpose", {"K"}, {"Kt"}, {{"perm", attr_ints({0, 1, 3, 2})}}, "kt"},
                {"MatMul", {"Q", "Kt"}, {"s"}, {}, "qk"},
                {"Div", {"s", "c"}, {"sd"}, {}, "scale"},
-               {"Where", {"M", "fill", "sd"}, {"w"}, {}, "mask"},
+               added ? onnx::NodeSpec{"Add", {"sd", "M"}, {"w"}, {}, "mask"} : onnx::NodeSpec{"Where", {"M", "fill", "sd"}, {"w"}, {}, "mask"},
                {"Softmax", {"w"}, {"p"}, {{"axis", attr_int(-1)}}, "softmax"},
                {"MatMul", {"p", "V"}, {"Y"}, {}, "pv"}};
-    Tensor mask = Tensor::allocate(DType::Bool, {1, 1, seq, 1});
-    for (int64_t i = 0; i < seq; ++i) mask.data<bool>()[i] = i % 3 == 1;  // every third query sees nothing
+    Tensor mask = Tensor::allocate(added ? DType::Float32 : DType::Bool, {1, 1, seq, 1});
+    for (int64_t i = 0; i < seq; ++i) {
+      if (added) mask.data<float>()[i] = float(i % 5) - 2.0f;  // a per-query shift: softmax is unchanged by it
+      else mask.data<bool>()[i] = i % 3 == 1;                  // every third query sees nothing
+    }
     const std::vector<Tensor> in{f32({1, heads, seq, d}, wave(heads * seq * d, 0.11f)), f32({1, heads, seq, d}, wave(heads * seq * d, 0.37f)),
                                  f32({1, heads, seq, d}, wave(heads * seq * d, 0.23f, 1.0f)), mask};
     SessionOptions off{1};

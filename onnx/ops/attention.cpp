@@ -227,7 +227,7 @@ class Attention final : public OpKernel {
 
     // The mask as an additive float bias, right-aligned to [B, q_heads, q_len, mask_cols].
     FloatIn mask_f;
-    std::vector<float> mask_bool;
+    std::vector<float> mask_bool;  // a bool mask as a float bias, or a mask widened to every key
     bool mask_is_causal = false;
     const float* bias = nullptr;
     int64_t mb = 1, mh = 1, mq = 1, mcols = 0;
@@ -262,6 +262,12 @@ class Attention final : public OpKernel {
       } else {
         mask_f = float_in(mask);
         bias = mask_f.p;
+        if (internal_ && mcols == 1 && total > 1) {  // an Add's mask broadcasts a last dim of 1 too
+          mask_bool.resize(static_cast<size_t>(mask->numel() * total));
+          for (size_t i = 0; i < mask_bool.size(); ++i) mask_bool[i] = mask_f.p[static_cast<int64_t>(i) / total];
+          mcols = total;
+          bias = mask_bool.data();
+        }
       }
     }
     std::vector<int64_t> valid(batch, total);
