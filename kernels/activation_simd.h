@@ -1,10 +1,11 @@
-// Activations written once with xsimd (its vector erf); activation_<isa>.cpp instantiates them.
+// Activations written once with xsimd (erf from simd_math.h); activation_<isa>.cpp instantiates them.
 #pragma once
 #include <cmath>
 
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/activation.h"
+#include "kernels/simd_math.h"
 
 namespace normrt::kernels::simd {
 
@@ -15,7 +16,7 @@ struct Activation {
 
   static void erf(const float* x, float* y, int64_t n) {
     int64_t i = 0;
-    for (; i + W <= n; i += W) xsimd::erf(B::load_unaligned(x + i)).store_unaligned(y + i);
+    for (; i + W <= n; i += W) fast_erf(B::load_unaligned(x + i)).store_unaligned(y + i);
     for (; i < n; ++i) y[i] = std::erf(x[i]);
   }
 
@@ -34,7 +35,7 @@ struct Activation {
   template <kernels::Activation A>
   static B apply(B x) {
     if constexpr (A == kernels::Activation::Relu) return xsimd::select(x < B(0.0f), B(0.0f), x);  // NaN compares false: kept
-    else if constexpr (A == kernels::Activation::GeluErf) return B(0.5f) * x * (B(1.0f) + xsimd::erf(x * B(0.70710678118654752f)));
+    else if constexpr (A == kernels::Activation::GeluErf) return B(0.5f) * x * (B(1.0f) + fast_erf(x * B(0.70710678118654752f)));
     else if constexpr (A == kernels::Activation::GeluTanh)
       return B(0.5f) * x * (B(1.0f) + xsimd::tanh(B(0.79788456080286536f) * (x + B(0.044715f) * x * x * x)));
     else return x;

@@ -8,6 +8,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/simd_fma.h"
+#include "kernels/simd_math.h"
 
 namespace normrt::kernels::simd {
 
@@ -72,31 +73,6 @@ struct Attention {
       r = std::max(r, s[j]);
     }
     return r;
-  }
-
-  // exp(x) for the softmax, x <= 0 in practice: 2^k * p(r) with k = round(x / ln 2), r = x - k ln 2
-  // in two parts, p the degree-6 Taylor/minimax polynomial (relative error about 2e-7, a few ulps).
-  // k comes from adding 1.5 * 2^23, which leaves round(x / ln 2) in the low mantissa bits (no
-  // rounding or conversion instructions). Below -87.3 (including -inf, masked scores) it returns
-  // exactly 0; NaN stays NaN; up to 88.7 it is exact, just above it +inf, and beyond that (which
-  // no softmax reaches: x is a score minus its row's max) undefined.
-  static B fast_exp(const B& x) {
-    using I = xsimd::batch<int32_t, Arch>;
-    const B magic(12582912.0f);  // 1.5 * 2^23
-    const B t = fmadd(x, B(1.44269504088896341f), magic);
-    const B k = t - magic;
-    B r = fmadd(k, B(-0.693359375f), x);       // ln 2 high part (exact product)
-    r = fmadd(k, B(2.12194440e-4f), r);         // ln 2 low part
-    B p(1.0f / 720.0f);
-    p = fmadd(p, r, B(1.0f / 120.0f));
-    p = fmadd(p, r, B(1.0f / 24.0f));
-    p = fmadd(p, r, B(1.0f / 6.0f));
-    p = fmadd(p, r, B(0.5f));
-    p = fmadd(p, r, B(1.0f));
-    p = fmadd(p, r, B(1.0f));
-    const I ki = xsimd::bitwise_cast<I>(t) - xsimd::bitwise_cast<I>(magic);  // round(x / ln 2) as an integer
-    const B two_k = xsimd::bitwise_cast<B>((ki + I(127)) << 23);
-    return xsimd::select(x < B(-87.3f), B(0.0f), p * two_k);
   }
 
   static float exp_sum(float* s, int64_t n, float m) {

@@ -1,0 +1,57 @@
+// Vector exp and erf for the hot loops, cheaper than xsimd's general ones (which handle every
+// input range and branch on it): the softmax's exp of x <= 0, and erf for GELU and the Erf op.
+#pragma once
+#include <limits>
+
+#include <xsimd/xsimd.hpp>
+
+#include "kernels/simd_fma.h"
+
+namespace normrt::kernels::simd {
+
+// exp(x) for the softmax, x <= 0 in practice: 2^k * p(r) with k = round(x / ln 2), r = x - k ln 2
+// in two parts, p the degree-6 Taylor/minimax polynomial (relative error about 2e-7, a few ulps).
+// k comes from adding 1.5 * 2^23, which leaves round(x / ln 2) in the low mantissa bits (no
+// rounding or conversion instructions). Below -87.3 (including -inf, masked scores) it returns
+// exactly 0; NaN stays NaN; up to 88.7 it is exact, just above it +inf, and beyond that (which
+// no softmax reaches: x is a score minus its row's max) undefined.
+template <class Arch>
+inline xsimd::batch<float, Arch> fast_exp(const xsimd::batch<float, Arch>& x) {
+  using B = xsimd::batch<float, Arch>;
+  using I = xsimd::batch<int32_t, Arch>;
+  const B magic(12582912.0f);  // 1.5 * 2^23
+  const B t = fmadd(x, B(1.44269504088896341f), magic);
+  const B k = t - magic;
+  B r = fmadd(k, B(-0.693359375f), x);  // ln 2 high part (exact product)
+  r = fmadd(k, B(2.12194440e-4f), r);    // ln 2 low part
+  B p(1.0f / 720.0f);
+  p = fmadd(p, r, B(1.0f / 120.0f));
+  p = fmadd(p, r, B(1.0f / 24.0f));
+  p = fmadd(p, r, B(1.0f / 6.0f));
+  p = fmadd(p, r, B(0.5f));
+  p = fmadd(p, r, B(1.0f));
+  p = fmadd(p, r, B(1.0f));
+  const I ki = xsimd::bitwise_cast<I>(t) - xsimd::bitwise_cast<I>(magic);  // round(x / ln 2) as an integer
+  const B two_k = xsimd::bitwise_cast<B>((ki + I(127)) << 23);
+  return xsimd::select(x < B(-87.3f), B(0.0f), p * two_k);
+}
+
+// erf(x) the way xsimd computes it for float (its polynomials: x P(x^2) below |x| = 2/3, else
+// 1 - exp(-x^2) Q(|x| / (1 + |x|) - 0.4)), but with both halves computed for every lane instead
+// of branching on the vector, and fast_exp (exp(-x^2) <= 1, where its relative error is about
+// 2e-7) instead of xsimd::exp. Max abs error against float64 erf about 3e-7; NaN stays NaN,
+// +-inf give +-1.
+template <class Arch>
+inline xsimd::batch<float, Arch> fast_erf(const xsimd::batch<float, Arch>& x) {
+  using B = xsimd::batch<float, Arch>;
+  using kernel = xsimd::kernel::detail::erf_kernel<B>;  // xsimd 8.1's own float polynomials
+  const B a = xsimd::abs(x);
+  const B small = x * kernel::erf1(x * x);
+  const B z = a / (B(1.0f) + a) - B(0.4f);
+  B large = B(1.0f) - fast_exp(-(a * a)) * kernel::erfc2(z);
+  large = xsimd::select(a == B(std::numeric_limits<float>::infinity()), B(1.0f), large);
+  large = xsimd::select(x < B(0.0f), -large, large);
+  return xsimd::select(a < B(2.0f / 3.0f), small, large);
+}
+
+}  // namespace normrt::kernels::simd
