@@ -105,8 +105,7 @@ class PackedB {
 void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, float* c, int64_t ldc, int64_t m0, int64_t m1,
                        int64_t n0, int64_t n1, const GemmEpilogue& ep = {});
 
-// Rows per task (a multiple of the tile height); sgemm_rows_packed works through them in A blocks of
-// half as many rows.
+// Rows per task that keep the A block and the C tiles in cache (a multiple of the tile height).
 int64_t sgemm_row_block(const GemmPrimitives& k);
 
 // B's column blocks are kGemmNC wide (its depth blocks: GemmPrimitives::kc or PackedB::depth_block).

@@ -4,7 +4,8 @@ Generates the models on demand with the classes of models/families/generate.py a
 (BERT-base, GPT-2 small, ViT-B/16, a wav2vec2-base-sized encoder, a UNet block at 320 channels),
 checks that normrt's outputs agree with ONNX Runtime's on one input, then times both at 1 and 2
 threads: median latency, the ratio, and each process's peak resident memory.
-  perf/models_peers.sh [SECONDS]   (or: /usr/bin/python3 perf/models_peers.py BUILD SECONDS [MODEL...])
+  perf/models_peers.sh [SECONDS]   (or: /usr/bin/python3 perf/models_peers.py BUILD SECONDS [MODEL...]);
+  ROUNDS=N in the environment sets how many alternating rounds each row takes (default 3).
 """
 import json
 import os
@@ -108,8 +109,12 @@ def ort_ms(path, dims, threads):
     return r["median_ms"], r["peak_rss_mb"]
 
 
-print("| model | input | threads | normrt ms | ORT ms | normrt / ORT (speed) | normrt peak MB | ORT peak MB | outputs agree |")
-print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+# This VM's speed drifts by 10-20% over minutes, so the two runtimes take turns: ROUNDS rounds of
+# (normrt, ONNX Runtime), each a median over SECONDS; the table gives the median of each runtime's
+# round medians, their ratio, and the range of the per-round ratios.
+rounds = int(os.environ.get("ROUNDS", "3"))
+print("| model | input | threads | normrt ms | ORT ms | normrt / ORT (speed) | per-round ratios | normrt peak MB | ORT peak MB | outputs agree |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 for name, (_, _, names, _, configs) in MODELS.items():
     if only and name not in only:
         continue
@@ -117,6 +122,12 @@ for name, (_, _, names, _, configs) in MODELS.items():
     for label, dims in configs:
         ok, detail = agree(path, inputs_for(names, dims, path))
         for threads in (1, 2):
-            (n_ms, n_mb), (o_ms, o_mb) = normrt_ms(path, dims, threads), ort_ms(path, dims, threads)
-            print(f"| {name} | {label} | {threads} | {n_ms:.1f} | {o_ms:.1f} | {o_ms / n_ms:.2f}x | {n_mb:.0f} | {o_mb:.0f} | "
-                  f"{'yes' if ok else 'NO'} ({' '.join(detail.split()[2:4])}) |", flush=True)
+            n_runs, o_runs = [], []
+            for _ in range(rounds):
+                n_runs.append(normrt_ms(path, dims, threads))
+                o_runs.append(ort_ms(path, dims, threads))
+            n_ms, o_ms = float(np.median([r[0] for r in n_runs])), float(np.median([r[0] for r in o_runs]))
+            n_mb, o_mb = max(r[1] for r in n_runs), max(r[1] for r in o_runs)
+            ratios = [o[0] / n[0] for n, o in zip(n_runs, o_runs)]
+            print(f"| {name} | {label} | {threads} | {n_ms:.1f} | {o_ms:.1f} | {o_ms / n_ms:.2f}x | {min(ratios):.2f}-{max(ratios):.2f} | "
+                  f"{n_mb:.0f} | {o_mb:.0f} | {'yes' if ok else 'NO'} ({' '.join(detail.split()[2:4])}) |", flush=True)
