@@ -70,6 +70,14 @@ struct PackedWeight {
   }
 };
 
+// The constant weight a convolution can pack: float32, rank 3 to 5, its first dim a multiple of
+// the group count; null otherwise (the op then reads W at run time).
+const Tensor* packable_weight(const std::vector<const Tensor*>& constants, int64_t groups) {
+  const Tensor* w = constants.size() > 1 ? constants[1] : nullptr;
+  if (!w || w->dtype() != DType::Float32 || w->rank() < 3 || w->rank() > 2 + kMaxSpatial || w->shape()[0] % groups != 0) return nullptr;
+  return w;
+}
+
 // Depth rows [pc, pc + kcc) of B for n columns, into the panels sgemm_packed_ab reads; row(r)
 // gives depth row r's n values (contiguous).
 template <class Row>
@@ -108,7 +116,7 @@ struct ConvGeometry {
 };
 
 // The spatial dims of an [N, C, spatial...] shape (X), or of W's [M, C/g, kernel...].
-std::vector<int64_t> spatial(const Shape& s) { return std::vector<int64_t>(s.begin() + 2, s.end()); }
+std::vector<int64_t> spatial(const Shape& s) { return s.size() > 2 ? std::vector<int64_t>(s.begin() + 2, s.end()) : std::vector<int64_t>(); }
 
 // The attributes both convolutions share, checked against the spatial rank: strides, dilations
 // (default 1) and explicit pads (begin values, then end values); `use_pads` false leaves pads at 0.
@@ -116,6 +124,7 @@ ConvGeometry base_geometry(const std::vector<int64_t>& in, const std::vector<int
                            const std::vector<int64_t>& strides, const std::vector<int64_t>& dilations, const std::vector<int64_t>& pads,
                            bool use_pads, const std::function<void(const std::string&)>& error) {
   const size_t k = in.size();
+  if (k < 1 || k > kMaxSpatial) error("X must be [N, C, spatial...] with 1 to 3 spatial dims");
   ConvGeometry g;
   g.in = in, g.kernel = kernel;
   if (!kernel_shape.empty() && kernel_shape != kernel) error("kernel_shape disagrees with W's shape");
@@ -128,6 +137,50 @@ ConvGeometry base_geometry(const std::vector<int64_t>& in, const std::vector<int
     for (size_t d = 0; d < k; ++d) g.pad_begin[d] = pads[d], g.pad_end[d] = pads[k + d];
   }
   return g;
+}
+
+// Kernel offset kk (row-major over the kernel dims) as one offset per spatial dim.
+void kernel_offsets(const ConvGeometry& g, int64_t kk, int64_t* koff) {
+  for (size_t e = g.kernel.size(); e-- > 0;) koff[e] = kk % g.kernel[e], kk /= g.kernel[e];
+}
+
+// The last-dim coordinates j whose image j * stride + first lies in [0, len): [lo, hi).
+std::pair<int64_t, int64_t> inside_range(int64_t first, int64_t stride, int64_t len) {
+  const int64_t lo = first >= 0 ? 0 : (-first + stride - 1) / stride;
+  return {lo, std::max(lo, len - first <= 0 ? 0 : (len - first + stride - 1) / stride)};
+}
+
+// Positions [p0, p1) of the grid `from` (row-major) in runs along its last dim. A position maps,
+// dim by dim, to coordinate pos * stride - pad_begin + koff * dilation of the grid `to` (im2col
+// maps output positions to the input, col2im input positions to the output). For each run,
+// f(p, j0, len, base, inside): positions [p, p + len) are last-dim coordinates [j0, j0 + len) of
+// `from`; base is the flat offset in `to` of the run's outer coordinates, inside whether they all
+// lie in `to`.
+template <class F>
+void for_each_run(const ConvGeometry& g, const std::vector<int64_t>& from, const std::vector<int64_t>& to, const int64_t* koff, int64_t p0,
+                  int64_t p1, F&& f) {
+  const size_t d = from.size() - 1;
+  const int64_t last = from[d];
+  int64_t pos[kMaxSpatial];
+  int64_t rest = p0 / last;  // the outer coordinates of p0
+  for (size_t e = d; e-- > 0;) pos[e] = rest % from[e], rest /= from[e];
+  for (int64_t p = p0; p < p1;) {
+    const int64_t j0 = p % last, len = std::min(last - j0, p1 - p);
+    int64_t base = 0;
+    bool inside = true;
+    for (size_t e = 0; e < d; ++e) {
+      const int64_t i = pos[e] * g.stride[e] - g.pad_begin[e] + koff[e] * g.dilation[e];
+      inside &= i >= 0 && i < to[e];
+      base = base * to[e] + i;
+    }
+    f(p, j0, len, base, inside);
+    p += len;
+    if (j0 + len == last)
+      for (size_t e = d; e-- > 0;) {  // next outer position
+        if (++pos[e] < from[e]) break;
+        pos[e] = 0;
+      }
+  }
 }
 
 class Conv final : public OpKernel {
@@ -197,8 +250,8 @@ class Conv final : public OpKernel {
   // A constant float W is packed here once, for the session's ISA: per group and depth block of
   // the GEMM, W[group rows, that depth] as A panels (compute checks it against X).
   void prepare(const std::vector<const Tensor*>& constants, kernels::Isa isa) override {
-    const Tensor* w = constants.size() > 1 ? constants[1] : nullptr;
-    if (!w || w->dtype() != DType::Float32 || w->rank() < 3 || w->shape()[0] % group_ != 0) return;
+    const Tensor* w = packable_weight(constants, group_);
+    if (!w) return;
     const int64_t mg = w->shape()[0] / group_, kdim = w->numel() / std::max<int64_t>(1, w->shape()[0]);
     // Group g's rows: W[g * mg + i, :], row-major.
     packed_ = PackedWeight::pack(kernels::gemm_primitives(isa), group_, mg, kdim, [&](int64_t g) {
@@ -212,7 +265,6 @@ class Conv final : public OpKernel {
     const Tensor* b = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
     Tensor& y = *ctx.outputs[0];
     const Shape &xs = x.shape(), &ws = w.shape();
-    if (xs.size() < 3 || xs.size() > 2 + kMaxSpatial) ctx.error("X must be [N, C, spatial...] with 1 to 3 spatial dims");
     const ConvGeometry g = geometry(spatial(xs), spatial(ws), [&](const std::string& e) { ctx.error(e); });
     const int64_t batch = xs[0], c_in = xs[1], m = ws[0], cg = c_in / group_, mg = m / group_;
     const int64_t kdim = cg * g.kernel_size, positions = g.out_size;
@@ -322,50 +374,30 @@ class Conv final : public OpKernel {
   // Rows [r0, r1) of the column matrix, positions [p0, p1): row r = (channel, kernel offset) at
   // cols + (r - r0) * ld, one column per output position; positions in the padding are 0.
   static void im2col(const ConvGeometry& g, const float* x, float* cols, int64_t ld, int64_t r0, int64_t r1, int64_t p0, int64_t p1) {
-    const size_t k = g.in.size(), d = k - 1;
-    const int64_t last_out = g.out[d], s = g.stride[d], in_last = g.in[d];
-    int64_t koff[kMaxSpatial], opos[kMaxSpatial];
+    const size_t d = g.in.size() - 1;
+    const int64_t s = g.stride[d], in_last = g.in[d];
+    int64_t koff[kMaxSpatial];
     for (int64_t r = r0; r < r1; ++r) {
-      const int64_t c = r / g.kernel_size;
-      int64_t rem = r % g.kernel_size;
-      for (size_t e = k; e-- > 0;) koff[e] = rem % g.kernel[e], rem /= g.kernel[e];
-      const float* xc = x + c * g.in_size;
+      kernel_offsets(g, r % g.kernel_size, koff);
+      const float* xc = x + (r / g.kernel_size) * g.in_size;
       float* row = cols + (r - r0) * ld;
       // Output o along the last dim reads input o * s + first, inside for o in [lo, hi).
       const int64_t first = koff[d] * g.dilation[d] - g.pad_begin[d];
-      const int64_t lo = first >= 0 ? 0 : (-first + s - 1) / s;
-      const int64_t hi = std::max(lo, in_last - first <= 0 ? 0 : (in_last - first + s - 1) / s);
-      int64_t rest = p0 / last_out;  // the outer output position of p0
-      for (size_t e = d; e-- > 0;) opos[e] = rest % g.out[e], rest /= g.out[e];
-      for (int64_t p = p0; p < p1;) {
-        const int64_t o0 = p % last_out, len = std::min(last_out - o0, p1 - p);
-        // Input offset of the outer (non-last) output position, unless it is in the padding.
-        int64_t base = 0;
-        bool inside = true;
-        for (size_t e = 0; e < d; ++e) {
-          const int64_t i = opos[e] * g.stride[e] - g.pad_begin[e] + koff[e] * g.dilation[e];
-          inside &= i >= 0 && i < g.in[e];
-          base = base * g.in[e] + i;
-        }
+      const auto [lo, hi] = inside_range(first, s, in_last);
+      for_each_run(g, g.out, g.in, koff, p0, p1, [&](int64_t p, int64_t o0, int64_t len, int64_t base, bool inside) {
         float* dst = row + (p - p0);
         if (!inside) {
           std::fill(dst, dst + len, 0.0f);
-        } else {
-          const float* xr = xc + base * in_last;
-          const int64_t a = std::clamp(lo, o0, o0 + len), z = std::clamp(hi, a, o0 + len);
-          std::fill(dst, dst + (a - o0), 0.0f);
-          if (s == 1) std::memcpy(dst + (a - o0), xr + a + first, (z - a) * sizeof(float));
-          else
-            for (int64_t o = a; o < z; ++o) dst[o - o0] = xr[o * s + first];
-          std::fill(dst + (z - o0), dst + len, 0.0f);
+          return;
         }
-        p += len;
-        if (o0 + len == last_out)
-          for (size_t e = d; e-- > 0;) {  // next outer output position
-            if (++opos[e] < g.out[e]) break;
-            opos[e] = 0;
-          }
-      }
+        const float* xr = xc + base * in_last;
+        const int64_t a = std::clamp(lo, o0, o0 + len), z = std::clamp(hi, a, o0 + len);
+        std::fill(dst, dst + (a - o0), 0.0f);
+        if (s == 1) std::memcpy(dst + (a - o0), xr + a + first, (z - a) * sizeof(float));
+        else
+          for (int64_t o = a; o < z; ++o) dst[o - o0] = xr[o * s + first];
+        std::fill(dst + (z - o0), dst + len, 0.0f);
+      });
     }
   }
 
@@ -436,8 +468,8 @@ class ConvTranspose final : public OpKernel {
   // A constant float W [C, M/g, kernel...] is packed here once: per group, Wᵀ's rows (output
   // channel, kernel offset) over that group's input channels, as A panels.
   void prepare(const std::vector<const Tensor*>& constants, kernels::Isa isa) override {
-    const Tensor* w = constants.size() > 1 ? constants[1] : nullptr;
-    if (!w || w->dtype() != DType::Float32 || w->rank() < 3 || w->shape()[0] % group_ != 0) return;
+    const Tensor* w = packable_weight(constants, group_);
+    if (!w) return;
     const int64_t cg = w->shape()[0] / group_, rows = w->numel() / std::max<int64_t>(1, w->shape()[0]);
     packed_ = PackedWeight::pack(kernels::gemm_primitives(isa), group_, rows, cg, [&](int64_t g) {
       return kernels::MatrixView::transposed(w->data<float>() + g * cg * rows, rows);
@@ -471,7 +503,6 @@ class ConvTranspose final : public OpKernel {
     const int64_t rows = mg * g.kernel_size, positions = g.in_size;
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
     if (packed_) {
-      if (xs.size() > 2 + kMaxSpatial) ctx.error("X must be [N, C, spatial...] with 1 to 3 spatial dims");
       if (b && b->numel() != m) ctx.error("B must hold one value per output channel (" + std::to_string(m) + ")");
       if (packed_->rows != rows || packed_->kdim != cg || packed_->mr != gk.mr) ctx.error("internal: the packed weight does not match X");
       compute_packed(ctx, gk, g, x, b, y);
@@ -492,7 +523,9 @@ class ConvTranspose final : public OpKernel {
         float* yg = py + (n * m + grp * mg) * g.out_size;
         // col2im, one output channel per task (channels write disjoint planes).
         ctx.parallel.for_range(mg, rows_grain(g.kernel_size * positions), [&](int64_t c0, int64_t c1) {
-          for (int64_t c = c0; c < c1; ++c) col2im(g, cols.data() + c * g.kernel_size * positions, yg + c * g.out_size);
+          for (int64_t c = c0; c < c1; ++c)
+            for (int64_t kk = 0; kk < g.kernel_size; ++kk)
+              col2im_row(g, kk, cols.data() + (c * g.kernel_size + kk) * positions, 0, positions, yg + c * g.out_size);
         });
         if (b)
           for (int64_t c = 0; c < mg; ++c) {
@@ -553,66 +586,19 @@ class ConvTranspose final : public OpKernel {
   // Adds row (kernel offset kk) of one output channel's columns, input positions [p0, p1), into
   // its output plane: input i reaches output i * stride - pad + offset * dilation per dim.
   static void col2im_row(const ConvGeometry& g, int64_t kk, const float* src, int64_t p0, int64_t p1, float* out) {
-    const size_t k = g.in.size(), d = k - 1;
-    int64_t koff[kMaxSpatial], ipos[kMaxSpatial];
-    for (size_t e = k; e-- > 0;) koff[e] = kk % g.kernel[e], kk /= g.kernel[e];
-    const int64_t in_last = g.in[d], out_last = g.out[d], s = g.stride[d];
+    const size_t d = g.in.size() - 1;
+    const int64_t s = g.stride[d], out_last = g.out[d];
+    int64_t koff[kMaxSpatial];
+    kernel_offsets(g, kk, koff);
     const int64_t first = koff[d] * g.dilation[d] - g.pad_begin[d];  // output of input 0 along the last dim
-    // Inputs i with 0 <= i * s + first < out_last.
-    const int64_t lo = first >= 0 ? 0 : (-first + s - 1) / s;
-    const int64_t hi = std::max(lo, out_last - first <= 0 ? 0 : (out_last - first + s - 1) / s);
-    int64_t rest = p0 / in_last;
-    for (size_t e = d; e-- > 0;) ipos[e] = rest % g.in[e], rest /= g.in[e];
-    for (int64_t p = p0; p < p1;) {
-      const int64_t i0 = p % in_last, len = std::min(in_last - i0, p1 - p);
-      int64_t base = 0;
-      bool inside = true;
-      for (size_t e = 0; e < d; ++e) {
-        const int64_t o = ipos[e] * g.stride[e] - g.pad_begin[e] + koff[e] * g.dilation[e];
-        inside &= o >= 0 && o < g.out[e];
-        base = base * g.out[e] + o;
-      }
-      if (inside) {
-        float* orow = out + base * out_last;
-        const int64_t a = std::clamp(lo, i0, i0 + len), z = std::clamp(hi, a, i0 + len);
-        const float* sp = src + (p - p0) - i0;
-        for (int64_t i = a; i < z; ++i) orow[i * s + first] += sp[i];
-      }
-      p += len;
-      if (i0 + len == in_last)
-        for (size_t e = d; e-- > 0;) {
-          if (++ipos[e] < g.in[e]) break;
-          ipos[e] = 0;
-        }
-    }
-  }
-
-  // Adds the kernel_size x in_size columns of one output channel into its output plane.
-  static void col2im(const ConvGeometry& g, const float* cols, float* out) {
-    const size_t k = g.in.size();
-    std::vector<int64_t> kpos(k, 0), ipos(k, 0);
-    for (int64_t kk = 0; kk < g.kernel_size; ++kk) {
-      std::fill(ipos.begin(), ipos.end(), 0);
-      const float* row = cols + kk * g.in_size;
-      for (int64_t i = 0; i < g.in_size; ++i) {
-        int64_t off = 0;
-        bool inside = true;
-        for (size_t d = 0; d < k; ++d) {
-          const int64_t o = ipos[d] * g.stride[d] - g.pad_begin[d] + kpos[d] * g.dilation[d];
-          inside &= o >= 0 && o < g.out[d];
-          off = off * g.out[d] + o;
-        }
-        if (inside) out[off] += row[i];
-        for (size_t d = k; d-- > 0;) {
-          if (++ipos[d] < g.in[d]) break;
-          ipos[d] = 0;
-        }
-      }
-      for (size_t d = k; d-- > 0;) {
-        if (++kpos[d] < g.kernel[d]) break;
-        kpos[d] = 0;
-      }
-    }
+    const auto [lo, hi] = inside_range(first, s, out_last);
+    for_each_run(g, g.in, g.out, koff, p0, p1, [&](int64_t p, int64_t i0, int64_t len, int64_t base, bool inside) {
+      if (!inside) return;
+      float* orow = out + base * out_last;
+      const int64_t a = std::clamp(lo, i0, i0 + len), z = std::clamp(hi, a, i0 + len);
+      const float* sp = src + (p - p0) - i0;
+      for (int64_t i = a; i < z; ++i) orow[i * s + first] += sp[i];
+    });
   }
 
   std::string auto_pad_;
