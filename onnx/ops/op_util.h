@@ -1,8 +1,11 @@
 // Helpers shared by the op definitions: type dispatch, axis handling, symbolic broadcasting.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/elementwise.h"
@@ -60,6 +63,24 @@ constexpr int64_t kMinParallelElements = 65536;
 
 // Products below this many multiply-adds (about 10 us on one core) stay on one thread.
 constexpr int64_t kParallelMacs = int64_t(1) << 20;
+
+// Converts one value (Cast, and integer results computed in double); float to integer saturates and maps NaN to 0 instead of undefined behaviour.
+template <class To, class From>
+To convert_value(From v) {
+  using CF = kernels::compute_t<From>;
+  using CT = kernels::compute_t<To>;
+  if constexpr (std::is_same_v<To, bool>) {
+    return CF(v) != CF(0);
+  } else if constexpr (std::is_integral_v<CT> && !std::is_integral_v<CF>) {
+    const double d = double(CF(v));
+    if (std::isnan(d)) return To(0);
+    if (d <= double(std::numeric_limits<CT>::lowest())) return To(std::numeric_limits<CT>::lowest());
+    if (d >= double(std::numeric_limits<CT>::max())) return To(std::numeric_limits<CT>::max());
+    return To(static_cast<CT>(d));
+  } else {
+    return To(static_cast<CT>(CF(v)));
+  }
+}
 
 // Grain for loops over rows of `row_len` elements: at least kMinParallelElements a chunk.
 inline int64_t rows_grain(int64_t row_len) {

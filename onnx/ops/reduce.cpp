@@ -154,17 +154,6 @@ class Reduce final : public OpKernel {
     if constexpr (std::is_integral_v<Acc>) return Acc(std::make_unsigned_t<Acc>(a) * std::make_unsigned_t<Acc>(b));
     else return a * b;
   }
-  // A double result (mean of nothing, log, sqrt) for an integer accumulator: NaN gives 0 and the
-  // rest saturates, since converting either to an integer is undefined behaviour (found by fuzzing).
-  template <class Acc>
-  static Acc from_double(double d) {
-    if constexpr (std::is_integral_v<Acc>) {
-      if (std::isnan(d)) return Acc(0);
-      if (d <= double(std::numeric_limits<Acc>::lowest())) return std::numeric_limits<Acc>::lowest();
-      if (d >= double(std::numeric_limits<Acc>::max())) return std::numeric_limits<Acc>::max();
-    }
-    return Acc(d);
-  }
 
   template <class T, class C, class Acc>
   Acc reduce_one(const T* in, const ReducePlan& p, int64_t base) const {
@@ -195,7 +184,7 @@ class Reduce final : public OpKernel {
       if (!std::isfinite(m)) m = 0;
       double s = 0;
       for_each_offset(p.red_dims, p.red_strides, base, p.red_count, [&](int64_t off) { s += std::exp(double(C(in[off])) - m); });
-      return from_double<Acc>(std::log(s) + m);
+      return convert_value<Acc>(std::log(s) + m);
     }
     for_each_offset(p.red_dims, p.red_strides, base, p.red_count, [&](int64_t off) {
       const Acc v = Acc(C(in[off]));
@@ -204,17 +193,18 @@ class Reduce final : public OpKernel {
         case ReduceMode::SumSquare:
         case ReduceMode::L2: acc = wrap_add(acc, wrap_mul(v, v)); break;
         case ReduceMode::L1:
-          if constexpr (std::is_floating_point_v<Acc>) acc += v < 0 ? -v : v;
-          else if constexpr (std::is_signed_v<Acc>) acc = wrap_add(acc, v < 0 ? wrap_mul(v, Acc(-1)) : v);
+          if constexpr (std::is_signed_v<Acc>) acc = wrap_add(acc, v < 0 ? wrap_mul(v, Acc(-1)) : v);
           else acc = wrap_add(acc, v);
           break;
         default: acc = wrap_add(acc, v);
       }
     });
     switch (mode_) {
-      case ReduceMode::Mean: return p.red_count ? Acc(acc / Acc(p.red_count)) : from_double<Acc>(std::numeric_limits<double>::quiet_NaN());
-      case ReduceMode::L2: return from_double<Acc>(std::sqrt(double(acc)));
-      case ReduceMode::LogSum: return from_double<Acc>(std::log(double(acc)));
+      // A double result for an integer accumulator converts without undefined behaviour (NaN -> 0,
+      // saturating; the mean of nothing was found by fuzzing).
+      case ReduceMode::Mean: return p.red_count ? Acc(acc / Acc(p.red_count)) : convert_value<Acc>(std::numeric_limits<double>::quiet_NaN());
+      case ReduceMode::L2: return convert_value<Acc>(std::sqrt(double(acc)));
+      case ReduceMode::LogSum: return convert_value<Acc>(std::log(double(acc)));
       default: return acc;
     }
   }

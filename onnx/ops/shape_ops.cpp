@@ -243,24 +243,6 @@ class Gather final : public OpKernel {
   int64_t axis_;
 };
 
-// Converts one value; float to integer saturates and maps NaN to 0 instead of undefined behaviour.
-template <class To, class From>
-To convert_value(From v) {
-  using CF = kernels::compute_t<From>;
-  using CT = kernels::compute_t<To>;
-  if constexpr (std::is_same_v<To, bool>) {
-    return CF(v) != CF(0);
-  } else if constexpr (std::is_integral_v<CT> && !std::is_integral_v<CF>) {
-    const double d = double(CF(v));
-    if (std::isnan(d)) return To(0);
-    if (d <= double(std::numeric_limits<CT>::lowest())) return To(std::numeric_limits<CT>::lowest());
-    if (d >= double(std::numeric_limits<CT>::max())) return To(std::numeric_limits<CT>::max());
-    return To(static_cast<CT>(d));
-  } else {
-    return To(static_cast<CT>(CF(v)));
-  }
-}
-
 template <class F>
 decltype(auto) visit_castable(DType t, F&& f) {
   if (t == DType::Bool) return f.template operator()<bool>();
