@@ -383,7 +383,8 @@ bool fuse_matmul_bias(Graph& g, std::vector<bool>& dead, const Uses& u, int mm) 
   std::string activation = "none";
   const int act = only_reader(u, out);
   // The Gelu the gelu passes write, or ONNX's own (opset 20, as newer exporters write it).
-  if (act >= 0 && (g.nodes[act].domain == kInternalDomain || is_op(g, act, "Gelu")) && g.nodes[act].op_type == "Gelu") {
+  const bool internal_gelu = act >= 0 && g.nodes[act].domain == kInternalDomain && g.nodes[act].op_type == "Gelu";
+  if (internal_gelu || is_op(g, act, "Gelu")) {
     activation = g.nodes[act].attr_string("approximate", "none") == "tanh" ? "gelu_tanh" : "gelu_erf";
     matched.push_back(act);
     out = g.nodes[act].outputs[0];
@@ -419,9 +420,7 @@ bool fuse_attention(Graph& g, std::vector<bool>& dead, const Uses& u, int qk) {
   int next = only_reader(u, cur);
   if (is_op(g, next, "Add")) {
     mask = other_input(g.nodes[next], cur);
-    matched.push_back(next);
-    cur = g.nodes[next].outputs[0];
-    next = only_reader(u, cur);
+    if (mask == cur) return false;  // Add(scores, scores) is no mask
   } else if (is_op(g, next, "Where")) {
     // Where(cond, fill, scores) masks where cond is true; Where(cond, scores, fill) where it is
     // false. Only a fill that no softmax can tell from -inf (exp of it underflows against any real
@@ -432,8 +431,10 @@ bool fuse_attention(Graph& g, std::vector<bool>& dead, const Uses& u, int qk) {
     where_fill = scalar_constant(g, w.inputs[where_keeps ? 2 : 1]);
     if (!where_fill || !(*where_fill <= -1e30)) return false;
     mask = w.inputs[0];
+  }
+  if (mask >= 0) {  // the mask node joins the match; the softmax reads its output
     matched.push_back(next);
-    cur = w.outputs[0];
+    cur = g.nodes[next].outputs[0];
     next = only_reader(u, cur);
   }
   if (!is_op(g, next, "Softmax") || g.opset_for("") < 13) return false;

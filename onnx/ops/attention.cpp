@@ -227,7 +227,7 @@ class Attention final : public OpKernel {
 
     // The mask as an additive float bias, right-aligned to [B, q_heads, q_len, mask_cols].
     FloatIn mask_f;
-    std::vector<float> mask_bool;  // a bool mask as a float bias, or a mask widened to every key
+    std::vector<float> mask_bool, mask_wide;  // a bool mask as a float bias; a mask widened to every key
     bool mask_is_causal = false;
     const float* bias = nullptr;
     int64_t mb = 1, mh = 1, mq = 1, mcols = 0;
@@ -248,26 +248,21 @@ class Attention final : public OpKernel {
         mask_is_causal = !causal_ && !nonpad && !out_scores && mb == 1 && mh == 1 && mq == q_len && mcols == total && total >= q_len &&
                          kernels::is_causal_mask(m, mask_keep_, q_len, total);
         if (!mask_is_causal) {
-          // A Where's condition broadcasts a last dim of 1 over every key (ONNX's attn_mask pads a
-          // short one with -inf instead): widen it to all keys here.
-          const int64_t width = internal_ && mcols == 1 ? total : mcols;
-          mask_bool.resize(static_cast<size_t>(mask->numel() / std::max<int64_t>(mcols, 1) * width));
-          for (size_t i = 0; i < mask_bool.size(); ++i) {
-            const int64_t r = static_cast<int64_t>(i) / std::max<int64_t>(width, 1), j = static_cast<int64_t>(i) % std::max<int64_t>(width, 1);
-            mask_bool[i] = m[r * mcols + (mcols == width ? j : 0)] == mask_keep_ ? 0.0f : mask_fill_;
-          }
-          mcols = width;
+          mask_bool.resize(mask->numel());
+          for (int64_t i = 0; i < mask->numel(); ++i) mask_bool[i] = m[i] == mask_keep_ ? 0.0f : mask_fill_;
           bias = mask_bool.data();
         }
       } else {
         mask_f = float_in(mask);
         bias = mask_f.p;
-        if (internal_ && mcols == 1 && total > 1) {  // an Add's mask broadcasts a last dim of 1 too
-          mask_bool.resize(static_cast<size_t>(mask->numel() * total));
-          for (size_t i = 0; i < mask_bool.size(); ++i) mask_bool[i] = mask_f.p[static_cast<int64_t>(i) / total];
-          mcols = total;
-          bias = mask_bool.data();
-        }
+      }
+      // The attention pass's mask came from an Add or a Where, which broadcast a last dim of 1
+      // over every key (ONNX's attn_mask pads a short one with -inf instead): widen it here.
+      if (bias && internal_ && mcols == 1 && total > 1) {
+        mask_wide.resize(static_cast<size_t>(mask->numel() * total));
+        for (size_t i = 0; i < mask_wide.size(); ++i) mask_wide[i] = bias[static_cast<int64_t>(i) / total];
+        mcols = total;
+        bias = mask_wide.data();
       }
     }
     std::vector<int64_t> valid(batch, total);
