@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <numeric>
+#include <utility>
 #include <new>
 #include <functional>
 
@@ -383,7 +384,8 @@ class Conv final : public OpKernel {
       float* row = cols + (r - r0) * ld;
       // Output o along the last dim reads input o * s + first, inside for o in [lo, hi).
       const int64_t first = koff[d] * g.dilation[d] - g.pad_begin[d];
-      const auto [lo, hi] = inside_range(first, s, in_last);
+      const std::pair<int64_t, int64_t> range = inside_range(first, s, in_last);  // no structured binding: clang 14 cannot capture one
+      const int64_t lo = range.first, hi = range.second;
       for_each_run(g, g.out, g.in, koff, p0, p1, [&](int64_t p, int64_t o0, int64_t len, int64_t base, bool inside) {
         float* dst = row + (p - p0);
         if (!inside) {
@@ -591,7 +593,8 @@ class ConvTranspose final : public OpKernel {
     int64_t koff[kMaxSpatial];
     kernel_offsets(g, kk, koff);
     const int64_t first = koff[d] * g.dilation[d] - g.pad_begin[d];  // output of input 0 along the last dim
-    const auto [lo, hi] = inside_range(first, s, out_last);
+    const std::pair<int64_t, int64_t> range = inside_range(first, s, out_last);  // no structured binding: clang 14 cannot capture one
+    const int64_t lo = range.first, hi = range.second;
     for_each_run(g, g.in, g.out, koff, p0, p1, [&](int64_t p, int64_t i0, int64_t len, int64_t base, bool inside) {
       if (!inside) return;
       float* orow = out + base * out_last;
