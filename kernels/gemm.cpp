@@ -19,7 +19,7 @@ constexpr int kScalarMR = 4, kScalarNR = 8, kScalarKC = 256;
 
 // The portable microkernel: the same tile contract, one multiply-add at a time.
 void scalar_microkernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int64_t rows,
-                        int64_t cols) {
+                        int64_t cols, const float*) {
   float acc[kScalarMR][kScalarNR] = {};
   for (int64_t p = 0; p < kc; ++p)
     for (int i = 0; i < kScalarMR; ++i)
@@ -29,7 +29,7 @@ void scalar_microkernel(int64_t kc, const float* a, const float* b, float* c, in
 }
 
 void scalar_microkernel_rows(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate,
-                             int64_t rows, int64_t cols) {
+                             int64_t rows, int64_t cols, const float*) {
   float acc[kScalarMR][kScalarNR] = {};
   for (int64_t p = 0; p < kc; ++p)
     for (int64_t i = 0; i < rows; ++i)
@@ -160,11 +160,18 @@ void sweep(const GemmPrimitives& k, const float* ap, const float* bp, int64_t mc
   const ActivationPrimitives* act = ep ? &activation_primitives(k.isa) : nullptr;
   for (int64_t jr = jr0; jr < jr1; ++jr) {
     const int64_t cols = std::min<int64_t>(nr, nc - jr * nr);
-    for (int64_t ir = 0; ir < mcc; ir += mr) {
+    // The next panel is fetched into L2 while this one is computed: the first tiles each prefetch a
+    // slice of it (one line per 4 steps of k, spread over their k loop). Constant weights come from
+    // DRAM, and the hardware prefetcher alone left each panel's first tile waiting on them (BERT-base
+    // at sequence 128, 1 thread: 3.5-4.5% faster end to end, measured run by run in one process).
+    const float* next = jr + 1 < jr1 ? bp + (jr + 1) * kc * nr : nullptr;
+    const int64_t slice = kc * 4;  // floats: 16 per 4 steps of k
+    for (int64_t ir = 0, t = 0; ir < mcc; ir += mr, ++t) {
       const int64_t rows = std::min<int64_t>(mr, mcc - ir);
+      const float* pf = next && (t + 1) * slice <= kc * nr ? next + t * slice : nullptr;
       float* tile = c + ir * ldc + (jr * nr - col0);
-      if (lda > 0) k.microkernel_rows(kc, ap + ir * lda, lda, bp + jr * kc * nr, tile, ldc, accumulate, rows, cols);
-      else k.microkernel(kc, ap + (ir / mr) * kc * mr, bp + jr * kc * nr, tile, ldc, accumulate, rows, cols);
+      if (lda > 0) k.microkernel_rows(kc, ap + ir * lda, lda, bp + jr * kc * nr, tile, ldc, accumulate, rows, cols, pf);
+      else k.microkernel(kc, ap + (ir / mr) * kc * mr, bp + jr * kc * nr, tile, ldc, accumulate, rows, cols, pf);
       if (act)
         for (int64_t i = 0; i < rows; ++i)
           act->bias_act(tile + i * ldc, ep->bias ? ep->bias + (jr * nr - col0) : nullptr, cols, ep->act);
@@ -307,7 +314,7 @@ void sgemm_inplace_a(const GemmPrimitives& k, const float* a, int64_t lda, int64
     const int64_t cols = std::min<int64_t>(nr, nc - jr * nr);
     for (int64_t ir = 0; ir < m; ir += mr)
       k.microkernel_rows(kc, a + ir * lda, lda, bp + jr * kc * nr, c + ir * ldc + (jc + jr * nr - n0), ldc, accumulate,
-                         std::min<int64_t>(mr, m - ir), cols);
+                         std::min<int64_t>(mr, m - ir), cols, nullptr);
   }
 }
 

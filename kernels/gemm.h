@@ -25,13 +25,14 @@ struct GemmPrimitives {
   int kc;
   // C[mr, nr] (leading dimension ldc) = (accumulate ? C : 0) + A_panel * B_panel over kc, where
   // A_panel is kc steps of mr values and B_panel kc steps of nr values. Only the top-left
-  // rows x cols of the tile are written (edge tiles).
+  // rows x cols of the tile are written (edge tiles). prefetch (may be null): kc * 4 floats the
+  // kernel fetches into L2 as it goes, one line per 4 steps of k (the caller's next B panel).
   void (*microkernel)(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, bool accumulate,
-                      int64_t rows, int64_t cols);
+                      int64_t rows, int64_t cols, const float* prefetch);
   // The same with A read in place: `rows` rows of kc values, row i at a + i * lda (no packing, for
   // an A block used once and already in cache).
   void (*microkernel_rows)(int64_t kc, const float* a, int64_t lda, const float* b_panel, float* c, int64_t ldc, bool accumulate,
-                           int64_t rows, int64_t cols);
+                           int64_t rows, int64_t cols, const float* prefetch);
   // c[n] = a[k] * B[k, n] for one row a, reading B in place (no packing): the M = 1 case, where
   // the product is bound by reading B once.
   void (*row_times_matrix)(const float* a, int64_t k, const float* b, int64_t ldb, float* c, int64_t n);

@@ -24,9 +24,9 @@ struct Gemm {
   // size of 40 leaves an 8-column tile after a full one, which then costs half the FMAs).
   template <bool Packed, int NVE = NV>
   static void tile(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate, int64_t rows,
-                   int64_t cols) {
+                   int64_t cols, const float* pf = nullptr) {
     if constexpr (NVE > 1)
-      if (cols <= W) return tile<Packed, 1>(kc, a, lda, b, c, ldc, accumulate, rows, cols);
+      if (cols <= W) return tile<Packed, 1>(kc, a, lda, b, c, ldc, accumulate, rows, cols, pf);
     B acc[MR][NVE];
     for (int i = 0; i < MR; ++i)
       for (int v = 0; v < NVE; ++v) acc[i][v] = B(0.0f);
@@ -34,6 +34,7 @@ struct Gemm {
     if constexpr (!Packed)
       for (int i = 0; i < MR; ++i) row[i] = a + std::min<int64_t>(i, rows - 1) * lda;
     for (int64_t p = 0; p < kc; ++p) {
+      if (pf && (p & 3) == 0) __builtin_prefetch(pf + p * 4, 0, 2);
       B bv[NVE];
       for (int v = 0; v < NVE; ++v) bv[v] = B::load_aligned(b + p * NR + v * W);
       for (int i = 0; i < MR; ++i) {
@@ -96,8 +97,8 @@ struct Gemm {
   }
 
   static void microkernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int64_t rows,
-                          int64_t cols) {
-    tile<true>(kc, a, 0, b, c, ldc, accumulate, rows, cols);
+                          int64_t cols, const float* pf) {
+    tile<true>(kc, a, 0, b, c, ldc, accumulate, rows, cols, pf);
   }
 
   // One row of A against packed B panels: each panel (kc x NR, contiguous) is streamed once. Each
@@ -143,8 +144,8 @@ struct Gemm {
   }
 
   static void microkernel_rows(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate,
-                               int64_t rows, int64_t cols) {
-    tile<false>(kc, a, lda, b, c, ldc, accumulate, rows, cols);
+                               int64_t rows, int64_t cols, const float* pf) {
+    tile<false>(kc, a, lda, b, c, ldc, accumulate, rows, cols, pf);
   }
 
   static const GemmPrimitives& table(Isa isa) {
