@@ -33,15 +33,26 @@ struct Gemm {
     const float* row[MR];  // in-place A: rows past the edge repeat the last one (computed, never stored)
     if constexpr (!Packed)
       for (int i = 0; i < MR; ++i) row[i] = a + std::min<int64_t>(i, rows - 1) * lda;
-    for (int64_t p = 0; p < kc; ++p) {
-      if (pf && (p & 3) == 0) __builtin_prefetch(pf + p * 4, 0, 2);
+    auto step = [&](int64_t p) {
       B bv[NVE];
       for (int v = 0; v < NVE; ++v) bv[v] = B::load_aligned(b + p * NR + v * W);
       for (int i = 0; i < MR; ++i) {
         const B ai(Packed ? a[p * MR + i] : row[i][p]);
         for (int v = 0; v < NVE; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
       }
-    }
+    };
+    // Four steps of k per iteration, written out: the compiler kept the loop rolled, and its counter,
+    // branch and prefetch test per step cost 7-9% end to end on BERT-base and ViT-B/16 (measured
+    // run by run in one process; unrolling by 8 measured the same as by 4).
+    int64_t p = 0;
+    if (pf)
+      for (; p + 4 <= kc; p += 4) {
+        __builtin_prefetch(pf + p * 4, 0, 2);  // one line of the next panel per 4 steps
+        step(p), step(p + 1), step(p + 2), step(p + 3);
+      }
+    else
+      for (; p + 4 <= kc; p += 4) step(p), step(p + 1), step(p + 2), step(p + 3);
+    for (; p < kc; ++p) step(p);
     if (rows == MR && cols == NVE * W) {
       for (int i = 0; i < MR; ++i) {
         float* ci = c + i * ldc;
