@@ -48,6 +48,7 @@ std::unique_ptr<Session> matmul_session(const std::vector<float>& w, int64_t m, 
 }  // namespace
 
 int main(int argc, char** argv) {
+  perf::restart_with_sleeping_peer_threads(argv);
   for (int i = 1; i < argc; ++i)
     if (std::string(argv[i]) == "--min-seconds" && i + 1 < argc) {
       min_seconds = std::stod(argv[++i]);
@@ -85,25 +86,26 @@ int main(int argc, char** argv) {
     for (int threads : {1, 2}) {
       Parallel par(threads);
       const int64_t mb = kernels::sgemm_row_block(g), blocks = (m + mb - 1) / mb;
-      const double t_n = perf::time_median([&] {
-        par.run([&] {
-          par.for_range(blocks, 1, [&](int64_t b0, int64_t b1) {
-            kernels::sgemm_rows(g, n, k, a.data(), k, b.data(), n, c.data(), n, b0 * mb, std::min(m, b1 * mb));
-          });
-        });
-      }, min_seconds, 2, 5);
       auto session = matmul_session(b, m, k, n, threads);
       Tensor at = Tensor::allocate(DType::Float32, {m, k});
       std::copy(a.begin(), a.end(), at.data<float>());
-      const double t_op = perf::time_median([&] { session->run({"A"}, {at}); }, min_seconds, 2, 5);
       openblas_set_num_threads(threads);
-      const double t_o = perf::time_median([&] {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
-      }, min_seconds, 2, 5);
       omp_set_num_threads(threads);
-      const double t_d = perf::time_median([&] {
-        dnnl_sgemm('N', 'N', m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
-      }, min_seconds, 2, 5);
+      // The four in alternation (perf::time_medians_interleaved), so their ratios do not carry the
+      // machine's drift.
+      const std::vector<double> med = perf::time_medians_interleaved(
+          {[&] {
+             par.run([&] {
+               par.for_range(blocks, 1, [&](int64_t b0, int64_t b1) {
+                 kernels::sgemm_rows(g, n, k, a.data(), k, b.data(), n, c.data(), n, b0 * mb, std::min(m, b1 * mb));
+               });
+             });
+           },
+           [&] { session->run({"A"}, {at}); },
+           [&] { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n); },
+           [&] { dnnl_sgemm('N', 'N', m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n); }},
+          min_seconds);
+      const double t_n = med[0], t_op = med[1], t_o = med[2], t_d = med[3];
       std::printf("| %ld | %ld | %ld | %d | %.1f | %.1f | %.1f | %.1f | %.2fx | %.2fx | %.0f%% |\n", m, n, k, threads, flops / t_n / 1e9,
                   flops / t_op / 1e9, flops / t_o / 1e9, flops / t_d / 1e9, t_o / t_op, t_d / t_op,
                   100.0 * flops / t_op / 1e9 / (threads * peak));
