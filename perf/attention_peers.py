@@ -1,8 +1,11 @@
 """Runs the models of make_attention_models under `normrt bench --json` and ONNX Runtime
 (perf/peers/ort_bench.js), one process per measurement so each peak RSS is that run's own."""
 import json
+import os
 import subprocess
 import sys
+
+import numpy as np
 
 build, seconds = sys.argv[1], float(sys.argv[2])
 models = f"{build}/perf/attention_models"
@@ -24,12 +27,20 @@ def ort(model, threads):
     return r["median_ms"], r["peak_rss_mb"]
 
 
-print("| seq | threads | normrt fused ms | normrt unfused ms | fused speedup | ORT Attention ms | ORT unfused ms | normrt fused / ORT best "
-      "| peak MB: normrt fused | normrt unfused | ORT Attention |")
-print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+# This VM's speed drifts by 10-20% over minutes: the four measurements of a row take turns, ROUNDS
+# rounds of them (default 3), and each column is the median of its round medians.
+rounds = int(os.environ.get("ROUNDS", "3"))
+print("| seq | threads | normrt fused ms | normrt unfused ms | fused speedup | per-round speedups | ORT Attention ms | ORT unfused ms "
+      "| normrt fused / ORT best | peak MB: normrt fused | normrt unfused | ORT Attention |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for seq in (128, 512, 2048):
     for threads in (1, 2):
-        (nf, nf_mb), (nu, nu_mb) = normrt(f"attn_fused_{seq}", threads), normrt(f"attn_unfused_{seq}", threads, optimize=False)
-        (of, of_mb), (ou, _) = ort(f"attn_fused_{seq}", threads), ort(f"attn_unfused_{seq}", threads)
-        print(f"| {seq} | {threads} | {nf:.3f} | {nu:.3f} | {nu / nf:.2f}x | {of:.3f} | {ou:.3f} | {min(of, ou) / nf:.2f}x "
-              f"| {nf_mb:.0f} | {nu_mb:.0f} | {of_mb:.0f} |", flush=True)
+        runs = []
+        for _ in range(rounds):
+            runs.append((normrt(f"attn_fused_{seq}", threads), normrt(f"attn_unfused_{seq}", threads, optimize=False),
+                         ort(f"attn_fused_{seq}", threads), ort(f"attn_unfused_{seq}", threads)))
+        nf, nu, of, ou = (float(np.median([r[i][0] for r in runs])) for i in range(4))
+        nf_mb, nu_mb, of_mb = (max(r[i][1] for r in runs) for i in range(3))
+        speedups = [r[1][0] / r[0][0] for r in runs]
+        print(f"| {seq} | {threads} | {nf:.3f} | {nu:.3f} | {nu / nf:.2f}x | {min(speedups):.2f}-{max(speedups):.2f} | {of:.3f} | {ou:.3f} "
+              f"| {min(of, ou) / nf:.2f}x | {nf_mb:.0f} | {nu_mb:.0f} | {of_mb:.0f} |", flush=True)
