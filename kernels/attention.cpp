@@ -96,13 +96,14 @@ void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim,
   sc.o.resize(BQ * std::max<int64_t>(dv, 1));
   if (!packed) sc.pv.resize(BQ * std::max<int64_t>(dv, 1));
   sc.m.resize(BQ);
-  sc.l.resize(2 * BQ);  // l, then the per-row rescale factor of the current key block
+  sc.l.resize(3 * BQ);  // l, the per-row rescale factor of the current key block, and its row sum
   float* S = sc.s.data();
   float* O = sc.o.data();
   float* PV = sc.pv.data();
   float* M = sc.m.data();
   float* L = sc.l.data();
   float* alpha = L + BQ;
+  float* block_sum = L + 2 * BQ;
   const bool want_scores = h.scores != nullptr;
 
   for (int64_t qb = q0; qb < q1; qb += BQ) {
@@ -113,7 +114,9 @@ void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim,
     const int64_t kv_end = want_scores || !masks_remove ? h.kv_len : visible_end(h, qb + bq - 1);
     std::fill(M, M + bq, kNegInf);
     std::fill(L, L + bq, 0.0f);
-    std::fill(O, O + bq * dv, 0.0f);
+    // The packed path's first P V product writes O (no accumulate), so only the other path, and a
+    // query block that sees no key block at all, need O zeroed.
+    if (!packed || kv_end == 0) std::fill(O, O + bq * dv, 0.0f);
     if (packed)  // the query block, packed once for every key block
       for (int64_t pb = 0; pb < k_depth_blocks; ++pb)
         pack_a_block(gemm, MatrixView::row_major(h.q + qb * h.q_stride + pb * BK, h.q_stride), bq,
@@ -149,28 +152,31 @@ void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim,
         }
         if (want_scores && h.stage >= ScoreStage::Masked) copy_scores(h, i, kb, s, bk);
 
-        // Online softmax. NaN sticks in m (and so in l and the output).
+        // Online softmax. NaN sticks in m (and so in l and the output). alpha holds m_old - m_new
+        // here; one vector exp below turns every row's into e^(m_old - m_new).
         const float m_old = M[r], m_blk = prim.max(s, bk);
         const float m_new = std::isnan(m_old) || std::isnan(m_blk) ? std::numeric_limits<float>::quiet_NaN() : std::max(m_old, m_blk);
         if (m_new == kNegInf) {  // nothing visible yet: P = 0, O and l unchanged
           std::fill(s, s + bk, 0.0f);
-          alpha[r] = 1.0f;
+          alpha[r] = 0.0f;  // e^0 = 1
+          block_sum[r] = 0.0f;
           continue;
         }
-        alpha[r] = m_old == kNegInf ? 0.0f : std::exp(m_old - m_new);
-        const float sum = prim.exp_sum(s, bk, m_new);
-        L[r] = L[r] * alpha[r] + sum;
+        alpha[r] = m_old == kNegInf ? kNegInf : m_old - m_new;  // e^-inf = 0: no earlier block counted
+        block_sum[r] = prim.exp_sum(s, bk, m_new);
         M[r] = m_new;
       }
+      prim.exp_sum(alpha, bq, 0.0f);
+      for (int64_t r = 0; r < bq; ++r) L[r] = L[r] * alpha[r] + block_sum[r];
       if (dv > 0 && packed) {
         // O = O * alpha + P V, accumulated in place by the microkernel. The packed V block is as deep
         // as the whole key block; P is zero past the keys this query block computed.
         const int64_t kc = std::min(BK, h.kv_len - kb);
         for (int64_t r = 0; r < bq; ++r) {
-          if (alpha[r] != 1.0f) prim.scale(O + r * dv, dv, alpha[r]);
+          if (kb > 0 && alpha[r] != 1.0f) prim.scale(O + r * dv, dv, alpha[r]);
           if (kc > bk) std::fill(S + r * BK + bk, S + r * BK + kc, 0.0f);
         }
-        sgemm_inplace_a(gemm, S, BK, bq, *h.v_packed, kb / BK, 0, dv, O, dv, true);
+        sgemm_inplace_a(gemm, S, BK, bq, *h.v_packed, kb / BK, 0, dv, O, dv, kb > 0);
       } else if (dv > 0) {
         sgemm_rows(gemm, dv, bk, MatrixView::row_major(S, BK), MatrixView::row_major(h.v + kb * h.v_stride, h.v_stride), PV, dv, 0,
                    bq);
