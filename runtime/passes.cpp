@@ -453,14 +453,32 @@ bool fuse_attention(Graph& g, std::vector<bool>& dead, const Uses& u, int qk) {
   std::swap(perm[2], perm[3]);
   g.nodes[tr].attributes["perm"] = ints_attribute(perm);  // now writes K [B, H, S, D]
   for (int m : matched) dead[m] = true;
-  std::vector<int> inputs{q, kt, v};
-  if (mask >= 0) inputs.push_back(mask);
   std::map<std::string, Attribute> attributes{{"scale", float_attribute(static_cast<float>(scale))}};
+  // Q, K or V made by Transpose(x, [0, 2, 1, 3]) from [B, S, H, D] and read only here: the kernel
+  // reads x in place through its row strides (attribute q_bsnh, k_bsnh, v_bsnh), and the
+  // Transpose goes. Likewise an output read only by that Transpose is written as [B, S, H, D].
+  const std::vector<int64_t> swap_seq_heads{0, 2, 1, 3};
+  auto untransposed = [&](int value, int reader, const char* attribute) {
+    const int t = value >= 0 ? g.values[value].producer : -1;
+    if (!is_op(g, t, "Transpose") || only_reader(u, value) != reader || g.nodes[t].attr_ints("perm") != swap_seq_heads) return value;
+    dead[t] = true;
+    attributes[attribute] = int_attribute(1);
+    return g.nodes[t].inputs[0];
+  };
+  std::vector<int> inputs{untransposed(q, qk, "q_bsnh"), untransposed(kt, qk, "k_bsnh"), untransposed(v, pv, "v_bsnh")};
+  if (mask >= 0) inputs.push_back(mask);
+  int out = g.nodes[pv].outputs[0];
+  const int out_tr = only_reader(u, out);
+  if (is_op(g, out_tr, "Transpose") && g.nodes[out_tr].attr_ints("perm") == swap_seq_heads) {
+    dead[out_tr] = true;
+    attributes["y_bsnh"] = int_attribute(1);
+    out = g.nodes[out_tr].outputs[0];
+  }
   if (where_fill) {
     attributes["mask_fill"] = float_attribute(static_cast<float>(*where_fill));
     attributes["mask_keep_value"] = int_attribute(where_keeps);
   }
-  add_fused(g, dead, g.nodes[qk].name + "_fused_attention", "Attention", inputs, {g.nodes[pv].outputs[0]}, std::move(attributes));
+  add_fused(g, dead, g.nodes[qk].name + "_fused_attention", "Attention", inputs, {out}, std::move(attributes));
   return true;
 }
 

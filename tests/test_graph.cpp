@@ -575,3 +575,62 @@ TEST_CASE("graph passes: a Where or Add mask whose last dim is 1 applies to ever
     CHECK(max_abs_diff(fused->run({"Q", "K", "V", "M"}, in)[0], plain->run({"Q", "K", "V", "M"}, in)[0]) < 1e-5);
   }
 }
+
+TEST_CASE("graph passes: attention reads Q, K, V as [B, S, H, D] and writes Y so when their Transposes are read nowhere else") {
+  // The exporter's form: X [B, S, H * D] -> Reshape [B, S, H, D] -> Transpose [0, 2, 1, 3] (K: [0, 2, 3, 1],
+  // i.e. Kᵀ), and Y -> Transpose [0, 2, 1, 3] -> Reshape [B, S, H * D].
+  const int64_t batch = 2, heads = 3, seq = 70, d = 8;
+  for (bool q_read_elsewhere : {false, true}) {
+    INFO("transposed Q also a graph output: " << q_read_elsewhere);
+    using D = std::variant<int64_t, std::string>;
+    const std::vector<D> x_dims{batch, seq, heads * d};
+    onnx::ModelSpec m;
+    m.opsets = {{"", 17}};
+    m.inputs = {{"XQ", 1, x_dims}, {"XK", 1, x_dims}, {"XV", 1, x_dims}, {"M", 1, {batch, int64_t(1), int64_t(1), seq}}};
+    m.outputs = {{"Y", 1, {}, false}};
+    Tensor split = Tensor::allocate(DType::Int64, {4}), merge = Tensor::allocate(DType::Int64, {3});
+    const int64_t split_dims[] = {batch, seq, heads, d}, merge_dims[] = {batch, seq, heads * d};
+    std::copy(split_dims, split_dims + 4, split.data<int64_t>());
+    std::copy(merge_dims, merge_dims + 3, merge.data<int64_t>());
+    m.initializers = {onnx::tensor_spec("c", f32({}, {std::sqrt(float(d))})), onnx::tensor_spec("split", split), onnx::tensor_spec("merge", merge)};
+    m.nodes = {{"Reshape", {"XQ", "split"}, {"q4"}, {}, "rq"},
+               {"Reshape", {"XK", "split"}, {"k4"}, {}, "rk"},
+               {"Reshape", {"XV", "split"}, {"v4"}, {}, "rv"},
+               {"Transpose", {"q4"}, {"q"}, {{"perm", attr_ints({0, 2, 1, 3})}}, "tq"},
+               {"Transpose", {"k4"}, {"kt"}, {{"perm", attr_ints({0, 2, 3, 1})}}, "tk"},
+               {"Transpose", {"v4"}, {"v"}, {{"perm", attr_ints({0, 2, 1, 3})}}, "tv"},
+               {"MatMul", {"q", "kt"}, {"s"}, {}, "qk"},
+               {"Div", {"s", "c"}, {"sd"}, {}, "scale"},
+               {"Add", {"sd", "M"}, {"w"}, {}, "mask"},
+               {"Softmax", {"w"}, {"p"}, {{"axis", attr_int(-1)}}, "softmax"},
+               {"MatMul", {"p", "v"}, {"o"}, {}, "pv"},
+               {"Transpose", {"o"}, {"o4"}, {{"perm", attr_ints({0, 2, 1, 3})}}, "to"},
+               {"Reshape", {"o4", "merge"}, {"Y"}, {}, "ry"}};
+    if (q_read_elsewhere) m.outputs.push_back({"q", 1, {}, false});
+    Tensor mask = Tensor::allocate(DType::Float32, {batch, 1, 1, seq});
+    for (int64_t i = 0; i < batch * seq; ++i) mask.data<float>()[i] = i % 7 == 3 ? -10000.0f : 0.0f;  // padded keys
+    const std::vector<Tensor> in{f32({batch, seq, heads * d}, wave(batch * seq * heads * d, 0.11f)),
+                                 f32({batch, seq, heads * d}, wave(batch * seq * heads * d, 0.37f)),
+                                 f32({batch, seq, heads * d}, wave(batch * seq * heads * d, 0.23f, 1.0f)), mask};
+    SessionOptions off{1};
+    off.optimize = false;
+    auto fused = open(m), plain = open(m, off);
+    CHECK(fused->optimization().fired.at("attention") == 1);
+    int transposes = 0;
+    const Node* attention = nullptr;
+    for (const Node& n : fused->graph().nodes) {
+      if (n.op_type == "Transpose") ++transposes;
+      if (n.op_type == "Attention") attention = &n;
+    }
+    REQUIRE(attention);
+    CHECK(transposes == (q_read_elsewhere ? 1 : 0));
+    CHECK(attention->attr_int("q_bsnh", 0) == (q_read_elsewhere ? 0 : 1));
+    for (const char* a : {"k_bsnh", "v_bsnh", "y_bsnh"}) CHECK(attention->attr_int(a, 0) == 1);
+    const auto got = fused->run({"XQ", "XK", "XV", "M"}, in), want = plain->run({"XQ", "XK", "XV", "M"}, in);
+    REQUIRE(got.size() == want.size());
+    for (size_t o = 0; o < got.size(); ++o) {
+      CHECK(got[o].shape() == want[o].shape());
+      CHECK(max_abs_diff(got[o], want[o]) < 1e-5);
+    }
+  }
+}

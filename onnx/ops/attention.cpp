@@ -116,6 +116,10 @@ class Attention final : public OpKernel {
         internal_(internal),
         mask_fill_(internal ? n.attr_float("mask_fill", -std::numeric_limits<float>::infinity()) : -std::numeric_limits<float>::infinity()),
         mask_keep_(internal ? n.attr_int("mask_keep_value", 1) != 0 : true),
+        q_bsnh_(internal && n.attr_int("q_bsnh", 0) != 0),
+        k_bsnh_(internal && n.attr_int("k_bsnh", 0) != 0),
+        v_bsnh_(internal && n.attr_int("v_bsnh", 0) != 0),
+        y_bsnh_(internal && n.attr_int("y_bsnh", 0) != 0),
         causal_(n.attr_int("is_causal", 0) != 0),
         q_heads_(n.attr_int("q_num_heads", 0)),
         kv_heads_(n.attr_int("kv_num_heads", 0)),
@@ -146,7 +150,12 @@ class Attention final : public OpKernel {
     const size_t rank = q.shape->size();
     if (rank != 3 && rank != 4) ctx.error("Q must be 3-D or 4-D, got " + sym_shape_to_string(*q.shape));
     if (k.shape->size() != rank || v.shape->size() != rank) ctx.error("Q, K and V must have the same rank");
-    const SymShape &sq = *q.shape, &sk = *k.shape, &sv = *v.shape;
+    // A [B, S, heads, D] input (internal node) as [B, heads, S, D].
+    auto heads_first = [&](SymShape s, bool bsnh) {
+      if (bsnh && s.size() == 4) std::swap(s[1], s[2]);
+      return s;
+    };
+    const SymShape sq = heads_first(*q.shape, q_bsnh_), sk = heads_first(*k.shape, k_bsnh_), sv = heads_first(*v.shape, v_bsnh_);
     Dim batch = sq[0], hq, hkv, q_len, kv_len, dk, dv;
     if (rank == 4) {
       hq = sq[1], q_len = sq[2], dk = sq[3], hkv = sk[1], kv_len = sk[2], dv = sv[3];
@@ -169,7 +178,8 @@ class Attention final : public OpKernel {
       if (pk.shape && pk.shape->size() != 4) ctx.error("past_key must be 4-D [B, kv_heads, past, head_size]");
       if (pk.shape) total = dim_plus((*pk.shape)[2], kv_len);
     }
-    ctx.output(0).shape = rank == 4 ? SymShape{batch, hq, q_len, dv} : SymShape{batch, q_len, hq.known() && dv.known() ? dim_times(dv, hq.value) : Dim()};
+    ctx.output(0).shape = rank == 4 ? (y_bsnh_ ? SymShape{batch, q_len, hq, dv} : SymShape{batch, hq, q_len, dv})
+                                    : SymShape{batch, q_len, hq.known() && dv.known() ? dim_times(dv, hq.value) : Dim()};
     if (ctx.num_outputs() > 1) ctx.output(1).shape = SymShape{batch, hkv, total, dk};
     if (ctx.num_outputs() > 2) ctx.output(2).shape = SymShape{batch, hkv, total, dv};
     if (ctx.num_outputs() > 3) ctx.output(3).shape = SymShape{batch, hq, q_len, total};
@@ -182,19 +192,26 @@ class Attention final : public OpKernel {
     const Tensor* past_v = ctx.inputs.size() > 5 ? ctx.inputs[5] : nullptr;
     const Tensor* nonpad = ctx.inputs.size() > 6 ? ctx.inputs[6] : nullptr;
     const bool four_d = q.rank() == 4;
-    const int64_t batch = q.shape()[0];
-    const int64_t hq = four_d ? q.shape()[1] : q_heads_, hkv = four_d ? k.shape()[1] : kv_heads_;
-    const int64_t q_len = four_d ? q.shape()[2] : q.shape()[1], kv_len = four_d ? k.shape()[2] : k.shape()[1];
-    const int64_t dk = four_d ? q.shape()[3] : q.shape()[2] / hq, dv = four_d ? v.shape()[3] : v.shape()[2] / hkv;
-    const int64_t past = past_k ? past_k->shape()[2] : 0, total = past + kv_len;
-    auto expect = [&](const Tensor& t, const Shape& s, const char* what) {
-      if (t.shape() != s) ctx.error(std::string(what) + " has shape " + shape_to_string(t.shape()) + ", expected " + shape_to_string(s));
+    // 4-D shapes as [B, heads, S, D] (an internal node's [B, S, heads, D] inputs swapped back).
+    auto heads_first = [&](const Tensor& t, bool bsnh) {
+      Shape s = t.shape();
+      if (bsnh && s.size() == 4) std::swap(s[1], s[2]);
+      return s;
     };
-    expect(k, four_d ? Shape{batch, hkv, kv_len, dk} : Shape{batch, kv_len, hkv * dk}, "K");
-    expect(v, four_d ? Shape{batch, hkv, kv_len, dv} : Shape{batch, kv_len, hkv * dv}, "V");
+    const Shape sq = heads_first(q, q_bsnh_), sk = heads_first(k, k_bsnh_), sv = heads_first(v, v_bsnh_);
+    const int64_t batch = sq[0];
+    const int64_t hq = four_d ? sq[1] : q_heads_, hkv = four_d ? sk[1] : kv_heads_;
+    const int64_t q_len = four_d ? sq[2] : sq[1], kv_len = four_d ? sk[2] : sk[1];
+    const int64_t dk = four_d ? sq[3] : sq[2] / hq, dv = four_d ? sv[3] : sv[2] / hkv;
+    const int64_t past = past_k ? past_k->shape()[2] : 0, total = past + kv_len;
+    auto expect = [&](const Shape& have, const Shape& s, const char* what) {
+      if (have != s) ctx.error(std::string(what) + " has shape " + shape_to_string(have) + ", expected " + shape_to_string(s));
+    };
+    expect(sk, four_d ? Shape{batch, hkv, kv_len, dk} : Shape{batch, kv_len, hkv * dk}, "K");
+    expect(sv, four_d ? Shape{batch, hkv, kv_len, dv} : Shape{batch, kv_len, hkv * dv}, "V");
     if (past_k) {
-      expect(*past_k, {batch, hkv, past, dk}, "past_key");
-      expect(*past_v, {batch, hkv, past, dv}, "past_value");
+      expect(past_k->shape(), {batch, hkv, past, dk}, "past_key");
+      expect(past_v->shape(), {batch, hkv, past, dv}, "past_value");
     }
 
     FloatIn qf = float_in(&q), kf = float_in(&k), vf = float_in(&v);
@@ -208,8 +225,8 @@ class Attention final : public OpKernel {
     FloatOut present_k, present_v;
     std::vector<float> concat_k, concat_v;
     auto assemble = [&](const FloatIn& now, const Tensor* past_t, Tensor* out, FloatOut& present, std::vector<float>& own,
-                        int64_t d) {
-      const HeadLayout layout = four_d ? HeadLayout::bnsh(now.p, hkv, kv_len, d) : HeadLayout::bsnh(now.p, hkv, kv_len, d);
+                        int64_t d, bool bsnh) {
+      const HeadLayout layout = four_d && !bsnh ? HeadLayout::bnsh(now.p, hkv, kv_len, d) : HeadLayout::bsnh(now.p, hkv, kv_len, d);
       if (!past_t && !out) return layout;
       float* dst;
       if (out) {
@@ -222,8 +239,8 @@ class Attention final : public OpKernel {
       const FloatIn pf = float_in(past_t);
       return concat_past(layout, kv_len, pf.p, past, batch, hkv, d, dst);
     };
-    const HeadLayout ks = assemble(kf, past_k, out_k, present_k, concat_k, dk);
-    const HeadLayout vs = assemble(vf, past_v, out_v, present_v, concat_v, dv);
+    const HeadLayout ks = assemble(kf, past_k, out_k, present_k, concat_k, dk, k_bsnh_);
+    const HeadLayout vs = assemble(vf, past_v, out_v, present_v, concat_v, dv, v_bsnh_);
 
     // The mask as an additive float bias, right-aligned to [B, q_heads, q_len, mask_cols].
     FloatIn mask_f;
@@ -281,13 +298,10 @@ class Attention final : public OpKernel {
       kernels::AttentionHead a;
       a.q_len = q_len, a.kv_len = total, a.dk = dk, a.dv = dv;
       const int64_t g = h / (hq / hkv);  // the key/value head of query head h
-      if (four_d) {
-        a.q = qf.p + (b * hq + h) * q_len * dk, a.q_stride = dk;
-        a.y = y.p + (b * hq + h) * q_len * dv, a.y_stride = dv;
-      } else {
-        a.q = qf.p + b * q_len * hq * dk + h * dk, a.q_stride = hq * dk;
-        a.y = y.p + b * q_len * hq * dv + h * dv, a.y_stride = hq * dv;
-      }
+      if (four_d && !q_bsnh_) a.q = qf.p + (b * hq + h) * q_len * dk, a.q_stride = dk;
+      else a.q = qf.p + b * q_len * hq * dk + h * dk, a.q_stride = hq * dk;
+      if (four_d && !y_bsnh_) a.y = y.p + (b * hq + h) * q_len * dv, a.y_stride = dv;
+      else a.y = y.p + b * q_len * hq * dv + h * dv, a.y_stride = hq * dv;
       a.k = ks.head(b, g), a.k_stride = ks.row_stride;
       a.v = vs.head(b, g), a.v_stride = vs.row_stride;
       a.scale = scale, a.softcap = softcap_;
@@ -318,6 +332,9 @@ class Attention final : public OpKernel {
   bool internal_;
   float mask_fill_;
   bool mask_keep_;
+  // The attention pass dropped the Transpose of a 4-D input or output: it is [B, S, heads, D]
+  // instead of [B, heads, S, D] (the memory layout of the 3-D form).
+  bool q_bsnh_, k_bsnh_, v_bsnh_, y_bsnh_;
   bool causal_;
   int64_t q_heads_, kv_heads_, mode_;
   float scale_, softcap_;
