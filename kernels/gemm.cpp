@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 
 namespace normrt::kernels {
@@ -91,7 +92,19 @@ void pack_b(MatrixView b, int64_t kc, int64_t nc, int nr, float* out) {
     const int64_t w = std::min<int64_t>(nr, nc - j0);
     if (b.row_stride == 1 && b.col_stride != 1) {  // a transposed operand: read each of its rows once, in order
       float* dst = out + (j0 / nr) * kc * nr;
-      for (int64_t j = 0; j < w; ++j) {
+      int64_t j = 0;
+      // Four of its rows at a time, so each step of p stores four adjacent floats at once (attention's
+      // keys are packed this way on every run: one store per float had made it 9% of the attention
+      // time at sequence 197; 4-5% faster attention at 128 and 197).
+      for (; j + 4 <= w; j += 4) {
+        const float* s0 = b.data + (j0 + j) * b.col_stride;
+        const float *s1 = s0 + b.col_stride, *s2 = s1 + b.col_stride, *s3 = s2 + b.col_stride;
+        for (int64_t p = 0; p < kc; ++p) {
+          const float t[4] = {s0[p], s1[p], s2[p], s3[p]};
+          std::memcpy(dst + p * nr + j, t, sizeof t);
+        }
+      }
+      for (; j < w; ++j) {
         const float* src = b.data + (j0 + j) * b.col_stride;
         for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = src[p];
       }
