@@ -35,6 +35,14 @@ struct HeadLayout {
   static HeadLayout bsnh(const float* p, int64_t heads, int64_t seq, int64_t d) { return {p, seq * heads * d, d, heads * d}; }
 };
 
+// The shape of a 4-D operand the attention pass left as [B, S, heads, D] (its Transpose dropped),
+// given as [B, heads, S, D]; any other shape as it is. For Shape and SymShape.
+template <class S>
+S heads_first(S shape, bool bsnh) {
+  if (bsnh && shape.size() == 4) std::swap(shape[1], shape[2]);
+  return shape;
+}
+
 // dst[b, h] = past[b, h] ++ now[b, h]: the [B, heads, past_len + len, d] key or value cache.
 HeadLayout concat_past(const HeadLayout& now, int64_t len, const float* past, int64_t past_len, int64_t batch, int64_t heads,
                        int64_t d, float* dst) {
@@ -150,11 +158,6 @@ class Attention final : public OpKernel {
     const size_t rank = q.shape->size();
     if (rank != 3 && rank != 4) ctx.error("Q must be 3-D or 4-D, got " + sym_shape_to_string(*q.shape));
     if (k.shape->size() != rank || v.shape->size() != rank) ctx.error("Q, K and V must have the same rank");
-    // A [B, S, heads, D] input (internal node) as [B, heads, S, D].
-    auto heads_first = [&](SymShape s, bool bsnh) {
-      if (bsnh && s.size() == 4) std::swap(s[1], s[2]);
-      return s;
-    };
     const SymShape sq = heads_first(*q.shape, q_bsnh_), sk = heads_first(*k.shape, k_bsnh_), sv = heads_first(*v.shape, v_bsnh_);
     Dim batch = sq[0], hq, hkv, q_len, kv_len, dk, dv;
     if (rank == 4) {
@@ -192,13 +195,7 @@ class Attention final : public OpKernel {
     const Tensor* past_v = ctx.inputs.size() > 5 ? ctx.inputs[5] : nullptr;
     const Tensor* nonpad = ctx.inputs.size() > 6 ? ctx.inputs[6] : nullptr;
     const bool four_d = q.rank() == 4;
-    // 4-D shapes as [B, heads, S, D] (an internal node's [B, S, heads, D] inputs swapped back).
-    auto heads_first = [&](const Tensor& t, bool bsnh) {
-      Shape s = t.shape();
-      if (bsnh && s.size() == 4) std::swap(s[1], s[2]);
-      return s;
-    };
-    const Shape sq = heads_first(q, q_bsnh_), sk = heads_first(k, k_bsnh_), sv = heads_first(v, v_bsnh_);
+    const Shape sq = heads_first(q.shape(), q_bsnh_), sk = heads_first(k.shape(), k_bsnh_), sv = heads_first(v.shape(), v_bsnh_);
     const int64_t batch = sq[0];
     const int64_t hq = four_d ? sq[1] : q_heads_, hkv = four_d ? sk[1] : kv_heads_;
     const int64_t q_len = four_d ? sq[2] : sq[1], kv_len = four_d ? sk[2] : sk[1];
