@@ -33,6 +33,9 @@ struct HeadLayout {
   const float* head(int64_t b, int64_t h) const { return base + b * batch_step + h * head_step; }
   static HeadLayout bnsh(const float* p, int64_t heads, int64_t seq, int64_t d) { return {p, heads * seq * d, seq * d, d}; }
   static HeadLayout bsnh(const float* p, int64_t heads, int64_t seq, int64_t d) { return {p, seq * heads * d, d, heads * d}; }
+  static HeadLayout of(const float* p, bool heads_first, int64_t heads, int64_t seq, int64_t d) {
+    return heads_first ? bnsh(p, heads, seq, d) : bsnh(p, heads, seq, d);
+  }
 };
 
 // The shape of a 4-D operand the attention pass left as [B, S, heads, D] (its Transpose dropped),
@@ -223,7 +226,7 @@ class Attention final : public OpKernel {
     std::vector<float> concat_k, concat_v;
     auto assemble = [&](const FloatIn& now, const Tensor* past_t, Tensor* out, FloatOut& present, std::vector<float>& own,
                         int64_t d, bool bsnh) {
-      const HeadLayout layout = four_d && !bsnh ? HeadLayout::bnsh(now.p, hkv, kv_len, d) : HeadLayout::bsnh(now.p, hkv, kv_len, d);
+      const HeadLayout layout = HeadLayout::of(now.p, four_d && !bsnh, hkv, kv_len, d);
       if (!past_t && !out) return layout;
       float* dst;
       if (out) {
@@ -236,6 +239,7 @@ class Attention final : public OpKernel {
       const FloatIn pf = float_in(past_t);
       return concat_past(layout, kv_len, pf.p, past, batch, hkv, d, dst);
     };
+    const HeadLayout qs = HeadLayout::of(qf.p, four_d && !q_bsnh_, hq, q_len, dk);
     const HeadLayout ks = assemble(kf, past_k, out_k, present_k, concat_k, dk, k_bsnh_);
     const HeadLayout vs = assemble(vf, past_v, out_v, present_v, concat_v, dv, v_bsnh_);
 
@@ -295,8 +299,7 @@ class Attention final : public OpKernel {
       kernels::AttentionHead a;
       a.q_len = q_len, a.kv_len = total, a.dk = dk, a.dv = dv;
       const int64_t g = h / (hq / hkv);  // the key/value head of query head h
-      if (four_d && !q_bsnh_) a.q = qf.p + (b * hq + h) * q_len * dk, a.q_stride = dk;
-      else a.q = qf.p + b * q_len * hq * dk + h * dk, a.q_stride = hq * dk;
+      a.q = qs.head(b, h), a.q_stride = qs.row_stride;
       if (four_d && !y_bsnh_) a.y = y.p + (b * hq + h) * q_len * dv, a.y_stride = dv;
       else a.y = y.p + b * q_len * hq * dv + h * dv, a.y_stride = hq * dv;
       a.k = ks.head(b, g), a.k_stride = ks.row_stride;
