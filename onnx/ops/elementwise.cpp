@@ -444,8 +444,10 @@ class ClipOp final : public OpKernel {
           (i == 1 ? lo : hi) = C(t->data<T>()[0]);
         }
       } else {
-        lo = static_cast<C>(std::max<double>(lo_, double(std::numeric_limits<C>::lowest())));
-        hi = static_cast<C>(std::min<double>(hi_, double(std::numeric_limits<C>::max())));
+        // Saturating: the float attributes meet integer inputs too (int64's max is not a double,
+        // and a plain cast of 2^63 or NaN is undefined).
+        lo = convert_value<C>(std::max<double>(lo_, double(std::numeric_limits<C>::lowest())));
+        hi = convert_value<C>(std::min<double>(hi_, double(std::numeric_limits<C>::max())));
       }
       map_elements<T>(ctx, x, y, [&](C v) { return v != v ? v : std::min(std::max(v, lo), hi); });  // NaN stays NaN
     });
