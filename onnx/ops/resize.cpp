@@ -6,7 +6,9 @@
 // output coordinate mapped back to the input with its taps and weights computed once per axis.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
+#include <numeric>
 
 #include "onnx/op_registry.h"
 #include "onnx/ops/op_util.h"
@@ -125,6 +127,7 @@ class Resize final : public OpKernel {
     auto in = [&](size_t i) -> const Tensor* { return ctx.inputs.size() > i ? ctx.inputs[i] : nullptr; };
     const Plan p = *plan(x.shape(), in(1), in(2), in(3), [&](const std::string& e) { ctx.error(e); });
     const size_t rank = x.rank();
+    if (mode_ == "nearest" && nearest_copy(ctx, x, y, p)) return;
     // Work in double, one axis at a time from the innermost (the reference's nesting order).
     // Double buffers from the tensor block cache (no zero fill; reused across runs).
     auto buffer = [](int64_t n) { return allocate_aligned(checked_bytes(DType::Float64, std::max<int64_t>(n, 1), "Resize buffer")); };
@@ -172,6 +175,71 @@ class Resize final : public OpKernel {
   }
 
  private:
+  // Nearest mode picks one input element per output element: when every output coordinate on every
+  // axis takes exactly one in-range tap (no extrapolation, nothing excluded), Y is a gather of X's
+  // bits, done row by row over the last axis. An output row whose source row is the previous output
+  // row's (a 2x upsample repeats each row) is copied from it. False leaves the general path to it.
+  bool nearest_copy(ComputeContext& ctx, const Tensor& x, Tensor& y, const Plan& p) const {
+    const size_t rank = x.rank();
+    if (rank == 0) return false;
+    std::vector<std::vector<int64_t>> src(rank);  // per axis: the input coordinate of each output one
+    for (size_t d = 0; d < rank; ++d) {
+      const int64_t len = x.shape()[d], olen = p.out[d];
+      const bool crop = coord_ == "tf_crop_and_resize" && (p.roi[d] != 0.0 || p.roi[rank + d] != 1.0);
+      src[d].resize(olen);
+      if (olen == len && p.scale[d] == 1.0 && !crop) {
+        std::iota(src[d].begin(), src[d].end(), int64_t{0});
+        continue;
+      }
+      const Taps taps = make_taps(len, olen, p.scale[d], p.roi.empty() ? 0.0 : p.roi[d], p.roi.empty() ? 1.0 : p.roi[rank + d]);
+      for (int64_t j = 0; j < olen; ++j) {
+        if (taps.extrapolate[j]) return false;
+        int64_t pick = -1;
+        for (int t = 0; t < taps.n; ++t) {
+          const double w = taps.weights[j * taps.n + t];
+          if (w == 0.0) continue;
+          if (w != 1.0 || pick >= 0) return false;
+          pick = std::clamp<int64_t>(taps.first[j] + t, 0, len - 1);  // edge padding
+        }
+        if (pick < 0) return false;
+        src[d][j] = pick;
+      }
+    }
+    const size_t es = dtype_size(x.dtype());  // 2, 4 or 8: the types infer accepts
+    const int64_t olast = p.out[rank - 1], last = x.shape()[rank - 1];
+    const int64_t rows = olast > 0 ? y.numel() / olast : 0;
+    const char* xb = static_cast<const char*>(x.raw());
+    char* yb = static_cast<char*>(y.raw());
+    // The flat input row (over all axes but the last) output row r reads.
+    auto source_row = [&](int64_t r) {
+      int64_t in_row = 0, stride = 1;
+      for (size_t d = rank - 1; d-- > 0;) {
+        in_row += src[d][r % p.out[d]] * stride;
+        r /= p.out[d], stride *= x.shape()[d];
+      }
+      return in_row;
+    };
+    ctx.parallel.for_range(rows, rows_grain(olast), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        char* dst = yb + r * olast * es;
+        const int64_t s = source_row(r);
+        if (r > r0 && s == source_row(r - 1)) {
+          std::memcpy(dst, dst - olast * es, olast * es);
+          continue;
+        }
+        const char* row = xb + s * last * es;
+        const int64_t* col = src[rank - 1].data();
+        auto gather = [&]<class U>(U*) {  // the element's bits as an unsigned integer of its width
+          for (int64_t j = 0; j < olast; ++j) reinterpret_cast<U*>(dst)[j] = reinterpret_cast<const U*>(row)[col[j]];
+        };
+        if (es == 2) gather(static_cast<uint16_t*>(nullptr));
+        else if (es == 4) gather(static_cast<uint32_t*>(nullptr));
+        else gather(static_cast<uint64_t*>(nullptr));
+      }
+    });
+    return true;
+  }
+
   // Weights of the taps around fractional position `ratio` (in (0, 1]) for this mode; `scale` for
   // antialiasing when downsampling.
   std::vector<double> coeffs(double ratio, double scale) const {
