@@ -16,6 +16,7 @@
 #include <functional>
 
 #include "kernels/gemm.h"
+#include "kernels/winograd.h"
 #include "onnx/op_registry.h"
 #include "onnx/ops/op_util.h"
 
@@ -253,13 +254,23 @@ class Conv final : public OpKernel {
   void prepare(const std::vector<const Tensor*>& constants, kernels::Isa isa) override {
     const Tensor* w = packable_weight(constants, group_);
     if (!w) return;
+    if (winograd_applies(*w)) {
+      // The 36 transformed weights U[point] = G g Gt, each [M, C], packed as A panels like a group.
+      const int64_t m = w->shape()[0], c = w->shape()[1];
+      Scratch u(checked_numel({kernels::kWinogradPoints, m, c}, "Winograd weight"));
+      kernels::winograd_weights(w->data<float>(), m, c, u.data());
+      winograd_ = PackedWeight::pack(kernels::gemm_primitives(isa), kernels::kWinogradPoints, m, c, [&](int64_t point) {
+        return kernels::MatrixView::row_major(u.data() + point * m * c, c);
+      });
+      return;
+    }
     const int64_t mg = w->shape()[0] / group_, kdim = w->numel() / std::max<int64_t>(1, w->shape()[0]);
     // Group g's rows: W[g * mg + i, :], row-major.
     packed_ = PackedWeight::pack(kernels::gemm_primitives(isa), group_, mg, kdim, [&](int64_t g) {
       return kernels::MatrixView::row_major(w->data<float>() + g * mg * kdim, kdim);
     });
   }
-  bool consumes_constant_input(size_t i) const override { return i == 1 && packed_ != nullptr; }
+  bool consumes_constant_input(size_t i) const override { return i == 1 && (packed_ != nullptr || winograd_ != nullptr); }
 
   void compute(ComputeContext& ctx) const override {
     const Tensor &x = *ctx.inputs[0], &w = *ctx.inputs[1];
@@ -274,6 +285,11 @@ class Conv final : public OpKernel {
     for (size_t d = 0; d < g.in.size(); ++d)
       direct &= g.kernel[d] == 1 && g.stride[d] == 1 && g.pad_begin[d] == 0 && g.pad_end[d] == 0;
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
+    if (winograd_) {
+      if (b && b->numel() != m) ctx.error("B must hold one value per output channel (" + std::to_string(m) + ")");
+      compute_winograd(ctx, gk, g, x, b, y);
+      return;
+    }
     if (packed_) {
       if (b && b->numel() != m) ctx.error("B must hold one value per output channel (" + std::to_string(m) + ")");
       compute_packed(ctx, gk, g, x, b, y, direct);
@@ -322,6 +338,82 @@ class Conv final : public OpKernel {
   }
 
  private:
+  // Winograd F(4x4, 3x3) (kernels/winograd.h) for a constant 3x3 kernel with unit strides and
+  // dilations and one group, when both channel counts reach kWinogradMinChannels: below that the
+  // transforms, which do not shrink with the channel counts, outweigh the 4x saving in the products.
+  // NORMRT_CONV_WINOGRAD=0 turns it off (the im2col path's float32 sums are a few times closer).
+  static constexpr int64_t kWinogradMinChannels = 32;
+  bool winograd_applies(const Tensor& w) const {
+    const char* env = std::getenv("NORMRT_CONV_WINOGRAD");
+    if (env && std::string(env) == "0") return false;
+    auto ones = [](const std::vector<int64_t>& v) { return std::all_of(v.begin(), v.end(), [](int64_t e) { return e == 1; }); };
+    return w.rank() == 4 && w.shape()[2] == 3 && w.shape()[3] == 3 && group_ == 1 && ones(strides_) && ones(dilations_) &&
+           w.shape()[0] >= kWinogradMinChannels && w.shape()[1] >= kWinogradMinChannels;
+  }
+
+  // Tasks of (batch, block of output tiles, taken row-major over the tile grid): each transforms its
+  // tiles' input windows into B panels per transformed point (depth block by depth block of input
+  // channels), multiplies every point's packed U with them into Z[point][M][tiles], and transforms
+  // Z back into the output tiles with the bias.
+  void compute_winograd(ComputeContext& ctx, const kernels::GemmPrimitives& gk, const ConvGeometry& g, const Tensor& x, const Tensor* b,
+                        Tensor& y) const {
+    constexpr int64_t P = kernels::kWinogradPoints, S = kernels::kWinogradTile;
+    const PackedWeight& pw = *winograd_;
+    const kernels::WinogradPrimitives& wk = kernels::winograd_primitives(ctx.isa);
+    const int64_t batch = x.shape()[0], c_in = x.shape()[1], m = pw.rows, kc = pw.kc, nr = gk.nr, mr = gk.mr;
+    if (g.kernel != std::vector<int64_t>{3, 3} || pw.kdim != c_in || pw.mr != mr) ctx.error("internal: the Winograd weight does not match X");
+    const int64_t h = g.in[0], w = g.in[1], oh = g.out[0], ow = g.out[1];
+    const int64_t tiles_x = (ow + S - 1) / S, tiles = (oh + S - 1) / S * tiles_x;
+    // 128 tiles per block (B panels of 128 columns, as im2col's positions), fewer while that would
+    // leave a thread idle.
+    int64_t block = std::max<int64_t>(nr, 128 / nr * nr);
+    while (block > nr && batch * ((tiles + block - 1) / block) < 2 * ctx.parallel.threads()) block -= nr;
+    const int64_t blocks = (tiles + block - 1) / block, depth = std::min(kc, c_in);
+    const int64_t v_stride = (kernels::packed_b_floats(gk, depth, block) + 15) / 16 * 16;  // 64-byte aligned points
+    const int64_t row_block = kernels::sgemm_row_block(gk);
+    const float* bias = b ? b->data<float>() : nullptr;
+    ctx.parallel.for_range(batch * blocks, 1, [&](int64_t t0, int64_t t1) {
+      thread_local AlignedFloats v_buf, z_buf;  // one block: bounded, reused across runs
+      float* v = v_buf.get(static_cast<size_t>(P * v_stride));
+      float* z = z_buf.get(static_cast<size_t>(P * m * block));
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t n = t / blocks, first = t % blocks * block, nt = std::min(block, tiles - first);
+        const float* xin = x.data<float>() + n * c_in * h * w;
+        float* yout = y.data<float>() + n * m * oh * ow;
+        // f(tile, column, run): runs of tiles [tile, tile + run) of this block in one tile row,
+        // cut at B panel boundaries; column is the first one's index in the block.
+        auto for_each_run = [&](bool panel_cuts, auto&& f) {
+          for (int64_t j = 0; j < nt;) {
+            const int64_t tile = first + j;
+            int64_t run = std::min(tiles_x - tile % tiles_x, nt - j);
+            if (panel_cuts) run = std::min(run, nr - j % nr);
+            f(tile, j, run);
+            j += run;
+          }
+        };
+        for (size_t pb = 0; pb < pw.block_offset.size(); ++pb) {
+          const int64_t pc = static_cast<int64_t>(pb) * kc, kcc = std::min(kc, c_in - pc);
+          for (int64_t ch = pc; ch < pc + kcc; ++ch)
+            for_each_run(true, [&](int64_t tile, int64_t j, int64_t run) {
+              wk.input_tiles(xin + ch * h * w, h, w, tile / tiles_x * S - g.pad_begin[0], tile % tiles_x * S - g.pad_begin[1], run,
+                             v + (j / nr) * kcc * nr + (ch - pc) * nr + j % nr, v_stride);
+            });
+          for (int64_t p = 0; p < P; ++p) {
+            const float* a = pw.block(p, pb);
+            for (int64_t i0 = 0; i0 < m; i0 += row_block)
+              kernels::sgemm_packed_ab(gk, a + (i0 / mr) * mr * kcc, std::min(row_block, m - i0), v + p * v_stride, kcc, nt,
+                                       z + p * m * block + i0 * block, block, pb > 0);
+          }
+        }
+        for (int64_t oc = 0; oc < m; ++oc)
+          for_each_run(false, [&](int64_t tile, int64_t j, int64_t run) {
+            wk.output_tiles(z + oc * block + j, m * block, run, bias ? bias[oc] : 0.0f, yout + oc * oh * ow, oh, ow, tile / tiles_x * S,
+                            tile % tiles_x * S);
+          });
+      }
+    });
+  }
+
   // The constant-weight path (see the top of the file): tasks of (batch, group, block of output
   // positions, block of output channels); a block of channels is the whole group unless there are
   // too few position blocks to keep the threads busy.
@@ -404,6 +496,7 @@ class Conv final : public OpKernel {
   }
 
   std::shared_ptr<const PackedWeight> packed_;  // set by prepare() when W is constant
+  std::shared_ptr<const PackedWeight> winograd_;  // instead, when the Winograd path applies
   std::string auto_pad_;
   std::vector<int64_t> dilations_;
   int64_t group_;
