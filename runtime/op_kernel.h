@@ -92,10 +92,14 @@ class OpKernel {
     return false;
   }
   // Called once at session creation, after shape inference, with the inputs whose values are
-  // known then (initializers, folded constants; null for the others) and the session's kernel
-  // ISA: the place to pack constant weights. Runs before any run; must leave the kernel const-safe.
-  virtual void prepare(const std::vector<const Tensor*>& constant_inputs, kernels::Isa isa) {
+  // known then (initializers, folded constants; null for the others), every input's shape as
+  // inference left it (dims may be symbolic; nullopt when not even the rank is known) and the
+  // session's kernel ISA: the place to pack constant weights. Runs before any run; must leave the
+  // kernel const-safe.
+  virtual void prepare(const std::vector<const Tensor*>& constant_inputs, const std::vector<std::optional<SymShape>>& input_shapes,
+                       kernels::Isa isa) {
     (void)constant_inputs;
+    (void)input_shapes;
     (void)isa;
   }
 };

@@ -155,8 +155,12 @@ void Session::prepare_kernels() {
     if (!runs_[n]) continue;
     const Node& node = graph_.nodes[n];
     std::vector<const Tensor*> constants;
-    for (int v : node.inputs) constants.push_back(v >= 0 ? graph_.values[v].constant.get() : nullptr);
-    kernels_[n]->prepare(constants, isa_);
+    std::vector<std::optional<SymShape>> shapes;
+    for (int v : node.inputs) {
+      constants.push_back(v >= 0 ? graph_.values[v].constant.get() : nullptr);
+      shapes.push_back(v >= 0 ? graph_.values[v].shape : std::nullopt);
+    }
+    kernels_[n]->prepare(constants, shapes, isa_);
     bool dropped = false;
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       const int v = node.inputs[i];

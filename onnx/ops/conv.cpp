@@ -251,10 +251,11 @@ class Conv final : public OpKernel {
 
   // A constant float W is packed here once, for the session's ISA: per group and depth block of
   // the GEMM, W[group rows, that depth] as A panels (compute checks it against X).
-  void prepare(const std::vector<const Tensor*>& constants, kernels::Isa isa) override {
+  void prepare(const std::vector<const Tensor*>& constants, const std::vector<std::optional<SymShape>>& shapes,
+               kernels::Isa isa) override {
     const Tensor* w = packable_weight(constants, group_);
     if (!w) return;
-    if (winograd_applies(*w)) {
+    if (winograd_applies(*w, shapes.empty() ? std::nullopt : shapes[0])) {
       // The 36 transformed weights U[point] = G g Gt, each [M, C], packed as A panels like a group.
       const int64_t m = w->shape()[0], c = w->shape()[1];
       Scratch u(checked_numel({kernels::kWinogradPoints, m, c}, "Winograd weight"));
@@ -339,14 +340,20 @@ class Conv final : public OpKernel {
 
  private:
   // Winograd F(4x4, 3x3) (kernels/winograd.h) for a constant 3x3 kernel with unit strides and
-  // dilations and one group, when both channel counts reach kWinogradMinChannels: below that the
-  // transforms, which do not shrink with the channel counts, outweigh the 4x saving in the products.
+  // dilations and one group, when both channel counts reach kWinogradMinChannels (below that the
+  // transforms, which do not shrink with the channel counts, outweigh the 4x saving in the
+  // products) and the image, when inference knows its size, has kWinogradMinTiles 4x4 tiles (each
+  // point's product is as wide as the tile count: a 7x7 image's 4 tiles fill an eighth of a B panel,
+  // and 512 channels at 7x7 measured 2.3x slower than im2col, 256 at 14x14 1.5x faster).
   // NORMRT_CONV_WINOGRAD=0 turns it off (the im2col path's float32 sums are a few times closer).
-  static constexpr int64_t kWinogradMinChannels = 32;
-  bool winograd_applies(const Tensor& w) const {
+  static constexpr int64_t kWinogradMinChannels = 32, kWinogradMinTiles = 16;
+  bool winograd_applies(const Tensor& w, const std::optional<SymShape>& x) const {
     const char* env = std::getenv("NORMRT_CONV_WINOGRAD");
     if (env && std::string(env) == "0") return false;
     auto ones = [](const std::vector<int64_t>& v) { return std::all_of(v.begin(), v.end(), [](int64_t e) { return e == 1; }); };
+    if (x && x->size() == 4 && (*x)[2].known() && (*x)[3].known() &&
+        ((*x)[2].value + 3) / 4 * (((*x)[3].value + 3) / 4) < kWinogradMinTiles)
+      return false;
     return w.rank() == 4 && w.shape()[2] == 3 && w.shape()[3] == 3 && group_ == 1 && ones(strides_) && ones(dilations_) &&
            w.shape()[0] >= kWinogradMinChannels && w.shape()[1] >= kWinogradMinChannels;
   }
@@ -364,9 +371,9 @@ class Conv final : public OpKernel {
     if (g.kernel != std::vector<int64_t>{3, 3} || pw.kdim != c_in || pw.mr != mr) ctx.error("internal: the Winograd weight does not match X");
     const int64_t h = g.in[0], w = g.in[1], oh = g.out[0], ow = g.out[1];
     const int64_t tiles_x = (ow + S - 1) / S, tiles = (oh + S - 1) / S * tiles_x;
-    // 128 tiles per block (B panels of 128 columns, as im2col's positions), fewer while that would
-    // leave a thread idle.
-    int64_t block = std::max<int64_t>(nr, 128 / nr * nr);
+    // 128 tiles per block (B panels of 128 columns, as im2col's positions), fewer when the products
+    // Z[36][M][block] would pass 8 MiB (many output channels) or a thread would be left idle.
+    int64_t block = std::max<int64_t>(nr, std::min<int64_t>(128, (int64_t(2) << 20) / (P * m)) / nr * nr);
     while (block > nr && batch * ((tiles + block - 1) / block) < 2 * ctx.parallel.threads()) block -= nr;
     const int64_t blocks = (tiles + block - 1) / block, depth = std::min(kc, c_in);
     const int64_t v_stride = (kernels::packed_b_floats(gk, depth, block) + 15) / 16 * 16;  // 64-byte aligned points
@@ -562,7 +569,7 @@ class ConvTranspose final : public OpKernel {
 
   // A constant float W [C, M/g, kernel...] is packed here once: per group, Wᵀ's rows (output
   // channel, kernel offset) over that group's input channels, as A panels.
-  void prepare(const std::vector<const Tensor*>& constants, kernels::Isa isa) override {
+  void prepare(const std::vector<const Tensor*>& constants, const std::vector<std::optional<SymShape>>&, kernels::Isa isa) override {
     const Tensor* w = packable_weight(constants, group_);
     if (!w) return;
     const int64_t cg = w->shape()[0] / group_, rows = w->numel() / std::max<int64_t>(1, w->shape()[0]);

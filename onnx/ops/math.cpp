@@ -63,7 +63,7 @@ class MatMul final : public OpKernel {
   // Transpose); it is read transposed while packing, never materialized.
   MatMul(kernels::Activation act, bool transpose_b) : fused_(true), act_(act), transpose_b_(transpose_b) {}
   // A constant 2-D B (a weight) is packed here once, for the session's ISA.
-  void prepare(const std::vector<const Tensor*>& constants, kernels::Isa isa) override {
+  void prepare(const std::vector<const Tensor*>& constants, const std::vector<std::optional<SymShape>>&, kernels::Isa isa) override {
     const Tensor* b = constants.size() > 1 ? constants[1] : nullptr;
     if (!b || b->dtype() != DType::Float32 || b->rank() != 2) return;
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(isa);
