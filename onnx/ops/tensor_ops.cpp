@@ -180,13 +180,17 @@ class Split final : public OpKernel {
     for (int64_t d = 0; d < axis; ++d) outer *= x.shape()[d];
     for (size_t d = axis + 1; d < x.rank(); ++d) inner *= x.shape()[d];
     const int64_t in_row = x.shape()[axis] * inner * static_cast<int64_t>(width);
-    int64_t offset = 0;
-    for (Tensor* y : ctx.outputs) {
-      if (!y) continue;
-      const int64_t block = y->shape()[axis] * inner * static_cast<int64_t>(width);
-      copy_blocks(static_cast<const char*>(x.raw()) + offset, in_row, static_cast<char*>(y->raw()), block, outer, block);
-      offset += block;
-    }
+    // Outer rows across threads (a fused QKV projection's Split copies 1.8 MB per ViT-B/16 layer).
+    ctx.parallel.for_range(outer, rows_grain(x.shape()[axis] * inner), [&](int64_t r0, int64_t r1) {
+      int64_t offset = 0;
+      for (Tensor* y : ctx.outputs) {
+        if (!y) continue;
+        const int64_t block = y->shape()[axis] * inner * static_cast<int64_t>(width);
+        copy_blocks(static_cast<const char*>(x.raw()) + r0 * in_row + offset, in_row, static_cast<char*>(y->raw()) + r0 * block, block,
+                    r1 - r0, block);
+        offset += block;
+      }
+    });
   }
 
  private:
