@@ -358,10 +358,10 @@ class Conv final : public OpKernel {
            w.shape()[0] >= kWinogradMinChannels && w.shape()[1] >= kWinogradMinChannels;
   }
 
-  // Tasks of (batch, block of output tiles, taken row-major over the tile grid): each transforms its
-  // tiles' input windows into B panels per transformed point (depth block by depth block of input
-  // channels), multiplies every point's packed U with them into Z[point][M][tiles], and transforms
-  // Z back into the output tiles with the bias.
+  // Tasks of (batch, block of output tiles taken row-major over the tile grid, chunk of output
+  // channels): each transforms its tiles' input windows into B panels per transformed point (depth
+  // block by depth block of input channels), multiplies every point's packed U rows of its channels
+  // with them into Z[point][M][tiles], and transforms Z back into the output tiles with the bias.
   void compute_winograd(ComputeContext& ctx, const kernels::GemmPrimitives& gk, const ConvGeometry& g, const Tensor& x, const Tensor* b,
                         Tensor& y) const {
     constexpr int64_t P = kernels::kWinogradPoints, S = kernels::kWinogradTile;
@@ -375,16 +375,23 @@ class Conv final : public OpKernel {
     // Z[36][M][block] would pass 8 MiB (many output channels) or a thread would be left idle.
     int64_t block = std::max<int64_t>(nr, std::min<int64_t>(128, (int64_t(2) << 20) / (P * m)) / nr * nr);
     while (block > nr && batch * ((tiles + block - 1) / block) < 2 * ctx.parallel.threads()) block -= nr;
-    const int64_t blocks = (tiles + block - 1) / block, depth = std::min(kc, c_in);
+    const int64_t blocks = (tiles + block - 1) / block, depth = std::min(kc, c_in), threads = ctx.parallel.threads();
+    // Still fewer blocks than threads (a small image): each block's output channels are split into
+    // chunks, each task transforming the block's input itself (cheap next to its products).
+    int64_t row_chunks = 1;
+    if (batch * blocks < threads && m >= 2 * mr) row_chunks = std::min<int64_t>((threads + batch * blocks - 1) / (batch * blocks), m / mr);
+    const int64_t chunk = ((m + row_chunks - 1) / row_chunks + mr - 1) / mr * mr;
     const int64_t v_stride = (kernels::packed_b_floats(gk, depth, block) + 15) / 16 * 16;  // 64-byte aligned points
     const int64_t row_block = kernels::sgemm_row_block(gk);
     const float* bias = b ? b->data<float>() : nullptr;
-    ctx.parallel.for_range(batch * blocks, 1, [&](int64_t t0, int64_t t1) {
+    ctx.parallel.for_range(batch * blocks * row_chunks, 1, [&](int64_t t0, int64_t t1) {
       thread_local AlignedFloats v_buf, z_buf;  // one block: bounded, reused across runs
       float* v = v_buf.get(static_cast<size_t>(P * v_stride));
       float* z = z_buf.get(static_cast<size_t>(P * m * block));
       for (int64_t t = t0; t < t1; ++t) {
-        const int64_t n = t / blocks, first = t % blocks * block, nt = std::min(block, tiles - first);
+        const int64_t img = t / row_chunks, r0 = t % row_chunks * chunk, r1 = std::min(m, r0 + chunk);
+        if (r0 >= r1) continue;
+        const int64_t n = img / blocks, first = img % blocks * block, nt = std::min(block, tiles - first);
         const float* xin = x.data<float>() + n * c_in * h * w;
         float* yout = y.data<float>() + n * m * oh * ow;
         // f(tile, column, run): runs of tiles [tile, tile + run) of this block in one tile row,
@@ -407,12 +414,12 @@ class Conv final : public OpKernel {
             });
           for (int64_t p = 0; p < P; ++p) {
             const float* a = pw.block(p, pb);
-            for (int64_t i0 = 0; i0 < m; i0 += row_block)
-              kernels::sgemm_packed_ab(gk, a + (i0 / mr) * mr * kcc, std::min(row_block, m - i0), v + p * v_stride, kcc, nt,
+            for (int64_t i0 = r0; i0 < r1; i0 += row_block)
+              kernels::sgemm_packed_ab(gk, a + (i0 / mr) * mr * kcc, std::min(row_block, r1 - i0), v + p * v_stride, kcc, nt,
                                        z + p * m * block + i0 * block, block, pb > 0);
           }
         }
-        for (int64_t oc = 0; oc < m; ++oc)
+        for (int64_t oc = r0; oc < r1; ++oc)
           for_each_run(false, [&](int64_t tile, int64_t j, int64_t run) {
             wk.output_tiles(z + oc * block + j, m * block, run, bias ? bias[oc] : 0.0f, yout + oc * oh * ow, oh, ow, tile / tiles_x * S,
                             tile % tiles_x * S);
