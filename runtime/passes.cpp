@@ -126,6 +126,12 @@ int ones_scale(Graph& g, int x, int64_t dim, const char* suffix) {
   return add_constant(g, g.values[x].name + suffix, std::move(ones));
 }
 
+// Appends a node, alive.
+void add_node(Graph& g, std::vector<bool>& dead, Node n) {
+  g.nodes.push_back(std::move(n));
+  dead.push_back(false);
+}
+
 // Appends a fused node in the internal domain, alive.
 void add_fused(Graph& g, std::vector<bool>& dead, std::string name, const char* op, std::vector<int> inputs,
                std::vector<int> outputs, std::map<std::string, Attribute> attributes) {
@@ -136,8 +142,7 @@ void add_fused(Graph& g, std::vector<bool>& dead, std::string name, const char* 
   n.inputs = std::move(inputs);
   n.outputs = std::move(outputs);
   n.attributes = std::move(attributes);
-  g.nodes.push_back(std::move(n));
-  dead.push_back(false);
+  add_node(g, dead, std::move(n));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -555,6 +560,84 @@ bool fuse_group_norm(Graph& g, std::vector<bool>& dead, const Uses& u, int inorm
   return true;
 }
 
+// After shape inference. MatMul or FusedMatMul by a constant 2-D W [K, N] (with its bias and
+// activation, which act column by column), read only by a Split of its last axis -> one product
+// per part, on W's (and the bias's) column slices, each written straight into its part: a fused
+// QKV projection's Split copied the whole product again (1.8 MB per ViT-B/16 layer). The Split's
+// axis is only known to be the last once inference has given the product a rank.
+bool split_product(Graph& g, std::vector<bool>& dead, const Uses& u, int mm) {
+  const Node& m = g.nodes[mm];
+  const bool fused = m.domain == kInternalDomain && m.op_type == "FusedMatMul" && m.attr_int("transpose_b", 0) == 0;
+  if (!(fused || is_op(g, mm, "MatMul")) || m.inputs.size() < 2 || m.inputs[0] < 0 || m.inputs[1] < 0 || m.outputs.empty()) return false;
+  const int w = m.inputs[1], bias = fused && m.inputs.size() > 2 ? m.inputs[2] : -1;
+  if (!g.values[w].constant || g.values[w].constant->rank() != 2 || g.values[w].constant->dtype() != DType::Float32) return false;
+  const Tensor& wt = *g.values[w].constant;
+  const Shape wt_shape = wt.shape();
+  const int64_t k = wt.shape()[0], n = wt.shape()[1];
+  if (bias >= 0 && (!g.values[bias].constant || g.values[bias].constant->dtype() != DType::Float32 || g.values[bias].constant->numel() != n))
+    return false;
+  const int sp = only_reader(u, m.outputs[0]);
+  if (sp < 0 || !g.nodes[sp].domain.empty() || g.nodes[sp].op_type != "Split" || g.nodes[sp].inputs.empty() ||
+      g.nodes[sp].inputs[0] != m.outputs[0])
+    return false;
+  const Node& split = g.nodes[sp];
+  const Value& prod = g.values[m.outputs[0]];
+  if (!prod.shape || prod.shape->empty()) return false;
+  const int64_t rank = static_cast<int64_t>(prod.shape->size());
+  int64_t axis = split.attr_int("axis", 0);
+  if (axis < 0) axis += rank;
+  if (axis != rank - 1) return false;
+  // The part sizes: the split input (opset 13+), the split attribute (before 13), or equal parts.
+  std::vector<int64_t> sizes = split.attr_ints("split");
+  if (split.inputs.size() > 1 && split.inputs[1] >= 0) {
+    const Value& sv = g.values[split.inputs[1]];
+    if (!sv.constant) return false;
+    sizes.clear();
+    for (int64_t i = 0; i < sv.constant->numel(); ++i) sizes.push_back(sv.constant->int_at(i));
+  }
+  const int64_t parts = static_cast<int64_t>(split.outputs.size());
+  if (sizes.empty() && parts > 0 && n % parts == 0) sizes.assign(parts, n / parts);
+  if (static_cast<int64_t>(sizes.size()) != parts || parts < 2) return false;
+  int64_t total = 0;
+  for (int64_t s : sizes) {
+    if (s <= 0) return false;
+    total += s;
+  }
+  if (total != n) return false;
+  const Node product = m;  // copied: the nodes vector grows below
+  const std::vector<int> outs = split.outputs;
+  const bool w_elsewhere = u.graph_output[w] || u.readers[w].size() > 1;
+  dead[mm] = true, dead[sp] = true;
+  int64_t offset = 0;
+  for (int64_t i = 0; i < parts; ++i) {
+    const int64_t width = sizes[i];
+    if (outs[i] >= 0) {
+      const std::string suffix = "_part" + std::to_string(i);
+      Tensor wi = Tensor::allocate(DType::Float32, {k, width});
+      for (int64_t r = 0; r < k; ++r) std::copy_n(wt.data<float>() + r * n + offset, width, wi.data<float>() + r * width);
+      Node part = product;
+      part.name += suffix;
+      part.inputs[1] = add_constant(g, g.values[w].name + suffix, std::move(wi));
+      if (bias >= 0) {
+        Tensor bi = Tensor::allocate(DType::Float32, {width});
+        std::copy_n(g.values[bias].constant->data<float>() + offset, width, bi.data<float>());
+        part.inputs[2] = add_constant(g, g.values[bias].name + suffix, std::move(bi));
+      }
+      part.outputs = {outs[i]};
+      add_node(g, dead, std::move(part));
+    }
+    offset += width;
+  }
+  // The whole W is read by nothing now: its bytes go at once (past the tensor block cache, which
+  // would keep them), so creation never holds these weights twice; the session drops unread
+  // constants this way too, but only after every pass.
+  if (!w_elsewhere) {
+    g.values[w].constant = std::make_shared<const Tensor>(Tensor::borrow(DType::Float32, wt_shape, nullptr));
+    release_cached_blocks();
+  }
+  return true;
+}
+
 // Removes dead nodes, dropping nodes whose outputs nothing reads (repeatedly), and fixes producers.
 int compact(Graph& g, std::vector<bool>& dead, bool drop_unused) {
   if (drop_unused) {
@@ -589,6 +672,28 @@ int compact(Graph& g, std::vector<bool>& dead, bool drop_unused) {
   return removed;
 }
 
+using Pass = std::function<bool(Graph&, std::vector<bool>&, const Uses&, int)>;
+
+// Each pass in turn, one sweep over the nodes each; a node a rewrite removed is skipped for the
+// rest of the sweep. True when any rewrite was made.
+bool run_passes(Graph& g, std::vector<bool>& dead, OptimizationReport& r, std::initializer_list<std::pair<const char*, Pass>> passes) {
+  bool any = false;
+  for (const auto& [name, pass] : passes) {
+    const size_t count = g.nodes.size();
+    Uses u = uses_of(g, dead);
+    for (size_t n = 0; n < count; ++n) {
+      if (dead[n]) continue;
+      if (pass(g, dead, u, static_cast<int>(n))) {
+        ++r.fired[name];
+        any = true;
+        u = uses_of(g, dead);
+      }
+    }
+    compact(g, dead, false);
+  }
+  return any;
+}
+
 }  // namespace
 
 OptimizationReport optimize_graph(Graph& g, OptimizationLevel level) {
@@ -612,31 +717,26 @@ OptimizationReport optimize_graph(Graph& g, OptimizationLevel level) {
     v.shape = to_sym(value->shape());
   }
   std::vector<bool> dead(g.nodes.size(), false);
-  using Pass = std::function<bool(Graph&, std::vector<bool>&, const Uses&, int)>;
-  const std::pair<const char*, Pass> passes[] = {
-      {"layer_norm", fuse_layer_norm}, {"rms_norm", fuse_rms_norm}, {"group_norm", fuse_group_norm}, {"gelu", fuse_gelu}, {"gelu_tanh", fuse_gelu_tanh}, {"matmul_bias", fuse_matmul_bias}, {"attention", fuse_attention},
-      {"transposed_weight", fuse_transposed_weight}, {"skip_layer_norm", fuse_skip_layer_norm}};
-  bool any = false;
-  for (const auto& [name, pass] : passes) {
-    if (level != OptimizationLevel::All) break;
-    // One sweep per pass; a node a rewrite removed is skipped for the rest of the sweep.
-    const size_t count = g.nodes.size();
-    Uses u = uses_of(g, dead);
-    for (size_t n = 0; n < count; ++n) {
-      if (dead[n]) continue;
-      if (pass(g, dead, u, static_cast<int>(n))) {
-        ++r.fired[name];
-        any = true;
-        u = uses_of(g, dead);
-      }
-    }
-    compact(g, dead, false);
-  }
+  const bool any = level == OptimizationLevel::All &&
+                   run_passes(g, dead, r,
+                              {{"layer_norm", fuse_layer_norm}, {"rms_norm", fuse_rms_norm}, {"group_norm", fuse_group_norm}, {"gelu", fuse_gelu},
+                               {"gelu_tanh", fuse_gelu_tanh}, {"matmul_bias", fuse_matmul_bias}, {"attention", fuse_attention},
+                               {"transposed_weight", fuse_transposed_weight}, {"skip_layer_norm", fuse_skip_layer_norm}});
   const int dropped = compact(g, dead, true);
   if (dropped) r.fired["dead_code"] += dropped;
   if (any) g.opsets[kInternalDomain] = 1;
   r.nodes_after = static_cast<int>(g.nodes.size());
   return r;
+}
+
+bool optimize_graph_with_shapes(Graph& g, OptimizationReport& r) {
+  std::vector<bool> dead(g.nodes.size(), false);
+  if (!run_passes(g, dead, r, {{"split_product", split_product}})) return false;
+  trim_heap();  // the weights split_product replaced
+  const int dropped = compact(g, dead, true);
+  if (dropped) r.fired["dead_code"] += dropped;
+  r.nodes_after = static_cast<int>(g.nodes.size());
+  return true;
 }
 
 }  // namespace normrt

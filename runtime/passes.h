@@ -15,6 +15,7 @@
 //                                                                 -> the fused Attention kernel
 //   transposed_weight: MatMul(A, Transpose(constant W)) -> one GEMM packing W transposed once
 //   dead_code:   nodes whose outputs nothing reads
+//   split_product (after inference, see optimize_graph_with_shapes)
 // Fused nodes live in the internal domain kInternalDomain (opset 1), added to the graph's imports.
 #pragma once
 #include <map>
@@ -35,5 +36,12 @@ struct OptimizationReport {
 
 // Basic: dead-code elimination only; All: every pass above. Off does nothing.
 OptimizationReport optimize_graph(Graph& g, OptimizationLevel level = OptimizationLevel::All);
+
+// The passes that need the shapes inference gives (the session runs it after inference at level
+// All, and infers again when it rewrote anything), adding to r:
+//   split_product: MatMul / FusedMatMul by a constant W, read only by a Split of its last axis
+//                -> one product per part on W's column slices
+// True when the graph changed.
+bool optimize_graph_with_shapes(Graph& g, OptimizationReport& r);
 
 }  // namespace normrt

@@ -38,16 +38,24 @@ Session::Session(Graph graph, const KernelResolver& resolve, SessionOptions opti
       created_(std::chrono::steady_clock::now()) {
   isa_ = choose_isa(options.isa);
   threads_ = Parallel(options.threads).threads();
-  optimization_ = optimize_graph(graph_, options.optimize ? options.level : OptimizationLevel::Off);
+  const OptimizationLevel level = options.optimize ? options.level : OptimizationLevel::Off;
+  optimization_ = optimize_graph(graph_, level);
+  auto build = [&] {
+    const size_t n = graph_.nodes.size();
+    // Kernels first: an unsupported op fails here, naming the node, before anything else is done.
+    kernels_.clear();
+    kernels_.resize(n);
+    for (size_t i = 0; i < n; ++i) kernels_[i] = resolve(graph_, graph_.nodes[i]);
+    order_ = topological_order(graph_);
+    runs_.assign(n, true);
+    view_of_input_.assign(n, -1);
+    for (size_t i = 0; i < n; ++i) view_of_input_[i] = kernels_[i]->output_aliases_input();
+    infer_static();
+  };
+  build();
+  // The passes that need inferred shapes; a rewrite means new nodes: kernels and inference again.
+  if (level == OptimizationLevel::All && optimize_graph_with_shapes(graph_, optimization_)) build();
   const size_t n = graph_.nodes.size();
-  // Kernels first: an unsupported op fails here, naming the node, before anything else is done.
-  kernels_.resize(n);
-  for (size_t i = 0; i < n; ++i) kernels_[i] = resolve(graph_, graph_.nodes[i]);
-  order_ = topological_order(graph_);
-  runs_.assign(n, true);
-  view_of_input_.assign(n, -1);
-  for (size_t i = 0; i < n; ++i) view_of_input_[i] = kernels_[i]->output_aliases_input();
-  infer_static();
   prepare_kernels();
   std::vector<std::vector<int>> in_place(n);
   for (size_t i = 0; i < n; ++i) in_place[i] = kernels_[i]->in_place_inputs();

@@ -207,6 +207,20 @@ TEST_CASE("shape inference at creation: symbolic dims propagate, conflicts are e
   CHECK(msg2.find("different element types") != std::string::npos);
 }
 
+TEST_CASE("shape inference: Expand to a shape known only at run time still has its rank, and X's dims other than 1") {
+  // A class token [1, 1, 8] expanded to [batch, 1, 8]: the target comes from a graph input here.
+  onnx::ModelSpec m = one_node("Expand", {{"X", 1, {int64_t(1), int64_t(1), int64_t(8)}}, {"S", 7, {int64_t(3)}}}, {{"Y", 1, {}, false}});
+  auto s = open(m);
+  REQUIRE(s->outputs()[0].shape);
+  const SymShape& y = *s->outputs()[0].shape;
+  REQUIRE(y.size() == 3);
+  CHECK(!y[0].known());
+  CHECK(!y[1].known());  // X's 1 may broadcast
+  CHECK((y[2].known() && y[2].value == 8));
+  const Tensor out = s->run({"X", "S"}, {f32({1, 1, 8}, {1, 2, 3, 4, 5, 6, 7, 8}), typed(DType::Int64, {3}, std::vector<int64_t>{3, 2, 8})})[0];
+  CHECK(out.shape() == Shape{3, 2, 8});
+}
+
 TEST_CASE("constant folding: a Shape-driven subgraph folds once the input shape is known, and outputs are unchanged") {
   // Y = Reshape(X, Concat(Gather(Shape(X), 0), [-1])): the flatten-to-[batch, -1] exporters write.
   auto model = [](std::variant<int64_t, std::string> batch) {
@@ -540,6 +554,54 @@ TEST_CASE("graph passes: MatMul + bias + ONNX's Gelu (opset 20, both forms) beco
     CHECK(fused->graph().nodes[0].attr_string("activation", "") == (std::string(approximate) == "tanh" ? "gelu_tanh" : "gelu_erf"));
     const Tensor x = f32({2, 5, k}, wave(2 * 5 * k, 1.5f));
     CHECK(max_abs_diff(fused->run({"X"}, {x})[0], plain->run({"X"}, {x})[0]) < 1e-5);
+  }
+}
+
+TEST_CASE("graph passes: a product read only by a Split of its last axis becomes one product per part; outputs unchanged") {
+  const int64_t k = 24, n = 36;
+  struct Case {
+    const char* what;
+    bool bias_gelu;         // MatMul + Add + Gelu (one FusedMatMul with an activation) or a bare MatMul
+    int64_t axis;           // the Split's
+    std::vector<int64_t> sizes;  // the split input; empty: equal parts
+    bool splits;
+  };
+  const Case cases[] = {{"FusedMatMul with GELU, sizes 8/16/12", true, -1, {8, 16, 12}, true},
+                        {"MatMul, three equal parts, axis 2", false, 2, {}, true},
+                        {"Split of a middle axis stays", false, 1, {2, 3}, false}};
+  for (const Case& c : cases) {
+    INFO(c.what);
+    onnx::ModelSpec m;
+    m.opsets = {{"", 20}};
+    // The batch dim is symbolic: the Split's axis is known to be the last only after inference.
+    m.inputs = {{"X", 1, {std::string("batch"), int64_t(5), k}}};
+    m.initializers = {onnx::tensor_spec("W", f32({k, n}, wave(k * n, 0.2f))), onnx::tensor_spec("B", f32({n}, wave(n, 0.5f)))};
+    m.nodes = {{"MatMul", {"X", "W"}, {c.bias_gelu ? "t" : "p"}, {}, "mm"}};
+    if (c.bias_gelu) m.nodes.push_back({"Add", {"t", "B"}, {"u"}, {}, "bias"}), m.nodes.push_back({"Gelu", {"u"}, {"p"}, {}, "gelu"});
+    const size_t parts = c.sizes.empty() ? 3 : c.sizes.size();
+    onnx::NodeSpec split{"Split", {"p"}, {}, {{"axis", attr_int(c.axis)}}, "split"};
+    if (!c.sizes.empty()) {
+      m.initializers.push_back(onnx::tensor_spec("S", typed(DType::Int64, {int64_t(c.sizes.size())}, c.sizes)));
+      split.inputs.push_back("S");
+    }
+    for (size_t i = 0; i < parts; ++i) {
+      split.outputs.push_back("Y" + std::to_string(i));
+      m.outputs.push_back({"Y" + std::to_string(i), 1, {}, false});
+    }
+    m.nodes.push_back(split);
+    SessionOptions off{1};
+    off.optimize = false;
+    auto fused = open(m), plain = open(m, off);
+    const auto& fired = fused->optimization().fired;
+    CHECK((fired.count("split_product") ? fired.at("split_product") : 0) == (c.splits ? 1 : 0));
+    const std::vector<std::string> ops = op_types(*fused);
+    CHECK((std::find(ops.begin(), ops.end(), "Split") == ops.end()) == c.splits);
+    for (int64_t batch : {1, 3}) {
+      const Tensor x = f32({batch, 5, k}, wave(batch * 5 * k, 1.5f));
+      const std::vector<Tensor> a = fused->run({"X"}, {x}), b = plain->run({"X"}, {x});
+      REQUIRE(a.size() == parts);
+      for (size_t i = 0; i < parts; ++i) CHECK(max_abs_diff(a[i], b[i]) < 1e-5);
+    }
   }
 }
 

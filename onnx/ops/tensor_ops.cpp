@@ -389,8 +389,22 @@ class Expand final : public OpKernel {
     const ValueType& x = ctx.input(0);
     ctx.expect_type(1, {DType::Int64});
     ctx.output(0).dtype = x.dtype;
-    if (!x.shape || !ctx.input(1).value) return;
-    ctx.output(0).shape = broadcast_sym(*x.shape, to_sym(ints_of(*ctx.input(1).value)), ctx);
+    if (!x.shape) return;
+    if (ctx.input(1).value) {
+      ctx.output(0).shape = broadcast_sym(*x.shape, to_sym(ints_of(*ctx.input(1).value)), ctx);
+      return;
+    }
+    // The target shape is known only at run time (a class token expanded to the batch): its length
+    // still gives the rank, and a dim of X other than 1 is the output's whatever the target says.
+    const ValueType& s = ctx.input(1);
+    if (!s.shape || s.shape->size() != 1 || !(*s.shape)[0].known()) return;
+    const size_t rank = std::max<size_t>(x.shape->size(), static_cast<size_t>((*s.shape)[0].value));
+    SymShape out(rank);
+    for (size_t i = 0; i < x.shape->size(); ++i) {
+      const Dim& d = (*x.shape)[x.shape->size() - 1 - i];
+      if (d.known() && d.value != 1) out[rank - 1 - i] = d;
+    }
+    ctx.output(0).shape = out;
   }
   void compute(ComputeContext& ctx) const override {
     const Tensor& x = *ctx.inputs[0];
