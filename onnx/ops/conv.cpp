@@ -112,6 +112,14 @@ class AlignedFloats {
   size_t size_ = 0;
 };
 
+// Output channels split into chunks of whole tiles when there are fewer tasks than threads (a
+// small image): {how many chunks, rows per chunk, a multiple of mr}.
+std::pair<int64_t, int64_t> channel_chunks(int64_t tasks, int64_t threads, int64_t channels, int64_t mr) {
+  int64_t count = 1;
+  if (tasks < threads && channels >= 2 * mr) count = std::min<int64_t>((threads + tasks - 1) / tasks, channels / mr);
+  return {count, ((channels + count - 1) / count + mr - 1) / mr * mr};
+}
+
 struct ConvGeometry {
   std::vector<int64_t> in, kernel, out, stride, dilation, pad_begin, pad_end;
   int64_t in_size = 1, kernel_size = 1, out_size = 1;
@@ -286,14 +294,10 @@ class Conv final : public OpKernel {
     for (size_t d = 0; d < g.in.size(); ++d)
       direct &= g.kernel[d] == 1 && g.stride[d] == 1 && g.pad_begin[d] == 0 && g.pad_end[d] == 0;
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
-    if (winograd_) {
+    if (winograd_ || packed_) {
       if (b && b->numel() != m) ctx.error("B must hold one value per output channel (" + std::to_string(m) + ")");
-      compute_winograd(ctx, gk, g, x, b, y);
-      return;
-    }
-    if (packed_) {
-      if (b && b->numel() != m) ctx.error("B must hold one value per output channel (" + std::to_string(m) + ")");
-      compute_packed(ctx, gk, g, x, b, y, direct);
+      if (winograd_) compute_winograd(ctx, gk, g, x, b, y);
+      else compute_packed(ctx, gk, g, x, b, y, direct);
       return;
     }
     // The column matrix comes from the tensor block cache: reused across runs, never zero-filled
@@ -376,11 +380,10 @@ class Conv final : public OpKernel {
     int64_t block = std::max<int64_t>(nr, std::min<int64_t>(128, (int64_t(2) << 20) / (P * m)) / nr * nr);
     while (block > nr && batch * ((tiles + block - 1) / block) < 2 * ctx.parallel.threads()) block -= nr;
     const int64_t blocks = (tiles + block - 1) / block, depth = std::min(kc, c_in), threads = ctx.parallel.threads();
-    // Still fewer blocks than threads (a small image): each block's output channels are split into
-    // chunks, each task transforming the block's input itself (cheap next to its products).
-    int64_t row_chunks = 1;
-    if (batch * blocks < threads && m >= 2 * mr) row_chunks = std::min<int64_t>((threads + batch * blocks - 1) / (batch * blocks), m / mr);
-    const int64_t chunk = ((m + row_chunks - 1) / row_chunks + mr - 1) / mr * mr;
+    // Still fewer blocks than threads: each block's output channels are split into chunks, each task
+    // transforming the block's input itself (cheap next to its products).
+    const std::pair<int64_t, int64_t> chunks = channel_chunks(batch * blocks, threads, m, mr);
+    const int64_t row_chunks = chunks.first, chunk = chunks.second;
     const int64_t v_stride = (kernels::packed_b_floats(gk, depth, block) + 15) / 16 * 16;  // 64-byte aligned points
     const int64_t row_block = kernels::sgemm_row_block(gk);
     const float* bias = b ? b->data<float>() : nullptr;
@@ -442,9 +445,8 @@ class Conv final : public OpKernel {
     const int64_t tile = std::max<int64_t>(nr, 128 / nr * nr);
     const int64_t tiles = (positions + tile - 1) / tile, threads = ctx.parallel.threads();
     const int64_t images = batch * group_ * tiles;
-    int64_t row_chunks = 1;
-    if (images < threads && mg >= 2 * mr) row_chunks = std::min<int64_t>((threads + images - 1) / images, mg / mr);
-    const int64_t chunk = ((mg + row_chunks - 1) / row_chunks + mr - 1) / mr * mr;
+    const std::pair<int64_t, int64_t> chunks = channel_chunks(images, threads, mg, mr);
+    const int64_t row_chunks = chunks.first, chunk = chunks.second;
     const int64_t row_block = kernels::sgemm_row_block(gk);
     const bool small = batch * positions * m * kdim < kParallelMacs;
     const float* bias = b ? b->data<float>() : nullptr;
