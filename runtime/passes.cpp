@@ -75,16 +75,24 @@ int other_input(const Node& n, int v) {
   return n.inputs[0] == v ? n.inputs[1] : (n.inputs[1] == v ? n.inputs[0] : -1);
 }
 
+// A list opsets moved from an attribute to input 1 (ReduceMean's axes, Split's split): the input's
+// constant value when it is given, else the attribute (empty when absent); nullopt when the input
+// is given but not constant.
+std::optional<std::vector<int64_t>> ints_attribute_or_input(const Graph& g, const Node& n, const char* attribute) {
+  if (n.inputs.size() < 2 || n.inputs[1] < 0) return n.attr_ints(attribute);
+  const Value& v = g.values[n.inputs[1]];
+  if (!v.constant) return std::nullopt;
+  std::vector<int64_t> r;
+  for (int64_t i = 0; i < v.constant->numel(); ++i) r.push_back(v.constant->int_at(i));
+  return r;
+}
+
 // ReduceMean over exactly the last axis with keepdims; rank from the input's shape if known.
 bool reduces_last_axis(const Graph& g, const Node& n) {
   if (n.attr_int("keepdims", 1) != 1) return false;
-  std::vector<int64_t> axes = n.attr_ints("axes");
-  if (n.inputs.size() > 1 && n.inputs[1] >= 0) {
-    const Value& a = g.values[n.inputs[1]];
-    if (!a.constant) return false;
-    axes.clear();
-    for (int64_t i = 0; i < a.constant->numel(); ++i) axes.push_back(a.constant->int_at(i));
-  }
+  const std::optional<std::vector<int64_t>> given = ints_attribute_or_input(g, n, "axes");
+  if (!given) return false;
+  const std::vector<int64_t>& axes = *given;
   if (axes.size() != 1) return false;
   if (axes[0] == -1) return true;
   const Value& x = g.values[n.inputs[0]];
@@ -572,7 +580,6 @@ bool split_product(Graph& g, std::vector<bool>& dead, const Uses& u, int mm) {
   const int w = m.inputs[1], bias = fused && m.inputs.size() > 2 ? m.inputs[2] : -1;
   if (!g.values[w].constant || g.values[w].constant->rank() != 2 || g.values[w].constant->dtype() != DType::Float32) return false;
   const Tensor& wt = *g.values[w].constant;
-  const Shape wt_shape = wt.shape();
   const int64_t k = wt.shape()[0], n = wt.shape()[1];
   if (bias >= 0 && (!g.values[bias].constant || g.values[bias].constant->dtype() != DType::Float32 || g.values[bias].constant->numel() != n))
     return false;
@@ -588,13 +595,9 @@ bool split_product(Graph& g, std::vector<bool>& dead, const Uses& u, int mm) {
   if (axis < 0) axis += rank;
   if (axis != rank - 1) return false;
   // The part sizes: the split input (opset 13+), the split attribute (before 13), or equal parts.
-  std::vector<int64_t> sizes = split.attr_ints("split");
-  if (split.inputs.size() > 1 && split.inputs[1] >= 0) {
-    const Value& sv = g.values[split.inputs[1]];
-    if (!sv.constant) return false;
-    sizes.clear();
-    for (int64_t i = 0; i < sv.constant->numel(); ++i) sizes.push_back(sv.constant->int_at(i));
-  }
+  const std::optional<std::vector<int64_t>> given = ints_attribute_or_input(g, split, "split");
+  if (!given) return false;
+  std::vector<int64_t> sizes = *given;
   const int64_t parts = static_cast<int64_t>(split.outputs.size());
   if (sizes.empty() && parts > 0 && n % parts == 0) sizes.assign(parts, n / parts);
   if (static_cast<int64_t>(sizes.size()) != parts || parts < 2) return false;
@@ -632,7 +635,7 @@ bool split_product(Graph& g, std::vector<bool>& dead, const Uses& u, int mm) {
   // would keep them), so creation never holds these weights twice; the session drops unread
   // constants this way too, but only after every pass.
   if (!w_elsewhere) {
-    g.values[w].constant = std::make_shared<const Tensor>(Tensor::borrow(DType::Float32, wt_shape, nullptr));
+    g.values[w].constant = std::make_shared<const Tensor>(wt.without_data());
     release_cached_blocks();
   }
   return true;

@@ -155,7 +155,7 @@ void Session::prepare_kernels() {
   auto drop = [&](int v) {
     Value& val = graph_.values[v];
     if (needed[v] || pending[v] > 0 || !val.constant || !val.constant->raw()) return;
-    val.constant = std::make_shared<const Tensor>(Tensor::borrow(val.constant->dtype(), val.constant->shape(), nullptr));
+    val.constant = std::make_shared<const Tensor>(val.constant->without_data());
     ++dropped_constants_;
   };
   for (size_t v = 0; v < nv; ++v) drop(static_cast<int>(v));  // read by folded nodes only

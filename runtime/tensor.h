@@ -58,6 +58,9 @@ class Tensor {
   Tensor reshaped(Shape shape) const;
   // A deep copy into owned storage.
   Tensor clone() const;
+  // The same type and shape with no data: what inference still needs of a weight whose bytes are
+  // gone (packed, or split into parts).
+  Tensor without_data() const { return borrow(dtype_, shape_, nullptr); }
   const std::shared_ptr<void>& storage() const { return storage_; }
 
   // Reads element i of any numeric type as int64 / double (for shape tensors, test comparisons).

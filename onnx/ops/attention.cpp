@@ -30,7 +30,8 @@ constexpr std::initializer_list<DType> kAttentionTypes = {DType::Float32, DType:
 struct HeadLayout {
   const float* base = nullptr;
   int64_t batch_step = 0, head_step = 0, row_stride = 0;
-  const float* head(int64_t b, int64_t h) const { return base + b * batch_step + h * head_step; }
+  int64_t offset(int64_t b, int64_t h) const { return b * batch_step + h * head_step; }
+  const float* head(int64_t b, int64_t h) const { return base + offset(b, h); }
   static HeadLayout bnsh(const float* p, int64_t heads, int64_t seq, int64_t d) { return {p, heads * seq * d, seq * d, d}; }
   static HeadLayout bsnh(const float* p, int64_t heads, int64_t seq, int64_t d) { return {p, seq * heads * d, d, heads * d}; }
   static HeadLayout of(const float* p, bool heads_first, int64_t heads, int64_t seq, int64_t d) {
@@ -240,6 +241,7 @@ class Attention final : public OpKernel {
       return concat_past(layout, kv_len, pf.p, past, batch, hkv, d, dst);
     };
     const HeadLayout qs = HeadLayout::of(qf.p, four_d && !q_bsnh_, hq, q_len, dk);
+    const HeadLayout ys = HeadLayout::of(nullptr, four_d && !y_bsnh_, hq, q_len, dv);  // steps only: Y is written
     const HeadLayout ks = assemble(kf, past_k, out_k, present_k, concat_k, dk, k_bsnh_);
     const HeadLayout vs = assemble(vf, past_v, out_v, present_v, concat_v, dv, v_bsnh_);
 
@@ -300,8 +302,7 @@ class Attention final : public OpKernel {
       a.q_len = q_len, a.kv_len = total, a.dk = dk, a.dv = dv;
       const int64_t g = h / (hq / hkv);  // the key/value head of query head h
       a.q = qs.head(b, h), a.q_stride = qs.row_stride;
-      if (four_d && !y_bsnh_) a.y = y.p + (b * hq + h) * q_len * dv, a.y_stride = dv;
-      else a.y = y.p + b * q_len * hq * dv + h * dv, a.y_stride = hq * dv;
+      a.y = y.p + ys.offset(b, h), a.y_stride = ys.row_stride;
       a.k = ks.head(b, g), a.k_stride = ks.row_stride;
       a.v = vs.head(b, g), a.v_stride = vs.row_stride;
       a.scale = scale, a.softcap = softcap_;
