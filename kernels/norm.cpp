@@ -1,5 +1,7 @@
 #include "kernels/norm.h"
 
+#include <vector>
+
 
 namespace normrt::kernels {
 
@@ -101,10 +103,36 @@ void group_norm_apply(const NormPrimitives& k, const GroupNormArgs& a, int64_t u
 }
 
 void group_norm(const NormPrimitives& k, const GroupNormArgs& a, int64_t u0, int64_t u1) {
-  const int64_t unit_len = a.channels_per_group * a.spatial;
-  for (int64_t u = u0; u < u1; ++u) {
-    const NormStats st = row_stats(k, a.x + u * unit_len, unit_len, a.eps, false);
-    group_norm_apply(k, a, u, st, 0, a.channels_per_group);
+  const int64_t cpg = a.channels_per_group, unit_len = cpg * a.spatial;
+  if (u1 - u0 < 2 || a.spatial < kGroupPipelineMinSpatial) {
+    for (int64_t u = u0; u < u1; ++u) group_norm_apply(k, a, u, row_stats(k, a.x + u * unit_len, unit_len, a.eps, false), 0, cpg);
+    return;
+  }
+  // A software pipeline over the units: each is normalized in the loop that sums the next, segment
+  // by segment as row_sums cuts it, so the statistics are row_stats' bit for bit.
+  std::vector<float> ch_a(cpg), ch_c(cpg);
+  NormStats st = row_stats(k, a.x + u0 * unit_len, unit_len, a.eps, false);
+  for (int64_t u = u0;; ++u) {
+    if (u + 1 == u1) return group_norm_apply(k, a, u, st, 0, cpg);
+    for (int64_t j = 0; j < cpg; ++j) {
+      const int64_t ch = (u % a.groups) * cpg + j;
+      const float gamma = a.gamma ? a.gamma[ch] : 1.0f, beta = a.beta ? a.beta[ch] : 0.0f;
+      ch_a[j] = st.channel_a(gamma), ch_c[j] = st.channel_c(gamma, beta);
+    }
+    const float* x = a.x + u * unit_len;
+    const float* next = x + unit_len;
+    float pivot = next[0];
+    ShiftedSums t;
+    for (int64_t seg = 0, ns = norm_segments(unit_len); seg < ns; ++seg) {
+      const int64_t lo = seg * kNormSegment, n = std::min(unit_len, lo + kNormSegment) - lo;
+      k.normalize_channels_and_sum(x, a.y + u * unit_len, lo, n, a.spatial, st.pivot, ch_a.data(), ch_c.data(), next, pivot,
+                                   &t.s, &t.ss);
+    }
+    if (needs_repivot(t, unit_len)) {
+      pivot = repivot(t, unit_len, pivot);
+      t = row_sums(k, next, unit_len, pivot);
+    }
+    st = finish_stats(t, unit_len, pivot, a.eps, false);
   }
 }
 

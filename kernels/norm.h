@@ -48,6 +48,13 @@ struct NormPrimitives {
   // over the two rows; the same results as the two calls.
   void (*normalize_and_sum)(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
                             const float* b, const float* next, float next_pivot, double* s, double* ss);
+  // group_norm's pipeline: values [lo, lo + n) of a unit (x and y point at its start; its channels
+  // are `spatial` values long, channel j gets y = (x - pivot) * a[j] + c[j]) normalized as
+  // normalize_channel does, in the loop that takes shifted_sums(next + lo, n, next_pivot, s, ss);
+  // the same results as those calls.
+  void (*normalize_channels_and_sum)(const float* x, float* y, int64_t lo, int64_t n, int64_t spatial, float pivot,
+                                     const float* a, const float* c, const float* next, float next_pivot, double* s,
+                                     double* ss);
 };
 
 constexpr int kRowBlock = 4;
@@ -191,6 +198,9 @@ struct GroupNormArgs {
   const float* gamma;
   const float* beta;
 };
+// Units whose channels hold at least kGroupPipelineMinSpatial values run as a software pipeline
+// (normalize_channels_and_sum); shorter channels would cut its sweep into pieces too small.
+constexpr int64_t kGroupPipelineMinSpatial = 256;
 void group_norm(const NormPrimitives& k, const GroupNormArgs& a, int64_t u0, int64_t u1);
 // Normalizes unit u given its statistics, channels [c0, c1) of it only (for splitting one unit).
 void group_norm_apply(const NormPrimitives& k, const GroupNormArgs& a, int64_t u, const NormStats& st, int64_t c0, int64_t c1);

@@ -55,11 +55,21 @@ void normalize_and_sum(const float* x, float* y, int64_t n, float pivot, float s
   shifted_sums(next, n, next_pivot, s, ss);
 }
 
+void normalize_channels_and_sum(const float* x, float* y, int64_t lo, int64_t n, int64_t spatial, float pivot, const float* a,
+                                const float* c, const float* next, float next_pivot, double* s, double* ss) {
+  for (int64_t pos = lo, end = lo + n; pos < end;) {
+    const int64_t ch = pos / spatial, stop = std::min(end, (ch + 1) * spatial);
+    normalize_channel(x + pos, y + pos, stop - pos, pivot, a[ch], c[ch]);
+    pos = stop;
+  }
+  shifted_sums(next + lo, n, next_pivot, s, ss);
+}
+
 }  // namespace
 
 const NormPrimitives& norm_primitives_scalar() {
-  static const NormPrimitives t{Isa::Scalar, shifted_sums, normalize_vec, normalize_channel, normalize_rows, add_rows, no_fence,
-                                normalize_and_sum};
+  static const NormPrimitives t{Isa::Scalar,    shifted_sums, normalize_vec, normalize_channel,         normalize_rows,
+                                add_rows,       no_fence,     normalize_and_sum, normalize_channels_and_sum};
   return t;
 }
 

@@ -284,6 +284,39 @@ struct Norm {
     return normalize_and_sum_gb<false, false>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
   }
 
+  // The channels' sweep of group_norm's pipeline. A stretch of vectors the sums' loop hands over
+  // may cross into the next channel; its values past the boundary get the next channel's a and c.
+  // Every value is fma(x - pivot, a, c), vector or scalar, as in normalize_channel.
+  template <bool Pivot>
+  static void normalize_channels_and_sum_loop(const float* x, float* y, int64_t lo, int64_t n, int64_t spatial, float pivot,
+                                              const float* a, const float* c, const float* next, float next_pivot, double* s,
+                                              double* ss) {
+    const B p(pivot);
+    int64_t ch = lo / spatial, ch_end = (ch + 1) * spatial;
+    B av(a[ch]), cv(c[ch]);
+    auto sweep = [&](int64_t pos, int64_t end) {  // values [pos, end) of the unit
+      while (pos < end) {
+        if (pos == ch_end) ++ch, ch_end += spatial, av = B(a[ch]), cv = B(c[ch]);
+        const int64_t stop = std::min(end, ch_end);
+        for (; pos + W <= stop; pos += W) {
+          B t = B::load_unaligned(x + pos);
+          if constexpr (Pivot) t = t - p;
+          fmadd(t, av, cv).store_unaligned(y + pos);
+        }
+        for (; pos < stop; ++pos) y[pos] = std::fma(x[pos] - pivot, a[ch], c[ch]);
+      }
+    };
+    shifted_sums_with(
+        next + lo, n, next_pivot, s, ss, [&](int64_t i, int vectors) { sweep(lo + i, lo + i + vectors * W); },
+        [&](int64_t i) { sweep(lo + i, lo + i + 1); });
+  }
+  static void normalize_channels_and_sum(const float* x, float* y, int64_t lo, int64_t n, int64_t spatial, float pivot,
+                                         const float* a, const float* c, const float* next, float next_pivot, double* s,
+                                         double* ss) {
+    if (pivot != 0.0f) return normalize_channels_and_sum_loop<true>(x, y, lo, n, spatial, pivot, a, c, next, next_pivot, s, ss);
+    return normalize_channels_and_sum_loop<false>(x, y, lo, n, spatial, pivot, a, c, next, next_pivot, s, ss);
+  }
+
   static void normalize_channel(const float* x, float* y, int64_t n, float pivot, float a, float c) {
     const B p(pivot), av(a), cv(c);
     int64_t i = 0;
@@ -304,8 +337,9 @@ struct Norm {
   }
 
   static const NormPrimitives& table(Isa isa) {
-    static const NormPrimitives t{isa, shifted_sums, normalize_vec, normalize_channel, normalize_rows, add_rows, stream_fence,
-                                  normalize_and_sum};
+    static const NormPrimitives t{isa,           shifted_sums, normalize_vec,     normalize_channel,
+                                  normalize_rows, add_rows,     stream_fence,      normalize_and_sum,
+                                  normalize_channels_and_sum};
     return t;
   }
 };

@@ -3,6 +3,7 @@
 // cross-builds for AArch64 (scripts/neon_test.sh) and runs there under qemu.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -275,6 +276,56 @@ TEST_CASE("norm kernels: GroupNorm with 1 group is LayerNorm over (C,H,W); with 
       std::vector<double> ref = reference_row(x.data() + u * 2 * hw, 2 * hw, 1e-5);
       for (int64_t i = 0; i < 2 * hw; ++i) ref[i] = ref[i] * g2[(u % 3) * 2 + i / hw] + b2[(u % 3) * 2 + i / hw];
       CHECK(max_abs_error(y.data() + u * 2 * hw, ref) < 1e-5);
+    }
+  }
+}
+
+TEST_CASE("norm kernels: GroupNorm's pipeline (each unit normalized while the next is summed)") {
+  // Channels of 256+ values take the pipeline when a call has 2+ units; a call of one unit does
+  // not, so each unit alone is the reference for the bits. Channel lengths that are no multiple
+  // of the vector width put channel boundaries inside the stretches the sums' loop hands over;
+  // 3 x 6000 values cross a statistics segment (16384) inside a channel.
+  struct Shape {
+    int64_t cpg, spatial;
+  };
+  for (Shape s : {Shape{1, 256}, Shape{2, 257}, Shape{4, 300}, Shape{3, 1001}, Shape{3, 6000}}) {
+    const int64_t groups = 2, n = 3, units = n * groups, unit_len = s.cpg * s.spatial, c = groups * s.cpg;
+    // One float of offset so neither x nor y is vector-aligned.
+    std::vector<float> xbuf = normal_row(units * unit_len + 1, 0, 1, 41), ybuf(units * unit_len + 1), alone(units * unit_len);
+    float* x = xbuf.data() + 1;
+    float* y = ybuf.data() + 1;
+    for (int64_t i = 0; i < unit_len; ++i) x[unit_len + i] = x[unit_len + i] * 1e-3f + 1e4f;  // unit 1: mean far from 0 (pivot kept)
+    x[2 * unit_len] = 1e6f;                                                                  // unit 2: an outlier first (repivot)
+    std::fill(x + 3 * unit_len, x + 4 * unit_len, 7.5f);                                     // unit 3: constant, gives beta
+    x[4 * unit_len + unit_len / 2] = NAN;                                                    // unit 4: NaN stays in its unit
+    std::vector<float> gamma = normal_row(c, 1, 0.5, 42), beta = normal_row(c, 0, 1, 43);
+    for (Isa isa : isas()) {
+      INFO("isa " << std::string(isa_name(isa)) << ", " << s.cpg << " channels of " << s.spatial);
+      const NormPrimitives& k = norm_primitives(isa);
+      GroupNormArgs a{x, y, groups, s.cpg, s.spatial, 1e-5, gamma.data(), beta.data()};
+      for (int64_t u = 0; u < units; ++u) group_norm(k, a, u, u + 1);
+      std::copy(y, y + units * unit_len, alone.begin());
+      std::fill(y, y + units * unit_len, -1.0f);
+      group_norm(k, a, 0, units);
+      CHECK(std::memcmp(y, alone.data(), alone.size() * sizeof(float)) == 0);
+      for (int64_t u = 0; u < units; ++u) {
+        INFO("unit " << u);
+        const float* yu = y + u * unit_len;
+        if (u == 4) {
+          CHECK(std::all_of(yu, yu + unit_len, [](float v) { return std::isnan(v); }));
+          continue;
+        }
+        std::vector<double> ref = reference_row(x + u * unit_len, unit_len, 1e-5);
+        for (int64_t i = 0; i < unit_len; ++i) {
+          const int64_t ch = (u % groups) * s.cpg + i / s.spatial;
+          ref[i] = ref[i] * gamma[ch] + beta[ch];
+        }
+        if (u == 3) {
+          for (int64_t i = 0; i < unit_len; ++i) REQUIRE(yu[i] == beta[(u % groups) * s.cpg + i / s.spatial]);
+        } else {
+          CHECK(max_abs_error(yu, ref) < 1e-5 * 4);  // |gamma| up to ~2.5 and |z| up to ~5
+        }
+      }
     }
   }
 }
