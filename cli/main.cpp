@@ -225,7 +225,7 @@ int cmd_ops(Args& a) {
   std::map<std::pair<std::string, std::string>, std::vector<std::string>> ops;
   for (const onnx::OpEntry& e : onnx::OpRegistry::builtin().entries()) {
     if (e.domain == kInternalDomain) continue;  // written by graph passes, not by models
-    const std::string range = e.until >= onnx::kMaxDefaultOpset && e.domain.empty() ? std::to_string(e.since) + "+"
+    const std::string range = e.until == onnx::kMaxDefaultOpset && e.domain.empty() ? std::to_string(e.since) + "+"
                               : e.since == e.until                                  ? std::to_string(e.since)
                                                                                     : std::to_string(e.since) + "-" + std::to_string(e.until);
     ops[{e.domain.empty() ? "ai.onnx" : e.domain, e.op_type}].push_back(range);

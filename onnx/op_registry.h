@@ -10,8 +10,9 @@
 
 namespace normrt::onnx {
 
-// Newest default-domain opset whose operator set normrt knows; models importing a newer one are
-// refused instead of being run with possibly changed semantics.
+// Newest default-domain opset whose operator set normrt knows as a whole. An op of a model importing
+// a newer one is refused (NotImplemented, naming it) instead of being run with possibly changed
+// semantics, unless an entry covers that opset explicitly (Range-27).
 constexpr int64_t kMaxDefaultOpset = 25;
 constexpr const char* kMicrosoftDomain = "com.microsoft";
 

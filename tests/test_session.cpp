@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "kernel_test_util.h"
+#include "kernels/elementwise.h"
 #include "kernels/half.h"
 #include "test_util.h"
 
@@ -640,4 +641,35 @@ TEST_CASE("ConvTranspose with a constant (packed) W equals W given as an input: 
         CHECK(worst < 1e-5 * scale);
       }
   }
+}
+
+TEST_CASE("Range: opset 11 and opset 27's stash_type for float16") {
+  using kernels::float16;
+  auto range = [](int64_t opset, std::map<std::string, Attribute> attrs, float start, float limit, float delta) {
+    onnx::ModelSpec m = one_node("Range", {{"S", 10, {}}, {"L", 10, {}}, {"D", 10, {}}}, {{"Y", 10, {}, false}}, std::move(attrs), opset);
+    auto scalar = [](float v) { return typed<float16>(DType::Float16, {}, {float16(v)}); };
+    Tensor y = open(m)->run({"S", "L", "D"}, {scalar(start), scalar(limit), scalar(delta)})[0];
+    std::vector<float> out;
+    for (int64_t i = 0; i < y.numel(); ++i) out.push_back(float(y.data<float16>()[i]));
+    return out;
+  };
+  // float16 holds only even integers from 2048: the float32 accumulation still counts 2049,
+  // 2050, 2051 (written rounded to even), while accumulating in float16 adds 1 to 2048 and gets
+  // 2048 back every step.
+  CHECK(range(11, {}, 2048, 2052, 1) == std::vector<float>{2048, 2048, 2050, 2052});
+  CHECK(range(27, {}, 2048, 2052, 1) == std::vector<float>{2048, 2048, 2050, 2052});
+  CHECK(range(27, {{"stash_type", attr_int(1)}}, 2048, 2052, 1) == std::vector<float>{2048, 2048, 2050, 2052});
+  CHECK(range(27, {{"stash_type", attr_int(11)}}, 2048, 2052, 1) == std::vector<float>{2048, 2048, 2050, 2052});
+  CHECK(range(27, {{"stash_type", attr_int(10)}}, 2048, 2052, 1) == std::vector<float>{2048, 2048, 2048, 2048});
+  CHECK(range(27, {}, 10, 4, -2) == std::vector<float>{10, 8, 6});
+  auto [code, msg] = error_of([&] { range(27, {{"stash_type", attr_int(16)}}, 0, 4, 1); });  // bfloat16 for float16 input
+  CHECK(msg.find("stash_type bfloat16") != std::string::npos);
+  auto [code2, msg2] = error_of([&] { range(27, {{"stash_type", attr_int(7)}}, 0, 4, 1); });
+  CHECK(code2 == ErrorCode::InvalidModel);
+  CHECK(msg2.find("stash_type 7 is not a floating-point type") != std::string::npos);
+  // Opset 26 is Range-11; an op normrt does not know at 26 is refused by name.
+  CHECK(range(26, {}, 0, 3, 1) == std::vector<float>{0, 1, 2});
+  auto [code3, msg3] = error_of([&] { open(one_node("Relu", {{"X", 1, {int64_t(2)}}}, {{"Y", 1, {}, false}}, {}, 26)); });
+  CHECK(code3 == ErrorCode::NotImplemented);
+  CHECK(msg3.find("Relu") != std::string::npos);
 }

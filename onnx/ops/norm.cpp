@@ -294,13 +294,6 @@ class RowNorm final : public OpKernel {
   DType stash_;
 };
 
-DType stash_type_of(const Node& n) {
-  const int64_t stash = n.attr_int("stash_type", 1);
-  const DType u = static_cast<DType>(stash);
-  if (u != DType::Float32 && u != DType::Float64 && u != DType::BFloat16 && u != DType::Float16)
-    fail(ErrorCode::InvalidModel, n.label() + ": stash_type " + std::to_string(stash) + " is not a floating-point type");
-  return u;
-}
 
 float epsilon_of(const Node& n, float fallback = 1e-5f) {
   const float eps = n.attr_float("epsilon", fallback);

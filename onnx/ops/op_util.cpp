@@ -4,6 +4,14 @@
 
 namespace normrt::onnx {
 
+DType stash_type_of(const Node& n) {
+  const int64_t stash = n.attr_int("stash_type", 1);
+  const DType u = static_cast<DType>(stash);
+  if (u != DType::Float32 && u != DType::Float64 && u != DType::BFloat16 && u != DType::Float16)
+    fail(ErrorCode::InvalidModel, n.label() + ": stash_type " + std::to_string(stash) + " is not a floating-point type");
+  return u;
+}
+
 int64_t normalize_axis(int64_t axis, int64_t rank, const InferContext& ctx, const std::string& what) {
   if (axis < -rank || axis >= rank)
     ctx.error(what + " " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));

@@ -51,6 +51,10 @@ constexpr std::initializer_list<DType> kNumericTypes = {
     DType::Float32, DType::Float64, DType::Float16, DType::BFloat16, DType::Int8,  DType::UInt8,
     DType::Int16,   DType::UInt16,  DType::Int32,   DType::UInt32,   DType::Int64, DType::UInt64};
 
+// The stash_type attribute (default 1, float32) of the ops that compute 16-bit float inputs in a
+// wider type: a floating-point type, else InvalidModel naming the node.
+DType stash_type_of(const Node& n);
+
 // Maps axis in [-rank, rank) to [0, rank); `what` names it in the error.
 int64_t normalize_axis(int64_t axis, int64_t rank, const InferContext& ctx, const std::string& what = "axis");
 

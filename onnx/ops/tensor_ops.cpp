@@ -477,13 +477,21 @@ class ConstantOfShape final : public OpKernel {
   Tensor value_;
 };
 
+// Range: start, start + delta, ... up to limit (exclusive), each value the previous plus delta as
+// the reference computes it. float16 and bfloat16 accumulate in float32 (Range-11, and Range-27's
+// default stash_type); Range-27's stash_type may instead name float64 or the input type itself
+// (every step then rounds to it).
 class Range final : public OpKernel {
  public:
+  explicit Range(DType stash = DType::Float32) : stash_(stash) {}
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, {DType::Float32, DType::Float64, DType::Int16, DType::Int32, DType::Int64, DType::Float16, DType::BFloat16});
     for (size_t i : {1, 2})
       if (ctx.input(i).dtype != ctx.input(0).dtype) ctx.error("start, limit and delta must have the same element type");
-    ctx.output(0).dtype = ctx.input(0).dtype;
+    const DType t = ctx.input(0).dtype;
+    if ((t == DType::Float16 || t == DType::BFloat16) && stash_ != DType::Float32 && stash_ != DType::Float64 && stash_ != t)
+      ctx.error("stash_type " + dtype_name(stash_) + " is neither float, double nor the input type " + dtype_name(t));
+    ctx.output(0).dtype = t;
     if (!ctx.input(0).value || !ctx.input(1).value || !ctx.input(2).value) {
       ctx.output(0).shape = SymShape{Dim()};
       return;
@@ -505,11 +513,26 @@ class Range final : public OpKernel {
     Tensor& y = *ctx.outputs[0];
     visit_numeric(y.dtype(), [&]<class T>() {
       using C = kernels::compute_t<T>;
-      const C start = C(ctx.inputs[0]->data<T>()[0]), delta = C(ctx.inputs[2]->data<T>()[0]);
-      C v = start;
-      for (int64_t i = 0; i < y.numel(); ++i, v = static_cast<C>(v + delta)) y.data<T>()[i] = T(v);  // accumulate like the reference
+      auto fill = [&]<class A>(auto round) {
+        const A start = A(C(ctx.inputs[0]->data<T>()[0])), delta = A(C(ctx.inputs[2]->data<T>()[0]));
+        A v = start;
+        for (int64_t i = 0; i < y.numel(); ++i, v = round(A(v + delta))) y.data<T>()[i] = T(C(v));
+      };
+      auto keep = [](auto v) { return v; };
+      if constexpr (std::is_same_v<C, T>) {
+        fill.template operator()<T>(keep);
+      } else if (stash_ == DType::Float64) {
+        fill.template operator()<double>(keep);
+      } else if (stash_ == y.dtype()) {  // each sum rounded to the 16-bit type (float32 holds it exactly first)
+        fill.template operator()<float>([](float v) { return float(T(v)); });
+      } else {
+        fill.template operator()<float>(keep);
+      }
     });
   }
+
+ private:
+  DType stash_;
 };
 
 // Trilu: keeps the upper (upper=1) or lower triangle of the last two dims, from diagonal k.
@@ -629,7 +652,10 @@ void register_tensor_ops(OpRegistry& r) {
   r.add("", "Tile", 6, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Tile>(); });
   r.add("", "ConstantOfShape", 9, kMaxDefaultOpset,
         [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<ConstantOfShape>(n); });
-  r.add("", "Range", 11, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Range>(); });
+  // Range-27 (stash_type) is known past kMaxDefaultOpset: a model importing opsets 26-27 runs its
+  // Range, while any op that may have changed there is still refused by name.
+  r.add("", "Range", 11, 26, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Range>(); });
+  r.add("", "Range", 27, 27, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Range>(stash_type_of(n)); });
   r.add("", "Trilu", 14, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Trilu>(n.attr_int("upper", 1) != 0); });
   r.add("", "CumSum", 11, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
     return std::make_unique<CumSum>(n.attr_int("exclusive", 0) != 0, n.attr_int("reverse", 0) != 0);
