@@ -673,3 +673,47 @@ TEST_CASE("Range: opset 11 and opset 27's stash_type for float16") {
   CHECK(code3 == ErrorCode::NotImplemented);
   CHECK(msg3.find("Relu") != std::string::npos);
 }
+
+TEST_CASE("MaxPool's Indices in row-major and column-major (storage_order) order, 2-D and 3-D") {
+  // Input values are their own row-major offsets, so each maximum (the window's last value) says
+  // where it was; Indices must count it row-major, or with the first spatial dim fastest.
+  for (int rank : {2, 3}) {
+    const Shape in = rank == 2 ? Shape{2, 1, 4, 6} : Shape{1, 2, 4, 2, 6};
+    const std::vector<int64_t> spatial(in.begin() + 2, in.end());
+    int64_t plane = 1;
+    for (int64_t d : spatial) plane *= d;
+    std::vector<float> xv(static_cast<size_t>(in[0] * in[1] * plane));
+    for (size_t i = 0; i < xv.size(); ++i) xv[i] = float(i);
+    for (int64_t order : {0, 1}) {
+      INFO("rank " << rank << ", storage_order " << order);
+      std::vector<int64_t> kernel(rank, 2);
+      onnx::ValueSpec x{"X", 1, {}};
+      for (int64_t d : in) x.dims.push_back(d);
+      onnx::ModelSpec m = one_node("MaxPool", {x}, {{"Y", 1, {}, false}, {"I", 7, {}, false}},
+                                   {{"kernel_shape", attr_ints(kernel)}, {"strides", attr_ints(kernel)}, {"storage_order", attr_int(order)}}, 12);
+      auto out = open(m)->run({"X"}, {f32(in, xv)});
+      const Tensor &y = out[0], &idx = out[1];
+      REQUIRE(y.numel() == idx.numel());
+      for (int64_t o = 0; o < y.numel(); ++o) {
+        const auto flat = static_cast<int64_t>(y.data<float>()[o]);  // row-major offset of the maximum
+        int64_t within = flat % plane, want = flat - within;
+        if (order == 1) {  // recompose with the first spatial dim fastest
+          std::vector<int64_t> at(spatial.size());
+          for (size_t d = spatial.size(); d-- > 0;) at[d] = within % spatial[d], within /= spatial[d];
+          int64_t col = 0;
+          for (size_t d = spatial.size(); d-- > 0;) col = col * spatial[d] + at[d];
+          want += col;
+        } else {
+          want += within;
+        }
+        CHECK(idx.data<int64_t>()[o] == want);
+      }
+    }
+  }
+  auto [code, msg] = error_of([&] {
+    open(one_node("MaxPool", {{"X", 1, {int64_t(1), int64_t(1), int64_t(4)}}}, {{"Y", 1, {}, false}},
+                  {{"kernel_shape", attr_ints({2})}, {"storage_order", attr_int(2)}}, 12));
+  });
+  CHECK(code == ErrorCode::InvalidModel);
+  CHECK(msg.find("storage_order must be 0 (row-major) or 1 (column-major), got 2") != std::string::npos);
+}

@@ -100,8 +100,9 @@ void for_window(const PoolGeometry& g, const std::vector<int64_t>& op, F&& f) {
 class Pool final : public OpKernel {
  public:
   // global: the kernel is the whole plane.
-  Pool(bool is_max, bool global, PoolAttrs attrs, bool count_include_pad)
-      : max_(is_max), global_(global), a_(std::move(attrs)), count_pad_(count_include_pad) {}
+  // column_major: MaxPool's storage_order = 1, Indices counted with the first spatial dim fastest.
+  Pool(bool is_max, bool global, PoolAttrs attrs, bool count_include_pad, bool column_major = false)
+      : max_(is_max), global_(global), a_(std::move(attrs)), count_pad_(count_include_pad), column_major_(column_major) {}
 
   PoolGeometry geometry(const Shape& x, const std::function<void(const std::string&)>& error) const {
     std::vector<int64_t> in(x.begin() + 2, x.end());
@@ -158,7 +159,10 @@ class Pool final : public OpKernel {
             });
             const double r = max_ ? (nan ? std::numeric_limits<double>::quiet_NaN() : acc) : (count ? acc / double(count) : 0.0);
             y.data<T>()[plane * g.out_size + o] = T(static_cast<C>(r));
-            if (indices) indices->data<int64_t>()[plane * g.out_size + o] = plane * g.in_size + std::max<int64_t>(arg, 0);
+            if (indices) {
+              const int64_t at = std::max<int64_t>(arg, 0);
+              indices->data<int64_t>()[plane * g.out_size + o] = plane * g.in_size + (column_major_ ? column_major_offset(g.in, at) : at);
+            }
             for (size_t d = g.in.size(); d-- > 0;) {
               if (++op[d] < g.out[d]) break;
               op[d] = 0;
@@ -170,9 +174,18 @@ class Pool final : public OpKernel {
   }
 
  private:
+  // The column-major offset of the value at row-major offset `off` of a plane of `dims`.
+  static int64_t column_major_offset(const std::vector<int64_t>& dims, int64_t off) {
+    std::vector<int64_t> at(dims.size());
+    for (size_t d = dims.size(); d-- > 0;) at[d] = off % dims[d], off /= dims[d];
+    int64_t r = 0;
+    for (size_t d = dims.size(); d-- > 0;) r = r * dims[d] + at[d];
+    return r;
+  }
+
   bool max_, global_;
   PoolAttrs a_;
-  bool count_pad_;
+  bool count_pad_, column_major_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -272,8 +285,9 @@ void register_pool_ops(OpRegistry& r) {
     return std::make_unique<Pool>(false, false, pool_attrs(n), n.attr_int("count_include_pad", 0) != 0);
   });
   r.add("", "MaxPool", 8, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
-    if (n.attr_int("storage_order", 0) != 0) fail(ErrorCode::NotImplemented, n.label() + ": storage_order=1 (column-major indices) is not supported");
-    return std::make_unique<Pool>(true, false, pool_attrs(n), false);
+    const int64_t order = n.attr_int("storage_order", 0);
+    if (order != 0 && order != 1) fail(ErrorCode::InvalidModel, n.label() + ": storage_order must be 0 (row-major) or 1 (column-major), got " + std::to_string(order));
+    return std::make_unique<Pool>(true, false, pool_attrs(n), false, order == 1);
   });
   r.add("", "GlobalAveragePool", 1, kMaxDefaultOpset,
         [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Pool>(false, true, PoolAttrs{}, false); });
