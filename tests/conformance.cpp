@@ -132,7 +132,12 @@ int main(int argc, char** argv) {
   }
   std::printf("skipped as unsupported, by reason:\n");
   for (auto& [reason, names] : skips) {
-    std::printf("  %-40s %3zu  (%s%s)\n", reason.c_str(), names.size(), names[0].c_str(), names.size() > 1 ? ", ..." : "");
+    std::string shown = names[0] + (names.size() > 1 ? ", ..." : "");
+    if (verbose) {  // every case, not just the first
+      shown.clear();
+      for (const std::string& n : names) shown += (shown.empty() ? "" : ", ") + n;
+    }
+    std::printf("  %-40s %3zu  (%s)\n", reason.c_str(), names.size(), shown.c_str());
   }
   for (const std::string& f : failures) std::printf("FAIL %s\n", f.c_str());
   std::printf("conformance: %d cases in %s\n", static_cast<int>(cases.size()), dir.c_str());

@@ -716,4 +716,14 @@ TEST_CASE("MaxPool's Indices in row-major and column-major (storage_order) order
   });
   CHECK(code == ErrorCode::InvalidModel);
   CHECK(msg.find("storage_order must be 0 (row-major) or 1 (column-major), got 2") != std::string::npos);
+  // 8-bit integers (MaxPool-12): the maximum of each window, exactly; AveragePool stays float-only.
+  onnx::ModelSpec i8 = one_node("MaxPool", {{"X", 3, {int64_t(1), int64_t(1), int64_t(6)}}}, {{"Y", 3, {}, false}},
+                                {{"kernel_shape", attr_ints({2})}, {"strides", attr_ints({2})}}, 12);
+  Tensor y8 = open(i8)->run({"X"}, {typed<int8_t>(DType::Int8, {1, 1, 6}, {-128, -127, 5, -3, 127, 126})})[0];
+  CHECK(y8.dtype() == DType::Int8);
+  CHECK(std::vector<int8_t>(y8.data<int8_t>(), y8.data<int8_t>() + 3) == std::vector<int8_t>{-127, 5, 127});
+  auto [avg_code, avg_msg] = error_of([&] {
+    open(one_node("AveragePool", {{"X", 2, {int64_t(1), int64_t(1), int64_t(4)}}}, {{"Y", 2, {}, false}}, {{"kernel_shape", attr_ints({2})}}, 12));
+  });
+  CHECK(avg_msg.find("uint8") != std::string::npos);
 }

@@ -114,7 +114,10 @@ class Pool final : public OpKernel {
   }
 
   void infer(InferContext& ctx) const override {
-    ctx.expect_type(0, {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16});
+    if (max_)  // MaxPool-12 added 8-bit integers (a maximum needs no rounding)
+      ctx.expect_type(0, {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16, DType::Int8, DType::UInt8});
+    else
+      ctx.expect_type(0, {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16});
     const ValueType& x = ctx.input(0);
     ctx.output(0).dtype = x.dtype;
     if (ctx.num_outputs() > 1) ctx.output(1).dtype = DType::Int64;
@@ -134,7 +137,7 @@ class Pool final : public OpKernel {
     Tensor* indices = ctx.outputs.size() > 1 ? ctx.outputs[1] : nullptr;
     const PoolGeometry g = geometry(x.shape(), [&](const std::string& e) { ctx.error(e); });
     const int64_t planes = x.shape()[0] * x.shape()[1];
-    visit_float(x.dtype(), [&]<class T>() {
+    visit_numeric(x.dtype(), [&]<class T>() {  // the types infer allows
       using C = kernels::compute_t<T>;
       ctx.parallel.for_range(planes, rows_grain(g.out_size * g.kernel_size), [&](int64_t p0, int64_t p1) {
         std::vector<int64_t> op(g.in.size());
