@@ -221,6 +221,20 @@ TEST_CASE("shape inference: Expand to a shape known only at run time still has i
   CHECK(out.shape() == Shape{3, 2, 8});
 }
 
+TEST_CASE("shape inference: ConstantOfShape of a shape known only at run time has its rank") {
+  // zeros_like(input_ids) exports as ConstantOfShape(Shape(ids)); BERT's embeddings add it, and
+  // without the rank every shape after them was unknown (so split_product never saw its QKV).
+  onnx::ModelSpec m = one_node("ConstantOfShape", {{"S", 7, {int64_t(2)}}}, {{"Y", 1, {}, false}});
+  auto s = open(m);
+  REQUIRE(s->outputs()[0].shape);
+  const SymShape& y = *s->outputs()[0].shape;
+  REQUIRE(y.size() == 2);
+  CHECK((!y[0].known() && !y[1].known()));
+  const Tensor out = s->run({"S"}, {typed(DType::Int64, {2}, std::vector<int64_t>{3, 2})})[0];
+  CHECK(out.shape() == Shape{3, 2});
+  CHECK(out.data<float>()[5] == 0.0f);
+}
+
 TEST_CASE("constant folding: a Shape-driven subgraph folds once the input shape is known, and outputs are unchanged") {
   // Y = Reshape(X, Concat(Gather(Shape(X), 0), [-1])): the flatten-to-[batch, -1] exporters write.
   auto model = [](std::variant<int64_t, std::string> batch) {

@@ -511,6 +511,8 @@ TEST_CASE("graph passes on an exported BERT: attention, GELU and MatMul + bias f
   CHECK(r.fired.at("gelu") == 2);
   CHECK(r.fired.at("matmul_bias") == 8);
   CHECK(m.count([](const Node& n) { return n.op_type == "Attention" && n.domain == kInternalDomain; }) == 2);
+  CHECK(r.fired.at("split_product") == 2);  // the QKV product, once shapes are inferred through the embeddings
+  CHECK(m.count([](const Node& n) { return n.op_type == "Split"; }) == 0);
   CHECK(m.max_diff < 1e-5);
 }
 

@@ -461,7 +461,12 @@ class ConstantOfShape final : public OpKernel {
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, {DType::Int64});
     ctx.output(0).dtype = value_.dtype();
-    if (!ctx.input(0).value) return;
+    if (!ctx.input(0).value) {
+      // Known only at run time (zeros_like of the input ids): the shape's length is still the rank.
+      const ValueType& s = ctx.input(0);
+      if (s.shape && s.shape->size() == 1 && (*s.shape)[0].known()) ctx.output(0).shape = SymShape(static_cast<size_t>((*s.shape)[0].value));
+      return;
+    }
     const std::vector<int64_t> s = ints_of(*ctx.input(0).value);
     for (int64_t v : s)
       if (v < 0) ctx.error("the shape has a negative entry");
