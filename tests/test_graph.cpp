@@ -235,6 +235,42 @@ TEST_CASE("shape inference: ConstantOfShape of a shape known only at run time ha
   CHECK(out.data<float>()[5] == 0.0f);
 }
 
+TEST_CASE("shape inference under a symbolic batch: Conv, ConvTranspose and pooling give their other dims; Slice keeps its rank") {
+  auto output_shape = [](const onnx::ModelSpec& m) {
+    auto s = open(m);
+    REQUIRE(s->outputs()[0].shape);
+    return sym_shape_to_string(*s->outputs()[0].shape);
+  };
+  auto model = [](const std::string& op, std::map<std::string, Attribute> attrs, Tensor w) {
+    onnx::ModelSpec m = one_node(op, {{"X", 1, {std::string("batch"), int64_t(4), int64_t(7), int64_t(9)}}}, {{"Y", 1, {}, false}}, std::move(attrs));
+    if (w.numel()) {
+      m.initializers = {onnx::tensor_spec("W", w)};
+      m.nodes[0].inputs.push_back("W");
+    }
+    return m;
+  };
+  Tensor none;
+  CHECK(output_shape(model("Conv", {{"pads", attr_ints({1, 1, 1, 1})}}, Tensor::allocate(DType::Float32, {6, 4, 3, 3}))) == "[batch,6,7,9]");
+  CHECK(output_shape(model("ConvTranspose", {{"strides", attr_ints({2, 2})}}, Tensor::allocate(DType::Float32, {4, 5, 2, 2}))) ==
+        "[batch,5,14,18]");
+  CHECK(output_shape(model("MaxPool", {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}}, none)) == "[batch,4,3,4]");
+  CHECK(output_shape(model("GlobalAveragePool", {}, none)) == "[batch,4,1,1]");
+  // Slice of the channels by constants: known; by starts known only at run time: the rank and
+  // the untouched dims.
+  onnx::ModelSpec cut = one_node("Slice", {{"X", 1, {std::string("batch"), int64_t(8), int64_t(3)}}}, {{"Y", 1, {}, false}});
+  cut.initializers = {onnx::tensor_spec("s", typed<int64_t>(DType::Int64, {1}, {0})), onnx::tensor_spec("e", typed<int64_t>(DType::Int64, {1}, {4})),
+                      onnx::tensor_spec("a", typed<int64_t>(DType::Int64, {1}, {1}))};
+  cut.nodes[0].inputs = {"X", "s", "e", "a"};
+  CHECK(output_shape(cut) == "[batch,4,3]");
+  onnx::ModelSpec runtime = one_node("Slice", {{"X", 1, {std::string("batch"), int64_t(8), int64_t(3)}}, {"E", 7, {int64_t(1)}}}, {{"Y", 1, {}, false}});
+  runtime.initializers = {onnx::tensor_spec("s", typed<int64_t>(DType::Int64, {1}, {0})), onnx::tensor_spec("a", typed<int64_t>(DType::Int64, {1}, {1}))};
+  runtime.nodes[0].inputs = {"X", "s", "E", "a"};
+  CHECK(output_shape(runtime) == "[batch,?,3]");
+  auto rs = open(runtime);
+  Tensor x = Tensor::allocate(DType::Float32, {2, 8, 3});
+  CHECK(rs->run({"X", "E"}, {x, typed<int64_t>(DType::Int64, {1}, {5})})[0].shape() == Shape{2, 5, 3});
+}
+
 TEST_CASE("constant folding: a Shape-driven subgraph folds once the input shape is known, and outputs are unchanged") {
   // Y = Reshape(X, Concat(Gather(Shape(X), 0), [-1])): the flatten-to-[batch, -1] exporters write.
   auto model = [](std::variant<int64_t, std::string> batch) {

@@ -240,13 +240,14 @@ class Conv final : public OpKernel {
     if (!x.shape || !w.shape) return;
     if (x.shape->size() < 3 || x.shape->size() > 5) ctx.error("X must be [N, C, spatial...] with 1 to 3 spatial dims");
     if (w.shape->size() != x.shape->size()) ctx.error("W must have the rank of X");
-    if (!x.shape_known() || !w.shape_known()) {
+    const std::optional<Shape> xb = shape_but_batch(x);
+    if (!xb || !w.shape_known()) {
       SymShape out(x.shape->size());
       out[0] = (*x.shape)[0], out[1] = (*w.shape)[0];
       ctx.output(0).shape = out;
       return;
     }
-    const Shape xs = x.concrete_shape(), ws = w.concrete_shape();
+    const Shape &xs = *xb, ws = w.concrete_shape();
     if (xs[1] != ws[1] * group_) ctx.error("X has " + std::to_string(xs[1]) + " channels, W expects " + std::to_string(ws[1] * group_));
     if (ws[0] % group_) ctx.error("W's output channels (" + std::to_string(ws[0]) + ") do not divide by group " + std::to_string(group_));
     if (ctx.has_input(2) && ctx.input(2).shape_known() && checked_numel(ctx.input(2).concrete_shape(), "B") != ws[0])
@@ -254,7 +255,7 @@ class Conv final : public OpKernel {
     const ConvGeometry g = geometry(spatial(xs), spatial(ws), [&](const std::string& e) { ctx.error(e); });
     Shape out{xs[0], ws[0]};
     out.insert(out.end(), g.out.begin(), g.out.end());
-    ctx.output(0).shape = to_sym(out);
+    ctx.output(0).shape = with_batch(out, x);
   }
 
   // A constant float W is packed here once, for the session's ISA: per group and depth block of
@@ -593,15 +594,16 @@ class ConvTranspose final : public OpKernel {
     const ValueType &x = ctx.input(0), &w = ctx.input(1);
     if (w.dtype != x.dtype || (ctx.has_input(2) && ctx.input(2).dtype != x.dtype)) ctx.error("X, W and B must have the same element type");
     ctx.output(0).dtype = x.dtype;
-    if (!x.shape_known() || !w.shape_known()) return;
-    const Shape xs = x.concrete_shape(), ws = w.concrete_shape();
+    const std::optional<Shape> xb = shape_but_batch(x);
+    if (!xb || !w.shape_known()) return;
+    const Shape &xs = *xb, ws = w.concrete_shape();
     if (xs.size() < 3 || ws.size() != xs.size()) ctx.error("X and W must be [N, C, spatial...] of the same rank");
     if (xs[1] != ws[0]) ctx.error("X has " + std::to_string(xs[1]) + " channels, W expects " + std::to_string(ws[0]));
     if (xs[1] % group_) ctx.error("input channels do not divide by group");
     const ConvGeometry g = geometry(spatial(xs), spatial(ws), [&](const std::string& e) { ctx.error(e); });
     Shape out{xs[0], ws[1] * group_};
     out.insert(out.end(), g.out.begin(), g.out.end());
-    ctx.output(0).shape = to_sym(out);
+    ctx.output(0).shape = with_batch(out, x);
   }
 
   void compute(ComputeContext& ctx) const override {

@@ -12,6 +12,23 @@ DType stash_type_of(const Node& n) {
   return u;
 }
 
+std::optional<Shape> shape_but_batch(const ValueType& x) {
+  if (!x.shape || x.shape->empty()) return std::nullopt;
+  Shape s;
+  for (size_t d = 0; d < x.shape->size(); ++d) {
+    const Dim& v = (*x.shape)[d];
+    if (!v.known() && d > 0) return std::nullopt;
+    s.push_back(v.known() ? v.value : 1);
+  }
+  return s;
+}
+
+SymShape with_batch(const Shape& out, const ValueType& x) {
+  SymShape r = to_sym(out);
+  r[0] = (*x.shape)[0];
+  return r;
+}
+
 int64_t normalize_axis(int64_t axis, int64_t rank, const InferContext& ctx, const std::string& what) {
   if (axis < -rank || axis >= rank)
     ctx.error(what + " " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -54,6 +55,12 @@ constexpr std::initializer_list<DType> kNumericTypes = {
 // The stash_type attribute (default 1, float32) of the ops that compute 16-bit float inputs in a
 // wider type: a floating-point type, else InvalidModel naming the node.
 DType stash_type_of(const Node& n);
+
+// X's shape with its first dim (the batch) read as 1 if that alone is unknown, else nullopt: the
+// ops whose other output dims depend only on X's others (Conv, ConvTranspose, pooling) infer them
+// under a symbolic batch and put X's batch dim back (with_batch).
+std::optional<Shape> shape_but_batch(const ValueType& x);
+SymShape with_batch(const Shape& out, const ValueType& x);
 
 // Maps axis in [-rank, rank) to [0, rank); `what` names it in the error.
 int64_t normalize_axis(int64_t axis, int64_t rank, const InferContext& ctx, const std::string& what = "axis");

@@ -123,12 +123,13 @@ class Pool final : public OpKernel {
     if (ctx.num_outputs() > 1) ctx.output(1).dtype = DType::Int64;
     if (!x.shape) return;
     if (x.shape->size() < 3) ctx.error("X must be [N, C, spatial...]");
-    if (!x.shape_known()) return;
-    const Shape xs = x.concrete_shape();
+    const std::optional<Shape> xb = shape_but_batch(x);
+    if (!xb) return;
+    const Shape& xs = *xb;
     const PoolGeometry g = geometry(xs, [&](const std::string& e) { ctx.error(e); });
     Shape out{xs[0], xs[1]};
     out.insert(out.end(), g.out.begin(), g.out.end());
-    for (size_t o = 0; o < ctx.num_outputs(); ++o) ctx.output(o).shape = to_sym(out);
+    for (size_t o = 0; o < ctx.num_outputs(); ++o) ctx.output(o).shape = with_batch(out, x);
   }
 
   void compute(ComputeContext& ctx) const override {

@@ -252,13 +252,37 @@ class Slice final : public OpKernel {
     return p;
   }
 
+  // The output has X's rank; an axis the Slice does not touch keeps X's dim, symbolic or not, and
+  // one it cuts is known when its dim and the starts, ends and steps are (x[:, :160] of
+  // [batch, 320, 64, 64] is [batch, 160, 64, 64]).
   void infer(InferContext& ctx) const override {
     const ValueType& x = ctx.input(0);
     ctx.output(0).dtype = x.dtype;
-    if (!x.shape_known()) return;
+    if (!x.shape) return;
     const std::vector<const Tensor*> ins = known_input_values(ctx);
-    auto p = plan(x.concrete_shape(), ins, [&](const std::string& e) { ctx.error(e); });
-    if (p) ctx.output(0).shape = to_sym(p->count);
+    const int64_t rank = static_cast<int64_t>(x.shape->size());
+    // Which axes are cut: the axes (attribute or input), else the first len(starts).
+    std::optional<std::vector<int64_t>> axes;
+    if (!from_inputs_) axes = axes_.empty() ? iota_axes(static_cast<int64_t>(starts_.size())) : axes_;
+    else if (ins.size() > 3 && ctx.has_input(3)) axes = ins[3] ? std::optional(ints_of(*ins[3])) : std::nullopt;
+    else if (ins.size() > 1 && ins[1]) axes = iota_axes(ins[1]->numel());
+    else if (const ValueType& st = ctx.input(1); st.shape && st.shape->size() == 1 && (*st.shape)[0].known())
+      axes = iota_axes((*st.shape)[0].value);
+    std::vector<bool> cut(rank, !axes);
+    if (axes)
+      for (int64_t a : *axes) cut[normalize_axis(a, rank, ctx, "Slice axis")] = true;
+    Shape in(rank);
+    for (int64_t d = 0; d < rank; ++d) in[d] = (*x.shape)[d].known() ? (*x.shape)[d].value : 1;  // cut dims unknown stay unknown below
+    const std::optional<Plan> p = plan(in, ins, [&](const std::string& e) { ctx.error(e); });
+    SymShape out = *x.shape;
+    for (int64_t d = 0; d < rank; ++d)
+      if (cut[d]) out[d] = p && (*x.shape)[d].known() ? Dim::of(p->count[d]) : Dim();
+    ctx.output(0).shape = out;
+  }
+  static std::vector<int64_t> iota_axes(int64_t n) {
+    std::vector<int64_t> a(static_cast<size_t>(std::max<int64_t>(n, 0)));
+    for (int64_t i = 0; i < n; ++i) a[i] = i;
+    return a;
   }
 
   void compute(ComputeContext& ctx) const override {
