@@ -173,7 +173,7 @@ void sweep(const GemmPrimitives& k, const float* ap, const float* bp, int64_t mc
   const ActivationPrimitives* act = ep ? &activation_primitives(k.isa) : nullptr;
   for (int64_t jr = jr0; jr < jr1; ++jr) {
     const int64_t cols = std::min<int64_t>(nr, nc - jr * nr);
-    // The next panel is fetched into L2 while this one is computed: the first tiles each prefetch a
+    // The next panel is fetched into cache while this one is computed: the first tiles each prefetch a
     // slice of it (one line per 4 steps of k, spread over their k loop). Constant weights come from
     // DRAM, and the hardware prefetcher alone left each panel's first tile waiting on them (BERT-base
     // at sequence 128, 1 thread: 3.5-4.5% faster end to end, measured run by run in one process).

@@ -26,7 +26,7 @@ struct GemmPrimitives {
   // C[mr, nr] (leading dimension ldc) = (accumulate ? C : 0) + A_panel * B_panel over kc, where
   // A_panel is kc steps of mr values and B_panel kc steps of nr values. Only the top-left
   // rows x cols of the tile are written (edge tiles). prefetch (may be null): kc * 4 floats the
-  // kernel fetches into L2 as it goes, one line per 4 steps of k (the caller's next B panel).
+  // kernel prefetches as it goes, one line per 4 steps of k (the caller's next B panel).
   void (*microkernel)(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, bool accumulate,
                       int64_t rows, int64_t cols, const float* prefetch);
   // The same with A read in place: `rows` rows of kc values, row i at a + i * lda (no packing, for
