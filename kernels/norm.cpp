@@ -1,7 +1,7 @@
 #include "kernels/norm.h"
 
+#include <tuple>
 #include <vector>
-
 
 namespace normrt::kernels {
 
@@ -91,14 +91,21 @@ void row_norm(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t
   if (a.stream_stores) k.stream_fence();
 }
 
+namespace {
+// Channel j of unit u as normalize_channel takes it: y = (x - pivot) * a + c, gamma and beta folded in.
+std::pair<float, float> channel_affine(const GroupNormArgs& a, int64_t u, int64_t j, const NormStats& st) {
+  const int64_t ch = (u % a.groups) * a.channels_per_group + j;
+  const float gamma = a.gamma ? a.gamma[ch] : 1.0f, beta = a.beta ? a.beta[ch] : 0.0f;
+  return {st.channel_a(gamma), st.channel_c(gamma, beta)};
+}
+}  // namespace
+
 void group_norm_apply(const NormPrimitives& k, const GroupNormArgs& a, int64_t u, const NormStats& st, int64_t c0, int64_t c1) {
-  const int64_t g = u % a.groups;
   const int64_t unit_len = a.channels_per_group * a.spatial;
   for (int64_t j = c0; j < c1; ++j) {
-    const int64_t ch = g * a.channels_per_group + j;
-    const float gamma = a.gamma ? a.gamma[ch] : 1.0f, beta = a.beta ? a.beta[ch] : 0.0f;
+    const auto [ca, cc] = channel_affine(a, u, j, st);
     const int64_t off = u * unit_len + j * a.spatial;
-    k.normalize_channel(a.x + off, a.y + off, a.spatial, st.pivot, st.channel_a(gamma), st.channel_c(gamma, beta));
+    k.normalize_channel(a.x + off, a.y + off, a.spatial, st.pivot, ca, cc);
   }
 }
 
@@ -114,18 +121,14 @@ void group_norm(const NormPrimitives& k, const GroupNormArgs& a, int64_t u0, int
   NormStats st = row_stats(k, a.x + u0 * unit_len, unit_len, a.eps, false);
   for (int64_t u = u0;; ++u) {
     if (u + 1 == u1) return group_norm_apply(k, a, u, st, 0, cpg);
-    for (int64_t j = 0; j < cpg; ++j) {
-      const int64_t ch = (u % a.groups) * cpg + j;
-      const float gamma = a.gamma ? a.gamma[ch] : 1.0f, beta = a.beta ? a.beta[ch] : 0.0f;
-      ch_a[j] = st.channel_a(gamma), ch_c[j] = st.channel_c(gamma, beta);
-    }
+    for (int64_t j = 0; j < cpg; ++j) std::tie(ch_a[j], ch_c[j]) = channel_affine(a, u, j, st);
     const float* x = a.x + u * unit_len;
     const float* next = x + unit_len;
     float pivot = next[0];
     ShiftedSums t;
     for (int64_t seg = 0, ns = norm_segments(unit_len); seg < ns; ++seg) {
-      const int64_t lo = seg * kNormSegment, n = std::min(unit_len, lo + kNormSegment) - lo;
-      k.normalize_channels_and_sum(x, a.y + u * unit_len, lo, n, a.spatial, st.pivot, ch_a.data(), ch_c.data(), next, pivot,
+      const auto [lo, len] = segment_range(unit_len, seg);
+      k.normalize_channels_and_sum(x, a.y + u * unit_len, lo, len, a.spatial, st.pivot, ch_a.data(), ch_c.data(), next, pivot,
                                    &t.s, &t.ss);
     }
     if (needs_repivot(t, unit_len)) {

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <utility>
 
 #include "kernels/elementwise.h"
 #include "kernels/isa.h"
@@ -69,11 +70,16 @@ inline int64_t norm_segments(int64_t n) { return n <= kNormSegment ? 1 : (n + kN
 struct ShiftedSums {
   double s = 0, ss = 0;
 };
-// Sums of segment k of a row of n values.
+// Segment `seg` of a row of n values: its first value and its length.
+inline std::pair<int64_t, int64_t> segment_range(int64_t n, int64_t seg) {
+  const int64_t lo = seg * kNormSegment;
+  return {lo, std::min(n, lo + kNormSegment) - lo};
+}
+// Sums of segment seg of a row of n values.
 inline ShiftedSums segment_sums(const NormPrimitives& k, const float* row, int64_t n, float pivot, int64_t seg) {
   ShiftedSums r;
-  const int64_t lo = seg * kNormSegment, hi = std::min(n, lo + kNormSegment);
-  k.shifted_sums(row + lo, hi - lo, pivot, &r.s, &r.ss);
+  const auto [lo, len] = segment_range(n, seg);
+  k.shifted_sums(row + lo, len, pivot, &r.s, &r.ss);
   return r;
 }
 

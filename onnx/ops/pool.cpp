@@ -161,7 +161,9 @@ class Pool final : public OpKernel {
               }
               count += count_pad_ ? in_pads : inside;
             });
-            const double r = max_ ? (nan ? std::numeric_limits<double>::quiet_NaN() : acc) : (count ? acc / double(count) : 0.0);
+            double r = max_ ? (nan ? std::numeric_limits<double>::quiet_NaN() : acc) : (count ? acc / double(count) : 0.0);
+            if constexpr (std::is_integral_v<C>)
+              if (arg < 0) r = 0;  // a window of padding only: -inf has no integer form
             y.data<T>()[plane * g.out_size + o] = T(static_cast<C>(r));
             if (indices) {
               const int64_t at = std::max<int64_t>(arg, 0);
