@@ -235,6 +235,25 @@ TEST_CASE("shape inference: ConstantOfShape of a shape known only at run time ha
   CHECK(out.data<float>()[5] == 0.0f);
 }
 
+TEST_CASE("shape inference: a shape input declared absurdly long gives no rank, not an allocation of it") {
+  // A fuzzed file declared Reshape's shape input [2^44]: inference built a SymShape of that rank.
+  // Lengths above kMaxInferredRank (64) leave the output's shape unknown; the run then checks the
+  // real value.
+  for (const std::string op : {"Reshape", "Expand", "ConstantOfShape"}) {
+    INFO(op);
+    const int64_t huge = int64_t(1) << 44;
+    onnx::ModelSpec m = op == "ConstantOfShape" ? one_node(op, {{"S", 7, {huge}}}, {{"Y", 1, {}, false}})
+                                                : one_node(op, {{"X", 1, {int64_t(2), int64_t(3)}}, {"S", 7, {huge}}}, {{"Y", 1, {}, false}});
+    auto s = open(m);
+    CHECK(!s->outputs()[0].shape);
+    onnx::ModelSpec ok = op == "ConstantOfShape" ? one_node(op, {{"S", 7, {int64_t(64)}}}, {{"Y", 1, {}, false}})
+                                                 : one_node(op, {{"X", 1, {int64_t(2), int64_t(3)}}, {"S", 7, {int64_t(64)}}}, {{"Y", 1, {}, false}});
+    auto so = open(ok);
+    REQUIRE(so->outputs()[0].shape);
+    CHECK(so->outputs()[0].shape->size() == 64);
+  }
+}
+
 TEST_CASE("shape inference under a symbolic batch: Conv, ConvTranspose and pooling give their other dims; Slice keeps its rank") {
   auto output_shape = [](const onnx::ModelSpec& m) {
     auto s = open(m);

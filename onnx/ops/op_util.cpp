@@ -29,6 +29,13 @@ SymShape with_batch(const Shape& out, const ValueType& x) {
   return r;
 }
 
+std::optional<size_t> length_as_rank(const ValueType& v) {
+  if (!v.shape || v.shape->size() != 1 || !(*v.shape)[0].known()) return std::nullopt;
+  const int64_t n = (*v.shape)[0].value;
+  if (n < 0 || n > kMaxInferredRank) return std::nullopt;
+  return static_cast<size_t>(n);
+}
+
 int64_t normalize_axis(int64_t axis, int64_t rank, const InferContext& ctx, const std::string& what) {
   if (axis < -rank || axis >= rank)
     ctx.error(what + " " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));

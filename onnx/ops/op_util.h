@@ -62,6 +62,12 @@ DType stash_type_of(const Node& n);
 std::optional<Shape> shape_but_batch(const ValueType& x);
 SymShape with_batch(const Shape& out, const ValueType& x);
 
+// The length of a 1-D input whose value is not known yet (a shape computed at run time), which is
+// the rank of the shape it holds: nullopt when its own shape does not say, or says more than
+// kMaxInferredRank, so a file declaring an absurd length cannot make inference allocate it.
+constexpr int64_t kMaxInferredRank = 64;
+std::optional<size_t> length_as_rank(const ValueType& v);
+
 // Maps axis in [-rank, rank) to [0, rank); `what` names it in the error.
 int64_t normalize_axis(int64_t axis, int64_t rank, const InferContext& ctx, const std::string& what = "axis");
 

@@ -34,7 +34,7 @@ class Reshape final : public OpKernel {
     out.dtype = data.dtype;
     if (!shape.value) {
       // Only the rank is known before the shape tensor's contents are.
-      if (shape.shape_known() && shape.shape->size() == 1) out.shape = SymShape(shape.shape->at(0).value);
+      if (const std::optional<size_t> rank = length_as_rank(shape)) out.shape = SymShape(*rank);
       return;
     }
     const Tensor& s = *shape.value;

@@ -266,8 +266,8 @@ class Slice final : public OpKernel {
     if (!from_inputs_) axes = axes_.empty() ? iota_axes(static_cast<int64_t>(starts_.size())) : axes_;
     else if (ins.size() > 3 && ctx.has_input(3)) axes = ins[3] ? std::optional(ints_of(*ins[3])) : std::nullopt;
     else if (ins.size() > 1 && ins[1]) axes = iota_axes(ins[1]->numel());
-    else if (const ValueType& st = ctx.input(1); st.shape && st.shape->size() == 1 && (*st.shape)[0].known())
-      axes = iota_axes((*st.shape)[0].value);
+    else if (const std::optional<size_t> n = length_as_rank(ctx.input(1)))
+      axes = iota_axes(static_cast<int64_t>(*n));
     std::vector<bool> cut(rank, !axes);
     if (axes)
       for (int64_t a : *axes) cut[normalize_axis(a, rank, ctx, "Slice axis")] = true;
@@ -420,9 +420,9 @@ class Expand final : public OpKernel {
     }
     // The target shape is known only at run time (a class token expanded to the batch): its length
     // still gives the rank, and a dim of X other than 1 is the output's whatever the target says.
-    const ValueType& s = ctx.input(1);
-    if (!s.shape || s.shape->size() != 1 || !(*s.shape)[0].known()) return;
-    const size_t rank = std::max<size_t>(x.shape->size(), static_cast<size_t>((*s.shape)[0].value));
+    const std::optional<size_t> target_rank = length_as_rank(ctx.input(1));
+    if (!target_rank) return;
+    const size_t rank = std::max<size_t>(x.shape->size(), *target_rank);
     SymShape out(rank);
     for (size_t i = 0; i < x.shape->size(); ++i) {
       const Dim& d = (*x.shape)[x.shape->size() - 1 - i];
@@ -487,8 +487,7 @@ class ConstantOfShape final : public OpKernel {
     ctx.output(0).dtype = value_.dtype();
     if (!ctx.input(0).value) {
       // Known only at run time (zeros_like of the input ids): the shape's length is still the rank.
-      const ValueType& s = ctx.input(0);
-      if (s.shape && s.shape->size() == 1 && (*s.shape)[0].known()) ctx.output(0).shape = SymShape(static_cast<size_t>((*s.shape)[0].value));
+      if (const std::optional<size_t> rank = length_as_rank(ctx.input(0))) ctx.output(0).shape = SymShape(*rank);
       return;
     }
     const std::vector<int64_t> s = ints_of(*ctx.input(0).value);
