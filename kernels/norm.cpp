@@ -31,7 +31,6 @@ namespace {
 // and outputs are those of row_stats and normalize_vec, bit for bit.
 void row_norm_pipelined(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t r1) {
   const int64_t d = a.d;
-  auto first_pivot = [&](const float* row) { return a.rms || d == 0 ? 0.0f : row[0]; };
   NormStats st = row_stats(k, a.x + r0 * d, d, a.eps, a.rms);
   for (int64_t r = r0; r < r1; ++r) {
     const float* src = a.x + r * d;
@@ -43,14 +42,10 @@ void row_norm_pipelined(const NormPrimitives& k, const RowNormArgs& a, int64_t r
       break;
     }
     const float* next = src + d;
-    float pivot = first_pivot(next);
+    const float pivot = first_pivot(next, d, a.rms);
     ShiftedSums t;
     k.normalize_and_sum(src, dst, d, st.pivot, st.scale, st.offset, a.gamma, a.beta, next, pivot, &t.s, &t.ss);
-    if (!a.rms && needs_repivot(t, d)) {
-      pivot = repivot(t, d, pivot);
-      t = row_sums(k, next, d, pivot);
-    }
-    st = finish_stats(t, d, pivot, a.eps, a.rms);
+    st = stats_from_sums(t, d, pivot, a.eps, a.rms, [&](float p) { return row_sums(k, next, d, p); });
   }
 }
 }  // namespace
@@ -124,18 +119,14 @@ void group_norm(const NormPrimitives& k, const GroupNormArgs& a, int64_t u0, int
     for (int64_t j = 0; j < cpg; ++j) std::tie(ch_a[j], ch_c[j]) = channel_affine(a, u, j, st);
     const float* x = a.x + u * unit_len;
     const float* next = x + unit_len;
-    float pivot = next[0];
+    const float pivot = first_pivot(next, unit_len, false);
     ShiftedSums t;
     for (int64_t seg = 0, ns = norm_segments(unit_len); seg < ns; ++seg) {
       const auto [lo, len] = segment_range(unit_len, seg);
       k.normalize_channels_and_sum(x, a.y + u * unit_len, lo, len, a.spatial, st.pivot, ch_a.data(), ch_c.data(), next, pivot,
                                    &t.s, &t.ss);
     }
-    if (needs_repivot(t, unit_len)) {
-      pivot = repivot(t, unit_len, pivot);
-      t = row_sums(k, next, unit_len, pivot);
-    }
-    st = finish_stats(t, unit_len, pivot, a.eps, false);
+    st = stats_from_sums(t, unit_len, pivot, a.eps, false, [&](float p) { return row_sums(k, next, unit_len, p); });
   }
 }
 

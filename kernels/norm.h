@@ -142,15 +142,26 @@ inline ShiftedSums row_sums(const NormPrimitives& k, const float* row, int64_t n
   return total;
 }
 
+// The pivot a row's sums start from: its first value (0 for RMS, which takes no mean).
+inline float first_pivot(const float* row, int64_t n, bool rms) { return rms || n == 0 ? 0.0f : row[0]; }
+
+// Statistics from a row's sums t around `pivot`; when that pivot proved an outlier, the row is
+// summed again around its mean first (resum(pivot) returns the sums around another pivot). Every
+// path that takes a row's statistics (whole, pipelined, split across threads) ends here.
+template <class Resum>
+NormStats stats_from_sums(ShiftedSums t, int64_t n, float pivot, double eps, bool rms, Resum&& resum) {
+  if (!rms && needs_repivot(t, n)) {
+    pivot = repivot(t, n, pivot);
+    t = resum(pivot);
+  }
+  return finish_stats(t, n, pivot, eps, rms);
+}
+
 // Whole-row statistics.
 inline NormStats row_stats(const NormPrimitives& k, const float* row, int64_t n, double eps, bool rms) {
-  float pivot = rms || n == 0 ? 0.0f : row[0];
-  ShiftedSums total = row_sums(k, row, n, pivot);
-  if (!rms && needs_repivot(total, n)) {
-    pivot = repivot(total, n, pivot);
-    total = row_sums(k, row, n, pivot);
-  }
-  return finish_stats(total, n, pivot, eps, rms);
+  auto sums = [&](float pivot) { return row_sums(k, row, n, pivot); };
+  const float pivot = first_pivot(row, n, rms);
+  return stats_from_sums(sums(pivot), n, pivot, eps, rms, sums);
 }
 
 // LayerNormalization (rms = false) or RMSNormalization (rms = true) of rows [r0, r1) of a

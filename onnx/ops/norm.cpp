@@ -77,13 +77,8 @@ kernels::NormStats split_stats(const ComputeContext& ctx, const NormPrimitives& 
     for (const auto& p : parts) total.s += p.s, total.ss += p.ss;
     return total;
   };
-  float pivot = rms ? 0.0f : row[0];
-  kernels::ShiftedSums total = sums(pivot);
-  if (!rms && kernels::needs_repivot(total, n)) {
-    pivot = kernels::repivot(total, n, pivot);
-    total = sums(pivot);
-  }
-  return kernels::finish_stats(total, n, pivot, eps, rms);
+  const float pivot = kernels::first_pivot(row, n, rms);
+  return kernels::stats_from_sums(sums(pivot), n, pivot, eps, rms, sums);
 }
 
 // Rows of length d normalized independently: spread rows over threads, or, when there are fewer

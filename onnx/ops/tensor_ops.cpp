@@ -223,8 +223,7 @@ class Slice final : public OpKernel {
     }
     const int64_t rank = static_cast<int64_t>(in.size());
     if (starts.size() != ends.size()) error("starts and ends have different lengths");
-    if (axes.empty())
-      for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+    if (axes.empty()) axes = iota_axes(static_cast<int64_t>(starts.size()));
     if (steps.empty()) steps.assign(starts.size(), 1);
     if (axes.size() != starts.size() || steps.size() != starts.size()) error("starts, ends, axes and steps must have the same length");
     Plan p;
