@@ -38,9 +38,10 @@ struct NormPrimitives {
                         const float* b, bool stream);
   // y[i] = (x[i] - pivot) * a + c (one fused multiply-add).
   void (*normalize_channel)(const float* x, float* y, int64_t n, float pivot, float a, float c);
-  // normalize_vec for kRowBlock rows at once, so gamma and beta are loaded once for all of them.
+  // normalize_vec (no streaming) for kRowBlock rows at once, so gamma and beta are loaded once for
+  // all of them. Streamed rows go one at a time instead (see RowNormArgs::from_memory).
   void (*normalize_rows)(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
-                         const float* offset, const float* g, const float* b, bool stream);
+                         const float* offset, const float* g, const float* b);
   // out[i] = (x[i] + skip[i]) + bias[i]; bias may be null.
   void (*add_rows)(const float* x, const float* skip, const float* bias, float* out, int64_t n);
   // Call once after streamed (stream = true) normalize calls, before the output is read elsewhere.
@@ -183,18 +184,18 @@ struct RowNormArgs {
   float* sum_out = nullptr;
   float* mean_out = nullptr;
   float* inv_std_out = nullptr;
-  // The tensor comes from DRAM (see streams_from_memory): rows of at most kStreamRowMax values go
-  // one at a time. stream_stores: y is written with non-temporal stores (see kStreamStoreBytes).
+  // The tensor comes from DRAM (see streams_from_memory): rows go one at a time. stream_stores: y is
+  // written with non-temporal stores (see kStreamStoreBytes); it implies from_memory.
   bool from_memory = false;
   bool stream_stores = false;
 };
-// A tensor moving more than kStreamBytes (input + output) comes from DRAM. Its rows of at most
-// kStreamRowMax values are normalized one at a time right after their statistics, which keeps one
-// read and one write stream going (measured 0.9x memcpy here against 0.55x for blocks of kRowBlock
-// rows, four interleaved write streams); longer rows stay in blocks, which load gamma and beta once
-// for four rows.
+// A tensor moving more than kStreamBytes (input + output) comes from DRAM. Its rows are normalized
+// one at a time right after their statistics, which keeps one read and one write stream going
+// (measured 0.9x memcpy on Zen 5 against 0.55x for blocks of kRowBlock rows, four interleaved write
+// streams). With non-temporal stores the four streams are far worse where a vector is half a cache
+// line (AVX2): on Zen 3, LN [1,2048,4096] took 39 ms in blocks and 7.2 ms one row at a time; a
+// microbenchmark there wrote 32 MiB at 15.5 GB/s as one non-temporal stream and 2.0 GB/s as four.
 constexpr int64_t kStreamBytes = int64_t(16) << 20;
-constexpr int64_t kStreamRowMax = 2048;
 inline bool streams_from_memory(int64_t bytes_moved) { return bytes_moved > kStreamBytes; }
 // From kStreamStoreBytes on, y goes out with non-temporal stores: it would not stay in cache
 // anyway, and they save reading its lines in before writing them (measured on [1,2048,4096]:

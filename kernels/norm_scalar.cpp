@@ -39,8 +39,8 @@ void normalize_channel(const float* x, float* y, int64_t n, float pivot, float a
 }
 
 void normalize_rows(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
-                    const float* offset, const float* g, const float* b, bool stream) {
-  for (int k = 0; k < kRowBlock; ++k) normalize_vec(x[k], y[k], n, pivot[k], scale[k], offset[k], g, b, stream);
+                    const float* offset, const float* g, const float* b) {
+  for (int k = 0; k < kRowBlock; ++k) normalize_vec(x[k], y[k], n, pivot[k], scale[k], offset[k], g, b, false);
 }
 
 void add_rows(const float* x, const float* skip, const float* bias, float* out, int64_t n) {

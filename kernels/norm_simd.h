@@ -203,16 +203,13 @@ struct Norm {
     return normalize_vec_gb<false, false>(x, y, n, pivot, scale, offset, g, b, stream);
   }
 
-  template <bool G, bool Bias, bool Pivot, bool Stream>
+  template <bool G, bool Bias, bool Pivot>
   static void normalize_rows_loop(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
                                   const float* offset, const float* g, const float* b) {
     constexpr int R = kRowBlock;
     B p[R], a[R], c[R];
     for (int k = 0; k < R; ++k) p[k] = B(pivot[k]), a[k] = B(scale[k]), c[k] = B(offset[k]);
     int64_t i = 0;
-    if constexpr (Stream)  // the rows share their alignment (checked by the caller): peel to it
-      for (const int64_t head = std::min(n, to_alignment(y[0])); i < head; ++i)
-        for (int k = 0; k < R; ++k) y[k][i] = normalized_scalar<G, Bias>(x[k][i], i, pivot[k], scale[k], offset[k], g, b);
     for (; i + W <= n; i += W) {
       const B gv = G ? B::load_unaligned(g + i) : B(1.0f);
       const B bv = Bias ? B::load_unaligned(b + i) : B(0.0f);
@@ -220,10 +217,10 @@ struct Norm {
         B t = B::load_unaligned(x[k] + i);
         if constexpr (Pivot) t = t - p[k];
         const B z = fmadd(t, a[k], c[k]);
-        if constexpr (G && Bias) put<Stream>(y[k] + i, fmadd(z, gv, bv));
-        else if constexpr (G) put<Stream>(y[k] + i, z * gv);
-        else if constexpr (Bias) put<Stream>(y[k] + i, z + bv);
-        else put<Stream>(y[k] + i, z);
+        if constexpr (G && Bias) fmadd(z, gv, bv).store_unaligned(y[k] + i);
+        else if constexpr (G) (z * gv).store_unaligned(y[k] + i);
+        else if constexpr (Bias) (z + bv).store_unaligned(y[k] + i);
+        else z.store_unaligned(y[k] + i);
       }
     }
     for (; i < n; ++i)
@@ -232,26 +229,19 @@ struct Norm {
 
   template <bool G, bool Bias>
   static void normalize_rows_gb(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
-                                const float* offset, const float* g, const float* b, bool stream) {
-    bool any_pivot = false, same_alignment = true;
-    for (int k = 0; k < kRowBlock; ++k) {
-      any_pivot |= pivot[k] != 0.0f;
-      same_alignment &= reinterpret_cast<uintptr_t>(y[k]) % kVectorBytes == reinterpret_cast<uintptr_t>(y[0]) % kVectorBytes;
-    }
-    if (stream && same_alignment && reinterpret_cast<uintptr_t>(y[0]) % sizeof(float) == 0) {
-      if (any_pivot) return normalize_rows_loop<G, Bias, true, true>(x, y, n, pivot, scale, offset, g, b);
-      return normalize_rows_loop<G, Bias, false, true>(x, y, n, pivot, scale, offset, g, b);
-    }
-    if (any_pivot) return normalize_rows_loop<G, Bias, true, false>(x, y, n, pivot, scale, offset, g, b);
-    return normalize_rows_loop<G, Bias, false, false>(x, y, n, pivot, scale, offset, g, b);
+                                const float* offset, const float* g, const float* b) {
+    bool any_pivot = false;
+    for (int k = 0; k < kRowBlock; ++k) any_pivot |= pivot[k] != 0.0f;
+    if (any_pivot) return normalize_rows_loop<G, Bias, true>(x, y, n, pivot, scale, offset, g, b);
+    return normalize_rows_loop<G, Bias, false>(x, y, n, pivot, scale, offset, g, b);
   }
 
   static void normalize_rows(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
-                             const float* offset, const float* g, const float* b, bool stream) {
-    if (g && b) return normalize_rows_gb<true, true>(x, y, n, pivot, scale, offset, g, b, stream);
-    if (g) return normalize_rows_gb<true, false>(x, y, n, pivot, scale, offset, g, b, stream);
-    if (b) return normalize_rows_gb<false, true>(x, y, n, pivot, scale, offset, g, b, stream);
-    return normalize_rows_gb<false, false>(x, y, n, pivot, scale, offset, g, b, stream);
+                             const float* offset, const float* g, const float* b) {
+    if (g && b) return normalize_rows_gb<true, true>(x, y, n, pivot, scale, offset, g, b);
+    if (g) return normalize_rows_gb<true, false>(x, y, n, pivot, scale, offset, g, b);
+    if (b) return normalize_rows_gb<false, true>(x, y, n, pivot, scale, offset, g, b);
+    return normalize_rows_gb<false, false>(x, y, n, pivot, scale, offset, g, b);
   }
 
   // normalize_vec of one row (x -> y) in the same loop as the shifted sums of the next row: the

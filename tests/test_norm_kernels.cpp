@@ -48,9 +48,11 @@ std::vector<float> normal_row(int64_t d, double center, double scale, uint32_t s
 }
 
 void layer_norm(Isa isa, const float* x, float* y, int64_t rows, int64_t d, double eps, const float* g = nullptr,
-                const float* b = nullptr, float* mean = nullptr, float* inv = nullptr, bool rms = false, bool from_memory = false) {
+                const float* b = nullptr, float* mean = nullptr, float* inv = nullptr, bool rms = false, bool from_memory = false,
+                bool stream_stores = false) {
   RowNormArgs a{x, y, d, eps, rms, g, b};
   a.from_memory = from_memory;
+  a.stream_stores = stream_stores;
   a.mean_out = mean;
   a.inv_std_out = inv;
   row_norm(norm_primitives(isa), a, 0, rows);
@@ -153,17 +155,19 @@ TEST_CASE("norm kernels: a row's output does not depend on the batch or the othe
     INFO("isa " << std::string(isa_name(isa)));
     std::vector<float> row = normal_row(d, 5, 2, 11), alone(d), g = normal_row(d, 1, 0.5, 12), b = normal_row(d, 0, 1, 13);
     layer_norm(isa, row.data(), alone.data(), 1, d, 1e-5, g.data(), b.data());
-    // Rows in blocks (cache-resident tensors) or one at a time (tensors streamed from memory).
-    for (bool from_memory : {false, true})
+    // Rows in blocks (cache-resident tensors) or one at a time (tensors streamed from memory), and
+    // with non-temporal stores (tensors larger than the caches; the middle row is not aligned).
+    for (int mode : {0, 1, 2})
     for (int64_t batch : {2, 5, 9}) {
-      INFO("from_memory " << from_memory << " batch " << batch);
+      const bool from_memory = mode >= 1, stream_stores = mode == 2;
+      INFO("from_memory " << from_memory << " stream_stores " << stream_stores << " batch " << batch);
       std::vector<float> x, y(batch * d);
       for (int64_t r = 0; r < batch; ++r) {
         std::vector<float> other = r == batch / 2 ? row : normal_row(d, 1e4 * r, 1e3, static_cast<uint32_t>(r + 50));
         if (r == 0 && r != batch / 2) other[3] = NAN;
         x.insert(x.end(), other.begin(), other.end());
       }
-      layer_norm(isa, x.data(), y.data(), batch, d, 1e-5, g.data(), b.data(), nullptr, nullptr, false, from_memory);
+      layer_norm(isa, x.data(), y.data(), batch, d, 1e-5, g.data(), b.data(), nullptr, nullptr, false, from_memory, stream_stores);
       CHECK(std::memcmp(y.data() + (batch / 2) * d, alone.data(), d * sizeof(float)) == 0);
     }
   }
