@@ -274,6 +274,20 @@ struct Norm {
     return normalize_and_sum_gb<false, false>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
   }
 
+  // y = fma(x - p, a, c) for the whole vectors of [pos, stop); returns where they end. Its own
+  // function, with everything by value, because in a lambda capturing by reference each store
+  // through y (a may-alias vector store) made GCC reload the captured a, c, x and y: the loop then
+  // waited on store-to-load forwarding (GroupNorm at 0.24x memcpy on Zen 3).
+  template <bool Pivot>
+  static int64_t normalize_stretch(const float* x, float* y, int64_t pos, int64_t stop, B p, B a, B c) {
+    for (; pos + W <= stop; pos += W) {
+      B t = B::load_unaligned(x + pos);
+      if constexpr (Pivot) t = t - p;
+      fmadd(t, a, c).store_unaligned(y + pos);
+    }
+    return pos;
+  }
+
   // The channels' sweep of group_norm's pipeline. A stretch of vectors the sums' loop hands over
   // may cross into the next channel; its values past the boundary get the next channel's a and c.
   // Every value is fma(x - pivot, a, c), vector or scalar, as in normalize_channel.
@@ -288,11 +302,7 @@ struct Norm {
       while (pos < end) {
         if (pos == ch_end) ++ch, ch_end += spatial, av = B(a[ch]), cv = B(c[ch]);
         const int64_t stop = std::min(end, ch_end);
-        for (; pos + W <= stop; pos += W) {
-          B t = B::load_unaligned(x + pos);
-          if constexpr (Pivot) t = t - p;
-          fmadd(t, av, cv).store_unaligned(y + pos);
-        }
+        pos = normalize_stretch<Pivot>(x, y, pos, stop, p, av, cv);
         for (; pos < stop; ++pos) y[pos] = std::fma(x[pos] - pivot, a[ch], c[ch]);
       }
     };
