@@ -62,14 +62,15 @@ void scalar_row_times_matrix(const float* a, int64_t k, const float* b, int64_t 
 }
 
 const GemmPrimitives& gemm_primitives_scalar() {
-  static const GemmPrimitives t{Isa::Scalar,          kScalarMR, kScalarNR, kScalarKC, scalar_microkernel, scalar_microkernel_rows,
-                                scalar_row_times_matrix, scalar_row_times_panels, scalar_pack_a_panel};
+  static const GemmPrimitives t{Isa::Scalar,           kScalarMR,          kScalarNR,
+                                kScalarKC,             kGemmInPlaceMaxColumns, scalar_microkernel,
+                                scalar_microkernel_rows, scalar_row_times_matrix, scalar_row_times_panels,
+                                scalar_pack_a_panel};
   return t;
 }
 
 // Cache blocking: a KC x NR panel of B is reused across a tile row, an MC x KC block of A stays in L2.
 constexpr int64_t kNC = kGemmNC;
-constexpr int64_t kInPlaceMaxColumns = 1024;
 
 // 64-byte aligned scratch that grows as needed, one per thread.
 struct Scratch {
@@ -276,9 +277,8 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
         const bool last = pc + depth >= kdim;
         const GemmEpilogue jep{ep.bias ? ep.bias + jc : nullptr, ep.act};
         // Row-major A used against few columns: the microkernel reads it in place (same order, same
-        // bits). Against many, packing it once pays for itself (measured: in place is faster up to
-        // N = 768, packed from N = 3072).
-        if (a.col_stride == 1 && (jr1 - jr0) * nr <= kInPlaceMaxColumns) {
+        // bits). Against many, packing it once pays for itself (where "few" ends is per ISA).
+        if (a.col_stride == 1 && (jr1 - jr0) * nr <= k.in_place_a_max_cols) {
           sweep(k, a.data + ic * a.row_stride + pc, b.block(jb, pb), mcc, kc, jr0, jr1, std::min(nc, n1 - jc), c + ic * ldc + jc, ldc,
                 pc > 0, 0, last && ep.active() ? &jep : nullptr, a.row_stride);
           continue;
@@ -364,7 +364,7 @@ void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, 
         const int64_t mcc = std::min(mc, m1 - ic);
         const bool last = pc + depth >= kdim;
         const GemmEpilogue jep{ep.bias ? ep.bias + jc : nullptr, ep.act};
-        if (a.col_stride == 1 && nc <= kInPlaceMaxColumns) {  // see sgemm_rows_packed
+        if (a.col_stride == 1 && nc <= k.in_place_a_max_cols) {  // see sgemm_rows_packed
           sweep(k, a.data + ic * a.row_stride + pc, bp, mcc, kc, 0, panels_n, nc, c + ic * ldc + jc, ldc, pc > 0, 0,
                 last && ep.active() ? &jep : nullptr, a.row_stride);
           continue;

@@ -23,6 +23,12 @@ struct GemmPrimitives {
   // Measured per ISA: on the Zen 5 this was tuned on, 768 beats the classic L1-sized 256 by 5-15%
   // (B panels stream from L2 well; C is reloaded 3x less often for K = 3072).
   int kc;
+  // Products against at most this many columns read a row-major A in place (microkernel_rows)
+  // instead of packing it. Measured per ISA: on Zen 5 (AVX-512) in place is faster up to N = 768
+  // and packing pays from N = 3072; on Zen 3 (AVX2, 16 vector registers, 32 KiB L1) packing was
+  // faster at every width (paired runs at 1 thread: BERT-base s128 1.04-1.05x, GPT-2 1.04x,
+  // ViT-B/16 1.02x; BERT at 2 threads 1.07x).
+  int64_t in_place_a_max_cols;
   // C[mr, nr] (leading dimension ldc) = (accumulate ? C : 0) + A_panel * B_panel over kc, where
   // A_panel is kc steps of mr values and B_panel kc steps of nr values. Only the top-left
   // rows x cols of the tile are written (edge tiles). prefetch (may be null): kc * 4 floats the
@@ -111,6 +117,8 @@ int64_t sgemm_row_block(const GemmPrimitives& k);
 
 // B's column blocks are kGemmNC wide (its depth blocks: GemmPrimitives::kc or PackedB::depth_block).
 constexpr int64_t kGemmNC = 3072;
+// GemmPrimitives::in_place_a_max_cols where an ISA was not measured otherwise.
+constexpr int64_t kGemmInPlaceMaxColumns = 1024;
 
 // The pieces of sgemm for callers that reuse a packed A across several products (attention packs
 // a query block once and multiplies it with every key block).

@@ -12,7 +12,7 @@
 
 namespace normrt::kernels::simd {
 
-template <class Arch, int MR, int NV, int KC>
+template <class Arch, int MR, int NV, int KC, int64_t InPlaceCols = kGemmInPlaceMaxColumns>
 struct Gemm {
   using B = xsimd::batch<float, Arch>;
   static constexpr int64_t W = B::size;
@@ -163,7 +163,8 @@ struct Gemm {
   }
 
   static const GemmPrimitives& table(Isa isa) {
-    static const GemmPrimitives t{isa, MR, static_cast<int>(NR), KC, microkernel, microkernel_rows, row_times_matrix, row_times_panels, pack_a_panel};
+    static const GemmPrimitives t{isa,         MR,         static_cast<int>(NR), KC,           InPlaceCols,
+                                  microkernel, microkernel_rows, row_times_matrix,  row_times_panels, pack_a_panel};
     return t;
   }
 };
