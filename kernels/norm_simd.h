@@ -94,6 +94,11 @@ struct Norm {
     }
   };
 
+  // Accumulator pairs in shifted_sums_with: 4 where there are 32 vector registers (AVX-512, NEON);
+  // 2 with AVX2's 16, where 4 pairs plus a pipelined normalize sweep's operands spilled to the
+  // stack in every block.
+  static constexpr int kPairs = std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>> ? 2 : 4;
+
   // The shifted sums of one row, with `extra(i, vectors)` called for each stretch of vectors the
   // loop reads (and `extra_tail(i)` for each scalar tail element), so another sweep can share the
   // loop. The sums are computed the same way with or without it, bit for bit.
@@ -103,21 +108,24 @@ struct Norm {
     const B p(pivot);
     LaneSums acc;
     int64_t i = 0;
-    // Four independent accumulators, each fed at most 4 times before the flush into double: a
-    // chain of 4 float additions per lane keeps the sums accurate to a few ulps.
-    constexpr int64_t kBlock = 16 * W;
+    // kPairs independent (sum, square) accumulator pairs, each fed at most 4 times before the flush
+    // into double: a chain of 4 float additions per lane keeps the sums accurate to a few ulps.
+    constexpr int64_t kBlock = 4 * kPairs * W;
     while (i + kBlock <= n) {
-      B s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f), q0(0.0f), q1(0.0f), q2(0.0f), q3(0.0f);
-      for (const int64_t end = i + kBlock; i < end; i += 4 * W) {
-        const B a = B::load_unaligned(x + i) - p, b = B::load_unaligned(x + i + W) - p;
-        const B c = B::load_unaligned(x + i + 2 * W) - p, d = B::load_unaligned(x + i + 3 * W) - p;
-        s0 += a, s1 += b, s2 += c, s3 += d;
-        q0 = fmadd(a, a, q0), q1 = fmadd(b, b, q1), q2 = fmadd(c, c, q2), q3 = fmadd(d, d, q3);
-        extra(i, 4);
+      B s[kPairs], q[kPairs];
+      for (int j = 0; j < kPairs; ++j) s[j] = B(0.0f), q[j] = B(0.0f);
+      for (const int64_t end = i + kBlock; i < end; i += kPairs * W) {
+        for (int j = 0; j < kPairs; ++j) {
+          const B v = B::load_unaligned(x + i + j * W) - p;
+          s[j] += v;
+          q[j] = fmadd(v, v, q[j]);
+        }
+        extra(i, kPairs);
       }
-      acc.flush((s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3));
+      if constexpr (kPairs == 4) acc.flush((s[0] + s[1]) + (s[2] + s[3]), (q[0] + q[1]) + (q[2] + q[3]));
+      else acc.flush(s[0] + s[1], q[0] + q[1]);
     }
-    // Fewer than 16 vectors left: one vector at a time, then the scalar tail.
+    // Less than a block left: one vector at a time, then the scalar tail.
     B s0(0.0f), q0(0.0f);
     int64_t count = 0;
     for (; i + W <= n; i += W) {
@@ -318,11 +326,8 @@ struct Norm {
   }
 
   static void normalize_channel(const float* x, float* y, int64_t n, float pivot, float a, float c) {
-    const B p(pivot), av(a), cv(c);
-    int64_t i = 0;
-    if (pivot == 0.0f)
-      for (; i + W <= n; i += W) fmadd(B::load_unaligned(x + i), av, cv).store_unaligned(y + i);
-    for (; i + W <= n; i += W) fmadd(B::load_unaligned(x + i) - p, av, cv).store_unaligned(y + i);
+    int64_t i = pivot == 0.0f ? normalize_stretch<false>(x, y, 0, n, B(pivot), B(a), B(c))
+                              : normalize_stretch<true>(x, y, 0, n, B(pivot), B(a), B(c));
     for (; i < n; ++i) y[i] = std::fma(x[i] - pivot, a, c);
   }
 
