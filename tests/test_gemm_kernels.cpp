@@ -103,7 +103,10 @@ TEST_CASE("sgemm_rows with transposed operands (strided views), every ISA") {
 TEST_CASE("prepacked B gives the same bits as packing per call, for any column split on panel bounds") {
   for (Isa isa : isas()) {
     const GemmPrimitives& g = gemm_primitives(isa);
-    for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{130, 3100, 300}, {7, 50, 9}, {3, 33, 513}, {20, 7, 0}}) {
+    // {2, 200, 250}: single rows (row_times_panels) over groups of panels and single panels, the
+    // last one partial (K within one depth block: sgemm_rows takes two rows in one FMA chain over
+    // all of K, where the packed path sums depth blocks).
+    for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{130, 3100, 300}, {7, 50, 9}, {3, 33, 513}, {20, 7, 0}, {2, 200, 250}}) {
       std::vector<float> a = random_matrix(m * std::max<int64_t>(k, 1), 7), b = random_matrix(std::max<int64_t>(k, 1) * n, 8);
       std::vector<float> ref(m * n), out(m * n, -1.0f);
       sgemm_rows(g, n, k, a.data(), k, b.data(), n, ref.data(), n, 0, m);
