@@ -98,6 +98,7 @@ struct Norm {
   // 2 with AVX2's 16, where 4 pairs plus a pipelined normalize sweep's operands spilled to the
   // stack in every block.
   static constexpr int kPairs = std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>> ? 2 : 4;
+  static_assert(kPairs == 2 || kPairs == 4, "shifted_sums_with's flush adds 2 or 4 pairs");
 
   // The shifted sums of one row, with `extra(i, vectors)` called for each stretch of vectors the
   // loop reads (and `extra_tail(i)` for each scalar tail element), so another sweep can share the
