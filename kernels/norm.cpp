@@ -52,15 +52,17 @@ void row_norm_pipelined(const NormPrimitives& k, const RowNormArgs& a, int64_t r
 
 void row_norm(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t r1) {
   if (r0 >= r1) return;
-  if (!a.skip && !a.from_memory && a.d <= kNormSegment) return row_norm_pipelined(k, a, r0, r1);
+  // Rows from memory, and rows written with non-temporal stores, go one at a time (see
+  // RowNormArgs::from_memory).
+  const bool one_at_a_time = a.from_memory || a.stream_stores;
+  if (!a.skip && !one_at_a_time && a.d <= kNormSegment) return row_norm_pipelined(k, a, r0, r1);
   // Cache-resident rows go kRowBlock at a time: statistics row by row, then one sweep over all of
-  // them, so the gamma and beta vectors are loaded once per block instead of once per row. Rows from
-  // memory go one at a time (see RowNormArgs::from_memory).
+  // them, so the gamma and beta vectors are loaded once per block instead of once per row.
   const float* src[kRowBlock];
   float* dst[kRowBlock];
   float pivot[kRowBlock], scale[kRowBlock], offset[kRowBlock];
   for (int64_t r = r0; r < r1;) {
-    const int rows = static_cast<int>(std::min<int64_t>(a.from_memory ? 1 : kRowBlock, r1 - r));
+    const int rows = static_cast<int>(std::min<int64_t>(one_at_a_time ? 1 : kRowBlock, r1 - r));
     for (int j = 0; j < rows; ++j) {
       const int64_t row = r + j;
       src[j] = a.x + row * a.d;

@@ -185,7 +185,7 @@ struct RowNormArgs {
   float* mean_out = nullptr;
   float* inv_std_out = nullptr;
   // The tensor comes from DRAM (see streams_from_memory): rows go one at a time. stream_stores: y is
-  // written with non-temporal stores (see kStreamStoreBytes); it implies from_memory.
+  // written with non-temporal stores (see kStreamStoreBytes), also one row at a time.
   bool from_memory = false;
   bool stream_stores = false;
 };
