@@ -645,6 +645,33 @@ TEST_CASE("ConvTranspose with a constant (packed) W equals W given as an input: 
   }
 }
 
+TEST_CASE("ConvTranspose on an input with an empty spatial dim gives the bias; Conv says the kernel does not fit") {
+  // The fuzzer's ConvTranspose on X [1,1,3,0] divided by the empty last dim when laying out runs.
+  auto model = [](const std::string& op, const Shape& ws, const Tensor* w) {
+    onnx::ModelSpec m;
+    m.inputs = {{"X", 1, {int64_t(1), int64_t(2), int64_t(3), int64_t(0)}}, {"B", 1, {int64_t(3)}}};
+    if (w) m.initializers = {onnx::tensor_spec("W", *w)};
+    else m.inputs.push_back({"W", 1, std::vector<std::variant<int64_t, std::string>>(ws.begin(), ws.end())});
+    m.outputs = {{"Y", 1, {}, false}};
+    m.nodes = {{op, {"X", "W", "B"}, {"Y"}, {}, "conv"}};
+    return m;
+  };
+  const Tensor x = random_f32({1, 2, 3, 0}, 1), b = random_f32({3}, 3);
+  const Shape ws{2, 3, 3, 3};
+  const Tensor w = random_f32(ws, 2);
+  for (bool w_constant : {false, true}) {
+    INFO("constant W " << w_constant);
+    const Tensor y = w_constant ? open(model("ConvTranspose", ws, &w))->run({"X", "B"}, {x, b})[0]
+                                : open(model("ConvTranspose", ws, nullptr))->run({"X", "B", "W"}, {x, b, w})[0];
+    // (0 - 1) + 3 = 2 columns, each the bias alone.
+    REQUIRE(y.shape() == Shape{1, 3, 5, 2});
+    for (int64_t i = 0; i < y.numel(); ++i) CHECK(y.data<float>()[i] == b.data<float>()[i / 10]);
+  }
+  const Tensor wc = random_f32({3, 2, 1, 1}, 4);
+  auto [code, msg] = error_of([&] { open(model("Conv", {3, 2, 1, 1}, &wc))->run({"X", "B"}, {x, b}); });
+  CHECK(msg.find("node 'conv' (Conv): the kernel (with dilation) is larger than the padded input") != std::string::npos);
+}
+
 TEST_CASE("Range: opset 11 and opset 27's stash_type for float16") {
   using kernels::float16;
   auto range = [](int64_t opset, std::map<std::string, Attribute> attrs, float start, float limit, float delta) {

@@ -169,6 +169,7 @@ std::pair<int64_t, int64_t> inside_range(int64_t first, int64_t stride, int64_t 
 template <class F>
 void for_each_run(const ConvGeometry& g, const std::vector<int64_t>& from, const std::vector<int64_t>& to, const int64_t* koff, int64_t p0,
                   int64_t p1, F&& f) {
+  if (p0 >= p1) return;  // also an empty grid, whose dims (0) must not divide below
   const size_t d = from.size() - 1;
   const int64_t last = from[d];
   int64_t pos[kMaxSpatial];
