@@ -27,6 +27,15 @@ struct Gemm {
                    int64_t cols, const float* pf = nullptr) {
     if constexpr (NVE > 1)
       if (cols <= W) return tile<Packed, 1>(kc, a, lda, b, c, ldc, accumulate, rows, cols, pf);
+    // C's rows are asked for now, while the k loop runs, not when the result is stored: with a
+    // depth split (K = 3072 in 4 blocks) each block reloads the tile, and C (a whole row block,
+    // 132 x 768 floats and more) is no longer in L1 or L2 by then; the first block's stores find
+    // their lines in place too. Paired runs on Zen 3: GPT-2 s512 1.08x, BERT-base s128 1.03x (1.04x
+    // at 2 threads), [4096, 3072] x [3072, 768] 1.04-1.05x; ViT-B/16 1.00-1.11x (1 thread).
+    for (int64_t i = 0; i < rows; ++i) {
+      __builtin_prefetch(c + i * ldc, 1, 3);
+      __builtin_prefetch(c + i * ldc + cols - 1, 1, 3);  // a row that straddles two lines
+    }
     B acc[MR][NVE];
     for (int i = 0; i < MR; ++i)
       for (int v = 0; v < NVE; ++v) acc[i][v] = B(0.0f);
