@@ -209,6 +209,40 @@ TEST_CASE("MatMul with batch broadcasting and 1-D operands, against float64") {
   }
 }
 
+TEST_CASE("MatMul by a constant weight: rows cut into blocks per thread count give the same bits, against float64") {
+  // Row counts around the GEMM's 132-row block (one tile of 6 past it, 799 = 6 x 132 + 7, a
+  // product of 3 matrices of 100 rows), and at 2 and 3 threads the row blocks are spread over
+  // threads (or columns, for a short product against a wide weight); a row's bits must not depend
+  // on the block it lands in.
+  struct Case { Shape a; int64_t n; };
+  for (const Case& c : {Case{{138, 40}, 24}, Case{{799, 33}, 40}, Case{{3, 100, 20}, 48}, Case{{197, 16}, 200}, Case{{5, 16}, 130}}) {
+    const int64_t k = c.a.back();
+    Tensor w = random_f32({k, c.n}, 7);
+    onnx::ModelSpec m = one_node("MatMul", {{"A", 1, {}, false}}, {{"C", 1, {}, false}});
+    m.inputs[0].has_shape = false;
+    m.nodes[0].inputs = {"A", "W"};
+    m.initializers = {onnx::tensor_spec("W", w)};
+    Tensor a = random_f32(c.a, 8);
+    Tensor ref = open(m, {1})->run({"A"}, {a})[0];
+    const int64_t rows = a.numel() / k;
+    double worst = 0;
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < c.n; ++j) {
+        double want = 0;
+        for (int64_t p = 0; p < k; ++p) want += double(a.data<float>()[i * k + p]) * w.data<float>()[p * c.n + j];
+        const double err = std::fabs(ref.data<float>()[i * c.n + j] - want);
+        if (!(err <= worst)) worst = err;  // a NaN (say, a row never written) sticks and fails below
+      }
+    INFO("A " << shape_to_string(c.a) << " N " << c.n);
+    CHECK(worst < 1e-4);
+    for (int threads : {2, 3}) {
+      Tensor y = open(m, {threads})->run({"A"}, {a})[0];
+      INFO("threads " << threads);
+      CHECK(std::memcmp(ref.raw(), y.raw(), ref.byte_size()) == 0);
+    }
+  }
+}
+
 TEST_CASE("run-time input checks give clear errors") {
   onnx::ModelSpec m = one_node("Add", {{"A", 1, {std::string("batch"), int64_t(3)}}, {"B", 1, {std::string("batch"), int64_t(3)}}},
                                {{"C", 1, {std::string("batch"), int64_t(3)}}});
