@@ -306,7 +306,7 @@ struct Norm {
   // Every value is fma(x - pivot, a, c), vector or scalar, as in normalize_channel. The stretches
   // are whole blocks of the sums (8 vectors on AVX2): handed over 2 vectors at a time, the sweep's
   // per-stretch work made the pipeline slower than two plain passes over tensors in cache (Zen 3,
-  // paired runs at 1 thread: GN [1,160,64,64] g=32 0.5x); per block it is 1.09-1.35x faster than
+  // paired runs at 1 thread: GN [1,160,64,64] g=32 0.5x); per block it is 1.08-1.35x faster than
   // per 2 vectors on every GN shape of perf/ at 1 and 2 threads, and 1.2-1.3x faster than the
   // plain passes.
   template <bool Pivot>

@@ -14,7 +14,7 @@ namespace {
 // How many blocks of rows each product is cut into: as few as the kernel's cache block allows
 // (sgemm_row_block rows at most), and, when rows are what the threads share among few products, a
 // number that gives every thread as many blocks (128 rows on 2 threads: 2 blocks). The blocks are
-// then evened out in whole tiles (row_block_rows): 799 rows go as 7 blocks of 114-120 rows, not 6
+// then evened out in whole tiles (row_block_rows): 799 rows go as 7 blocks of 114-115 rows, not 6
 // of 132 and one of 7 that streams the whole B for a single tile (wav2vec2-base at 1 thread 1.02-1.08x
 // in paired runs; on 2 threads 8 blocks, 4 per thread, not 4 and 3: 1.04x; ViT-B/16 1.01-1.02x).
 int64_t row_block_count(const kernels::GemmPrimitives& gk, int64_t m, int64_t batches, int threads, bool by_columns) {
