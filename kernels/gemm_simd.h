@@ -75,20 +75,24 @@ struct Gemm {
       }
       return;
     }
-    // Edge tile: only the valid rows; whole vectors stored directly, a partial last one through a buffer.
-    const int64_t full = std::min<int64_t>(NVE, cols / W), rest = cols - full * W;
-    for (int64_t i = 0; i < rows; ++i) {
-      float* ci = c + i * ldc;
-      for (int v = 0; v < full; ++v) {
-        if (accumulate) acc[i][v] += B::load_unaligned(ci + v * W);
-        acc[i][v].store_unaligned(ci + v * W);
-      }
-      if (rest > 0) {
-        alignas(64) float buf[W];
-        acc[i][full].store_aligned(buf);
-        float* cj = ci + full * W;
-        for (int64_t j = 0; j < rest; ++j) cj[j] = accumulate ? cj[j] + buf[j] : buf[j];
-      }
+    // Edge tile: only the valid rows, and of them the valid columns.
+    for (int64_t i = 0; i < rows; ++i) store_row(acc[i], c + i * ldc, cols, accumulate);
+  }
+
+  // One row of accumulators (N vectors) into c[0, cols), cols <= N * W, added to what c holds when
+  // accumulate: whole vectors directly, a partial last one through a buffer.
+  template <int N>
+  static void store_row(B (&acc)[N], float* c, int64_t cols, bool accumulate) {
+    const int64_t full = std::min<int64_t>(N, cols / W), rest = cols - full * W;
+    for (int v = 0; v < full; ++v) {
+      if (accumulate) acc[v] += B::load_unaligned(c + v * W);
+      acc[v].store_unaligned(c + v * W);
+    }
+    if (rest > 0) {
+      alignas(64) float buf[W];
+      acc[full].store_aligned(buf);
+      float* cj = c + full * W;
+      for (int64_t j = 0; j < rest; ++j) cj[j] = accumulate ? cj[j] + buf[j] : buf[j];
     }
   }
 
@@ -140,20 +144,7 @@ struct Gemm {
       for (int g = 0; g < G; ++g)
         for (int v = 0; v < NV; ++v) s[g][v] = fmadd(ap, B::load_aligned(bp + g * kc * NR + p * NR + v * W), s[g][v]);
     }
-    for (int g = 0; g < G; ++g) {
-      float* cj = c + g * NR;
-      const int64_t w = std::min<int64_t>(NR, cols - g * NR);
-      if (w == NR) {
-        for (int v = 0; v < NV; ++v) {
-          if (accumulate) s[g][v] += B::load_unaligned(cj + v * W);
-          s[g][v].store_unaligned(cj + v * W);
-        }
-        continue;
-      }
-      alignas(64) float buf[NR];
-      for (int v = 0; v < NV; ++v) s[g][v].store_aligned(buf + v * W);
-      for (int64_t j = 0; j < w; ++j) cj[j] = accumulate ? buf[j] + cj[j] : buf[j];
-    }
+    for (int g = 0; g < G; ++g) store_row(s[g], c + g * NR, std::min<int64_t>(NR, cols - g * NR), accumulate);
   }
   static void row_times_panels(int64_t kc, const float* a, const float* panels, int64_t n_panels, float* c, int64_t cols,
                                bool accumulate) {
