@@ -26,9 +26,9 @@ const NormPrimitives& norm_primitives(Isa isa) {
 }
 
 namespace {
-// Cache-resident rows without a skip input, one segment long: each row is normalized in the same
-// loop that sums the next one (normalize_and_sum), a software pipeline over the rows. Statistics
-// and outputs are those of row_stats and normalize_vec, bit for bit.
+// Rows without a skip input, one segment long, in cache or from DRAM (see kStreamBytes): each row
+// is normalized in the same loop that sums the next one (normalize_and_sum), a software pipeline
+// over the rows. Statistics and outputs are those of row_stats and normalize_vec, bit for bit.
 void row_norm_pipelined(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t r1) {
   const int64_t d = a.d;
   NormStats st = row_stats(k, a.x + r0 * d, d, a.eps, a.rms);
@@ -38,24 +38,25 @@ void row_norm_pipelined(const NormPrimitives& k, const RowNormArgs& a, int64_t r
     if (a.mean_out) a.mean_out[r] = static_cast<float>(st.mean);
     if (a.inv_std_out) a.inv_std_out[r] = st.inv_std();
     if (r + 1 == r1) {
-      k.normalize_vec(src, dst, d, st.pivot, st.scale, st.offset, a.gamma, a.beta, false);
+      k.normalize_vec(src, dst, d, st.pivot, st.scale, st.offset, a.gamma, a.beta, a.stream_stores);
       break;
     }
     const float* next = src + d;
     const float pivot = first_pivot(next, d, a.rms);
     ShiftedSums t;
-    k.normalize_and_sum(src, dst, d, st.pivot, st.scale, st.offset, a.gamma, a.beta, next, pivot, &t.s, &t.ss);
+    k.normalize_and_sum(src, dst, d, st.pivot, st.scale, st.offset, a.gamma, a.beta, a.stream_stores, next, pivot, &t.s, &t.ss);
     st = stats_from_sums(t, d, pivot, a.eps, a.rms, [&](float p) { return row_sums(k, next, d, p); });
   }
+  if (a.stream_stores) k.stream_fence();
 }
 }  // namespace
 
 void row_norm(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t r1) {
   if (r0 >= r1) return;
+  if (!a.skip && a.d <= kNormSegment) return row_norm_pipelined(k, a, r0, r1);
   // Rows from memory, and rows written with non-temporal stores, go one at a time (see
   // RowNormArgs::from_memory).
   const bool one_at_a_time = a.from_memory || a.stream_stores;
-  if (!a.skip && !one_at_a_time && a.d <= kNormSegment) return row_norm_pipelined(k, a, r0, r1);
   // Cache-resident rows go kRowBlock at a time: statistics row by row, then one sweep over all of
   // them, so the gamma and beta vectors are loaded once per block instead of once per row.
   const float* src[kRowBlock];

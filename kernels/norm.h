@@ -46,10 +46,11 @@ struct NormPrimitives {
   void (*add_rows)(const float* x, const float* skip, const float* bias, float* out, int64_t n);
   // Call once after streamed (stream = true) normalize calls, before the output is read elsewhere.
   void (*stream_fence)();
-  // normalize_vec(x -> y, no streaming) and shifted_sums(next, n, next_pivot, s, ss) in one loop
-  // over the two rows; the same results as the two calls.
+  // normalize_vec(x -> y) and shifted_sums(next, n, next_pivot, s, ss) in one loop over the two
+  // rows; the same results as the two calls. stream: non-temporal stores, as in normalize_vec, but
+  // only where y is vector-aligned (x and y share the loop's index; otherwise ordinary stores).
   void (*normalize_and_sum)(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
-                            const float* b, const float* next, float next_pivot, double* s, double* ss);
+                            const float* b, bool stream, const float* next, float next_pivot, double* s, double* ss);
   // group_norm's pipeline: values [lo, lo + n) of a unit (x and y point at its start; its channels
   // are `spatial` values long, channel j gets y = (x - pivot) * a[j] + c[j]) normalized as
   // normalize_channel does, in the loop that takes shifted_sums(next + lo, n, next_pivot, s, ss);
@@ -184,25 +185,29 @@ struct RowNormArgs {
   float* sum_out = nullptr;
   float* mean_out = nullptr;
   float* inv_std_out = nullptr;
-  // The tensor comes from DRAM (see streams_from_memory): rows go one at a time. stream_stores: y is
-  // written with non-temporal stores (see kStreamStoreBytes), also one row at a time.
+  // The tensor comes from DRAM (see streams_from_memory). stream_stores: y is written with
+  // non-temporal stores (see prefers_stream_stores). Either way, rows that do not take the pipeline
+  // (with a skip input, or longer than a segment) go one at a time instead of kRowBlock at once.
   bool from_memory = false;
   bool stream_stores = false;
 };
-// A tensor moving more than kStreamBytes (input + output) comes from DRAM. Its rows are normalized
-// one at a time right after their statistics, which keeps one read and one write stream going
-// (measured 0.9x memcpy on Zen 5 against 0.55x for blocks of kRowBlock rows, four interleaved write
-// streams). With non-temporal stores the four streams are far worse where a vector is half a cache
-// line (AVX2): on Zen 3, LN [1,2048,4096] took 39 ms in blocks and 7.2 ms one row at a time; a
-// microbenchmark there wrote 32 MiB at 15.5 GB/s as one non-temporal stream and 2.0 GB/s as four.
+// A tensor moving more than kStreamBytes (input + output) comes from DRAM. One write stream is
+// what it wants: the pipeline (each row normalized in the loop that sums the next) keeps one read
+// stream and one write stream going, and so do rows taken one at a time; blocks of kRowBlock rows
+// write four interleaved streams (measured 0.9x memcpy on Zen 5 one at a time against 0.55x in
+// blocks; with non-temporal stores on Zen 3, where a vector is half a cache line, LN
+// [1,2048,4096] took 39 ms in blocks and 7.2 ms one at a time). The pipeline beats one at a time
+// from DRAM as in cache: the next row's reads overlap this row's sweep (Zen 3, paired runs of the
+// op at 1 and 2 threads: LN [8,512,768] 1.14x / 1.17x, [1,2048,4096] 1.17x / 1.15x).
 constexpr int64_t kStreamBytes = int64_t(16) << 20;
 inline bool streams_from_memory(int64_t bytes_moved) { return bytes_moved > kStreamBytes; }
-// From kStreamStoreBytes on, y goes out with non-temporal stores: it would not stay in cache
-// anyway, and they save reading its lines in before writing them (measured on [1,2048,4096]:
-// 30 -> 40 GB/s at 1 thread). Below that a tensor still fits this machine's L3 (32 MiB per CCD),
-// where ordinary stores were faster at 2 threads.
-constexpr int64_t kStreamStoreBytes = int64_t(32) << 20;
-inline bool prefers_stream_stores(int64_t bytes_moved) { return bytes_moved >= kStreamStoreBytes; }
+// Such a tensor's y also goes out with non-temporal stores: it would not stay in cache anyway, and
+// they save reading its lines in before writing them (measured on [1,2048,4096]: 30 -> 40 GB/s at
+// 1 thread). Until the pipeline took rows from DRAM this began at 32 MiB, ordinary stores having
+// been faster at 2 threads below it; with the pipeline, non-temporal stores from 16 MiB measured
+// 1.32x (1 thread) and 1.36x (2 threads) on LN [8,512,768] and 1.28x / 1.20x on a chain of eight
+// of them, where each op then reads its input from DRAM (Zen 3, paired runs in one process).
+inline bool prefers_stream_stores(int64_t bytes_moved) { return streams_from_memory(bytes_moved); }
 void row_norm(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t r1);
 
 // GroupNormalization / InstanceNormalization on NCHW-like data: `units` = N * groups blocks of

@@ -50,8 +50,8 @@ void add_rows(const float* x, const float* skip, const float* bias, float* out, 
 void no_fence() {}
 
 void normalize_and_sum(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g, const float* b,
-                       const float* next, float next_pivot, double* s, double* ss) {
-  normalize_vec(x, y, n, pivot, scale, offset, g, b, false);
+                       bool stream, const float* next, float next_pivot, double* s, double* ss) {
+  normalize_vec(x, y, n, pivot, scale, offset, g, b, stream);
   shifted_sums(next, n, next_pivot, s, ss);
 }
 

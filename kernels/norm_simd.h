@@ -260,31 +260,41 @@ struct Norm {
   // normalize_vec of one row (x -> y) in the same loop as the shifted sums of the next row: the
   // sums' loads and arithmetic fill the slots the normalize sweep's stores leave idle, and the next
   // row arrives in cache for its own sweep. Both results equal the separate calls bit for bit.
-  template <bool G, bool Bias, bool Pivot>
+  template <bool G, bool Bias, bool Pivot, bool Stream>
   static void normalize_and_sum_loop(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
                                      const float* b, const float* next, float next_pivot, double* s, double* ss) {
     const B p(pivot), a(scale), c(offset);
     shifted_sums_with(
         next, n, next_pivot, s, ss,
         [&](int64_t i, int vectors) {
-          for (int v = 0; v < vectors; ++v) normalized<G, Bias, Pivot>(x, i + v * W, p, a, c, g, b).store_unaligned(y + i + v * W);
+          for (int v = 0; v < vectors; ++v) put<Stream>(y + i + v * W, normalized<G, Bias, Pivot>(x, i + v * W, p, a, c, g, b));
         },
         [&](int64_t i) { y[i] = normalized_scalar<G, Bias>(x[i], i, pivot, scale, offset, g, b); });
   }
 
+  template <bool G, bool Bias, bool Pivot>
+  static void normalize_and_sum_stream(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
+                                       const float* b, bool stream, const float* next, float next_pivot, double* s, double* ss) {
+    // Non-temporal stores need whole aligned vectors, and y's vectors line up with x's and next's.
+    if (stream && reinterpret_cast<uintptr_t>(y) % kVectorBytes == 0)
+      return normalize_and_sum_loop<G, Bias, Pivot, true>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
+    return normalize_and_sum_loop<G, Bias, Pivot, false>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
+  }
+
   template <bool G, bool Bias>
   static void normalize_and_sum_gb(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
-                                   const float* b, const float* next, float next_pivot, double* s, double* ss) {
-    if (pivot != 0.0f) return normalize_and_sum_loop<G, Bias, true>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
-    return normalize_and_sum_loop<G, Bias, false>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
+                                   const float* b, bool stream, const float* next, float next_pivot, double* s, double* ss) {
+    if (pivot != 0.0f)
+      return normalize_and_sum_stream<G, Bias, true>(x, y, n, pivot, scale, offset, g, b, stream, next, next_pivot, s, ss);
+    return normalize_and_sum_stream<G, Bias, false>(x, y, n, pivot, scale, offset, g, b, stream, next, next_pivot, s, ss);
   }
 
   static void normalize_and_sum(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
-                                const float* b, const float* next, float next_pivot, double* s, double* ss) {
-    if (g && b) return normalize_and_sum_gb<true, true>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
-    if (g) return normalize_and_sum_gb<true, false>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
-    if (b) return normalize_and_sum_gb<false, true>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
-    return normalize_and_sum_gb<false, false>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
+                                const float* b, bool stream, const float* next, float next_pivot, double* s, double* ss) {
+    if (g && b) return normalize_and_sum_gb<true, true>(x, y, n, pivot, scale, offset, g, b, stream, next, next_pivot, s, ss);
+    if (g) return normalize_and_sum_gb<true, false>(x, y, n, pivot, scale, offset, g, b, stream, next, next_pivot, s, ss);
+    if (b) return normalize_and_sum_gb<false, true>(x, y, n, pivot, scale, offset, g, b, stream, next, next_pivot, s, ss);
+    return normalize_and_sum_gb<false, false>(x, y, n, pivot, scale, offset, g, b, stream, next, next_pivot, s, ss);
   }
 
   // y = fma(x - p, a, c) for the whole vectors of [pos, stop); returns where they end. Its own
