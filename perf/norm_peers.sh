@@ -3,7 +3,7 @@
 #   1. kernel level: memcpy of the same bytes and oneDNN 2.6 layer normalization (normrt_norm_bench);
 #   2. model level: ONNX Runtime 1.30 (onnxruntime-node) on single-op models (per-call overhead
 #      measured on a tiny model and subtracted) and on chain models, and PyTorch's group_norm.
-#   perf/norm_peers.sh [SECONDS_PER_MEASUREMENT]
+#   [ROUNDS=N] perf/norm_peers.sh [SECONDS_PER_MEASUREMENT]   (model level: N alternating rounds, default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --peers --models
