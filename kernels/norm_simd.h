@@ -273,7 +273,7 @@ struct Norm {
   }
 
   template <bool G, bool Bias, bool Pivot>
-  static void normalize_and_sum_stream(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
+  static void normalize_and_sum_stores(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
                                        const float* b, bool stream, const float* next, float next_pivot, double* s, double* ss) {
     // Non-temporal stores need whole aligned vectors, and y's vectors line up with x's and next's.
     if (stream && reinterpret_cast<uintptr_t>(y) % kVectorBytes == 0)
@@ -285,8 +285,8 @@ struct Norm {
   static void normalize_and_sum_gb(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
                                    const float* b, bool stream, const float* next, float next_pivot, double* s, double* ss) {
     if (pivot != 0.0f)
-      return normalize_and_sum_stream<G, Bias, true>(x, y, n, pivot, scale, offset, g, b, stream, next, next_pivot, s, ss);
-    return normalize_and_sum_stream<G, Bias, false>(x, y, n, pivot, scale, offset, g, b, stream, next, next_pivot, s, ss);
+      return normalize_and_sum_stores<G, Bias, true>(x, y, n, pivot, scale, offset, g, b, stream, next, next_pivot, s, ss);
+    return normalize_and_sum_stores<G, Bias, false>(x, y, n, pivot, scale, offset, g, b, stream, next, next_pivot, s, ss);
   }
 
   static void normalize_and_sum(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
