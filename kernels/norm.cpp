@@ -103,8 +103,9 @@ void group_norm_apply(const NormPrimitives& k, const GroupNormArgs& a, int64_t u
   for (int64_t j = c0; j < c1; ++j) {
     const auto [ca, cc] = channel_affine(a, u, j, st);
     const int64_t off = u * unit_len + j * a.spatial;
-    k.normalize_channel(a.x + off, a.y + off, a.spatial, st.pivot, ca, cc);
+    k.normalize_channel(a.x + off, a.y + off, a.spatial, st.pivot, ca, cc, a.stream_stores);
   }
+  if (a.stream_stores) k.stream_fence();
 }
 
 void group_norm(const NormPrimitives& k, const GroupNormArgs& a, int64_t u0, int64_t u1) {
@@ -126,8 +127,8 @@ void group_norm(const NormPrimitives& k, const GroupNormArgs& a, int64_t u0, int
     ShiftedSums t;
     for (int64_t seg = 0, ns = norm_segments(unit_len); seg < ns; ++seg) {
       const auto [lo, len] = segment_range(unit_len, seg);
-      k.normalize_channels_and_sum(x, a.y + u * unit_len, lo, len, a.spatial, st.pivot, ch_a.data(), ch_c.data(), next, pivot,
-                                   &t.s, &t.ss);
+      k.normalize_channels_and_sum(x, a.y + u * unit_len, lo, len, a.spatial, st.pivot, ch_a.data(), ch_c.data(), a.stream_stores,
+                                   next, pivot, &t.s, &t.ss);
     }
     st = stats_from_sums(t, unit_len, pivot, a.eps, false, [&](float p) { return row_sums(k, next, unit_len, p); });
   }

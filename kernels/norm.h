@@ -36,8 +36,9 @@ struct NormPrimitives {
   // non-temporal stores, for outputs larger than the caches (where the ISA has them).
   void (*normalize_vec)(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
                         const float* b, bool stream);
-  // y[i] = (x[i] - pivot) * a + c (one fused multiply-add).
-  void (*normalize_channel)(const float* x, float* y, int64_t n, float pivot, float a, float c);
+  // y[i] = (x[i] - pivot) * a + c (one fused multiply-add). stream: non-temporal stores where y is
+  // vector-aligned (its scalar tail stores normally).
+  void (*normalize_channel)(const float* x, float* y, int64_t n, float pivot, float a, float c, bool stream);
   // normalize_vec (no streaming) for kRowBlock rows at once, so gamma and beta are loaded once for
   // all of them. Streamed rows go one at a time instead (see RowNormArgs::from_memory).
   void (*normalize_rows)(const float* const* x, float* const* y, int64_t n, const float* pivot, const float* scale,
@@ -54,10 +55,11 @@ struct NormPrimitives {
   // group_norm's pipeline: values [lo, lo + n) of a unit (x and y point at its start; its channels
   // are `spatial` values long, channel j gets y = (x - pivot) * a[j] + c[j]) normalized as
   // normalize_channel does, in the loop that takes shifted_sums(next + lo, n, next_pivot, s, ss);
-  // the same results as those calls.
+  // the same results as those calls. stream: non-temporal stores where every vector of the sweep is
+  // aligned (y vector-aligned and channels a whole number of vectors long), ordinary ones otherwise.
   void (*normalize_channels_and_sum)(const float* x, float* y, int64_t lo, int64_t n, int64_t spatial, float pivot,
-                                     const float* a, const float* c, const float* next, float next_pivot, double* s,
-                                     double* ss);
+                                     const float* a, const float* c, bool stream, const float* next, float next_pivot,
+                                     double* s, double* ss);
 };
 
 constexpr int kRowBlock = 4;
@@ -207,6 +209,9 @@ inline bool streams_from_memory(int64_t bytes_moved) { return bytes_moved > kStr
 // been faster at 2 threads below it; with the pipeline, non-temporal stores from 16 MiB measured
 // 1.32x (1 thread) and 1.36x (2 threads) on LN [8,512,768] and 1.28x / 1.20x on a chain of eight
 // of them, where each op then reads its input from DRAM (Zen 3, paired runs in one process).
+// GroupNorm / InstanceNorm (GroupNormArgs::stream_stores) and BatchNorm use the same threshold:
+// GN [2,320,64,64] 1.41x / 1.42x, [1,320,128,128] 1.18x / 1.28x, a chain of four GN 1.23x /
+// 1.09x; BN [1,64,256,256] 1.41x / 1.46x, a chain of four 1.48x / 1.31x.
 inline bool prefers_stream_stores(int64_t bytes_moved) { return streams_from_memory(bytes_moved); }
 void row_norm(const NormPrimitives& k, const RowNormArgs& a, int64_t r0, int64_t r1);
 
@@ -220,6 +225,9 @@ struct GroupNormArgs {
   double eps;
   const float* gamma;
   const float* beta;
+  // y is written with non-temporal stores (see prefers_stream_stores); group_norm and
+  // group_norm_apply fence them before they return.
+  bool stream_stores = false;
 };
 // Units whose channels hold at least kGroupPipelineMinSpatial values run as a software pipeline
 // (normalize_channels_and_sum); shorter channels would cut its sweep into pieces too small.

@@ -34,7 +34,7 @@ void normalize_vec(const float* x, float* y, int64_t n, float pivot, float scale
   }
 }
 
-void normalize_channel(const float* x, float* y, int64_t n, float pivot, float a, float c) {
+void normalize_channel(const float* x, float* y, int64_t n, float pivot, float a, float c, bool /*stream*/) {
   for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - pivot) * a + c;
 }
 
@@ -56,10 +56,10 @@ void normalize_and_sum(const float* x, float* y, int64_t n, float pivot, float s
 }
 
 void normalize_channels_and_sum(const float* x, float* y, int64_t lo, int64_t n, int64_t spatial, float pivot, const float* a,
-                                const float* c, const float* next, float next_pivot, double* s, double* ss) {
+                                const float* c, bool stream, const float* next, float next_pivot, double* s, double* ss) {
   for (int64_t pos = lo, end = lo + n; pos < end;) {
     const int64_t ch = pos / spatial, stop = std::min(end, (ch + 1) * spatial);
-    normalize_channel(x + pos, y + pos, stop - pos, pivot, a[ch], c[ch]);
+    normalize_channel(x + pos, y + pos, stop - pos, pivot, a[ch], c[ch], stream);
     pos = stop;
   }
   shifted_sums(next + lo, n, next_pivot, s, ss);

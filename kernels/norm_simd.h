@@ -276,7 +276,7 @@ struct Norm {
   static void normalize_and_sum_stores(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
                                        const float* b, bool stream, const float* next, float next_pivot, double* s, double* ss) {
     // Non-temporal stores need whole aligned vectors, and y's vectors line up with x's and next's.
-    if (stream && reinterpret_cast<uintptr_t>(y) % kVectorBytes == 0)
+    if (stream && vector_aligned(y))
       return normalize_and_sum_loop<G, Bias, Pivot, true>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
     return normalize_and_sum_loop<G, Bias, Pivot, false>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
   }
@@ -301,15 +301,16 @@ struct Norm {
   // function, with everything by value, because in a lambda capturing by reference each store
   // through y (a may-alias vector store) made GCC reload the captured a, c, x and y: the loop then
   // waited on store-to-load forwarding (GroupNorm at 0.24x memcpy on Zen 3).
-  template <bool Pivot>
+  template <bool Pivot, bool Stream = false>
   static int64_t normalize_stretch(const float* x, float* y, int64_t pos, int64_t stop, B p, B a, B c) {
     for (; pos + W <= stop; pos += W) {
       B t = B::load_unaligned(x + pos);
       if constexpr (Pivot) t = t - p;
-      fmadd(t, a, c).store_unaligned(y + pos);
+      put<Stream>(y + pos, fmadd(t, a, c));
     }
     return pos;
   }
+  static bool vector_aligned(const float* p) { return reinterpret_cast<uintptr_t>(p) % kVectorBytes == 0; }
 
   // The channels' sweep of group_norm's pipeline. A stretch of vectors the sums' loop hands over
   // may cross into the next channel; its values past the boundary get the next channel's a and c.
@@ -319,7 +320,7 @@ struct Norm {
   // paired runs at 1 thread: GN [1,160,64,64] g=32 0.5x); per block it is 1.08-1.35x faster than
   // per 2 vectors on every GN shape of perf/ at 1 and 2 threads, and 1.2-1.3x faster than the
   // plain passes.
-  template <bool Pivot>
+  template <bool Pivot, bool Stream>
   static void normalize_channels_and_sum_loop(const float* x, float* y, int64_t lo, int64_t n, int64_t spatial, float pivot,
                                               const float* a, const float* c, const float* next, float next_pivot, double* s,
                                               double* ss) {
@@ -330,7 +331,7 @@ struct Norm {
       while (pos < end) {
         if (pos == ch_end) ++ch, ch_end += spatial, av = B(a[ch]), cv = B(c[ch]);
         const int64_t stop = std::min(end, ch_end);
-        pos = normalize_stretch<Pivot>(x, y, pos, stop, p, av, cv);
+        pos = normalize_stretch<Pivot, Stream>(x, y, pos, stop, p, av, cv);
         for (; pos < stop; ++pos) y[pos] = std::fma(x[pos] - pivot, a[ch], c[ch]);
       }
     };
@@ -338,16 +339,32 @@ struct Norm {
         next + lo, n, next_pivot, s, ss, [&](int64_t i, int vectors) { sweep(lo + i, lo + i + vectors * W); },
         [&](int64_t i) { sweep(lo + i, lo + i + 1); });
   }
+  template <bool Pivot>
+  static void normalize_channels_and_sum_stores(const float* x, float* y, int64_t lo, int64_t n, int64_t spatial, float pivot,
+                                                const float* a, const float* c, bool stream, const float* next, float next_pivot,
+                                                double* s, double* ss) {
+    // Streamed only when every vector the sweep stores is aligned: lo, the stretches and the channel
+    // boundaries are then all whole vectors from an aligned y.
+    if (stream && vector_aligned(y) && spatial % W == 0 && lo % W == 0)
+      return normalize_channels_and_sum_loop<Pivot, true>(x, y, lo, n, spatial, pivot, a, c, next, next_pivot, s, ss);
+    return normalize_channels_and_sum_loop<Pivot, false>(x, y, lo, n, spatial, pivot, a, c, next, next_pivot, s, ss);
+  }
   static void normalize_channels_and_sum(const float* x, float* y, int64_t lo, int64_t n, int64_t spatial, float pivot,
-                                         const float* a, const float* c, const float* next, float next_pivot, double* s,
-                                         double* ss) {
-    if (pivot != 0.0f) return normalize_channels_and_sum_loop<true>(x, y, lo, n, spatial, pivot, a, c, next, next_pivot, s, ss);
-    return normalize_channels_and_sum_loop<false>(x, y, lo, n, spatial, pivot, a, c, next, next_pivot, s, ss);
+                                         const float* a, const float* c, bool stream, const float* next, float next_pivot,
+                                         double* s, double* ss) {
+    if (pivot != 0.0f)
+      return normalize_channels_and_sum_stores<true>(x, y, lo, n, spatial, pivot, a, c, stream, next, next_pivot, s, ss);
+    return normalize_channels_and_sum_stores<false>(x, y, lo, n, spatial, pivot, a, c, stream, next, next_pivot, s, ss);
   }
 
-  static void normalize_channel(const float* x, float* y, int64_t n, float pivot, float a, float c) {
-    int64_t i = pivot == 0.0f ? normalize_stretch<false>(x, y, 0, n, B(pivot), B(a), B(c))
-                              : normalize_stretch<true>(x, y, 0, n, B(pivot), B(a), B(c));
+  template <bool Stream>
+  static int64_t normalize_channel_vectors(const float* x, float* y, int64_t n, float pivot, float a, float c) {
+    return pivot == 0.0f ? normalize_stretch<false, Stream>(x, y, 0, n, B(pivot), B(a), B(c))
+                         : normalize_stretch<true, Stream>(x, y, 0, n, B(pivot), B(a), B(c));
+  }
+  static void normalize_channel(const float* x, float* y, int64_t n, float pivot, float a, float c, bool stream) {
+    int64_t i = stream && vector_aligned(y) ? normalize_channel_vectors<true>(x, y, n, pivot, a, c)
+                                            : normalize_channel_vectors<false>(x, y, n, pivot, a, c);
     for (; i < n; ++i) y[i] = std::fma(x[i] - pivot, a, c);
   }
 

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "kernels/half.h"
+#include "kernels/norm.h"
 #include "kernel_test_util.h"
 #include "test_util.h"
 
@@ -115,6 +116,65 @@ TEST_CASE("splitting one row or group across threads gives the same bits as one 
       CHECK(std::memcmp(one.raw(), two.raw(), one.byte_size()) == 0);
       CHECK(max_diff(one, group_norm_ref(x, 2, values(s), values(b), 1e-5)) < 1e-5);
     }
+  }
+}
+
+TEST_CASE("tensors from 16 MiB moved (non-temporal stores): one and two threads agree bit for bit and match float64") {
+  // Each tensor here moves more than kernels::kStreamBytes, so y goes out with non-temporal stores:
+  // LayerNorm's row pipeline, GroupNorm's unit pipeline, one unit split by channels or by element
+  // ranges across threads, and BatchNorm's per-channel sweep.
+  auto check = [](const onnx::ModelSpec& m, const std::vector<std::string>& names, const std::vector<Tensor>& in,
+                  const std::vector<double>& ref) {
+    for (auto isa : isas()) {
+      INFO("isa " << std::string(kernels::isa_name(isa)));
+      Tensor one = open(m, {1, isa})->run(names, in)[0];
+      Tensor two = open(m, {2, isa})->run(names, in)[0];
+      CHECK(std::memcmp(one.raw(), two.raw(), one.byte_size()) == 0);
+      CHECK(max_diff(one, ref) < 2e-5);
+    }
+  };
+  SUBCASE("LayerNormalization [4,1024,544]") {
+    const Shape xs{4, 1024, 544};
+    REQUIRE(kernels::prefers_stream_stores(2 * 4 * 1024 * 544 * int64_t(sizeof(float))));
+    onnx::ModelSpec m = one_node("LayerNormalization", {{"X", 1, dims_of(xs)}, {"S", 1, {int64_t(544)}}, {"B", 1, {int64_t(544)}}},
+                                 {{"Y", 1, {}, false}});
+    Tensor x = randn(xs, 51, 3, 2), s = randn({544}, 52, 1, 0.1), b = randn({544}, 53);
+    std::vector<double> ref(x.numel());
+    for (int64_t r = 0; r < 4 * 1024; ++r) {
+      const float* row = x.data<float>() + r * 544;
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < 544; ++i) mean += row[i];
+      mean /= 544;
+      for (int64_t i = 0; i < 544; ++i) var += (row[i] - mean) * (row[i] - mean);
+      const double inv = 1.0 / std::sqrt(var / 544 + 1e-5);
+      for (int64_t i = 0; i < 544; ++i) ref[r * 544 + i] = (row[i] - mean) * inv * s.data<float>()[i] + b.data<float>()[i];
+    }
+    check(m, {"X", "S", "B"}, {x, s, b}, ref);
+  }
+  struct GroupCase {
+    Shape xs;
+    int64_t groups;
+  };
+  SUBCASE("GroupNormalization: the unit pipeline, one unit split by channels, one channel split by ranges")
+  for (const GroupCase& gc : {GroupCase{{2, 32, 256, 288}, 8}, GroupCase{{1, 4, 768, 768}, 1}, GroupCase{{1, 1, 1536, 1536}, 1}}) {
+    INFO("GroupNormalization " << shape_to_string(gc.xs) << " in " << gc.groups << " groups");
+    const int64_t c = gc.xs[1];
+    onnx::ModelSpec m = one_node("GroupNormalization", {{"X", 1, dims_of(gc.xs)}, {"S", 1, {c}}, {"B", 1, {c}}}, {{"Y", 1, {}, false}},
+                                 {{"num_groups", attr_int(gc.groups)}}, 21);
+    Tensor x = randn(gc.xs, 54, -2, 3), s = randn({c}, 55, 1, 0.1), b = randn({c}, 56);
+    check(m, {"X", "S", "B"}, {x, s, b}, group_norm_ref(x, gc.groups, values(s), values(b), 1e-5));
+  }
+  SUBCASE("BatchNormalization [1,8,512,576]") {
+    const Shape xs{1, 8, 512, 576};
+    onnx::ModelSpec m = one_node("BatchNormalization", {{"X", 1, dims_of(xs)}, {"S", 1, {int64_t(8)}}, {"B", 1, {int64_t(8)}}, {"M", 1, {int64_t(8)}}, {"V", 1, {int64_t(8)}}},
+                                 {{"Y", 1, {}, false}}, {}, 15);
+    Tensor x = randn(xs, 57, 1, 2), s = randn({8}, 58, 1, 0.2), b = randn({8}, 59), mean = randn({8}, 60), var = randn({8}, 61, 2, 0.1);
+    std::vector<double> ref(x.numel());
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const int64_t ch = i / (512 * 576);
+      ref[i] = (x.data<float>()[i] - mean.data<float>()[ch]) / std::sqrt(var.data<float>()[ch] + 1e-5) * s.data<float>()[ch] + b.data<float>()[ch];
+    }
+    check(m, {"X", "S", "B", "M", "V"}, {x, s, b, mean, var}, ref);
   }
 }
 

@@ -343,7 +343,8 @@ class GroupNorm final : public OpKernel {
     }
     FloatOut y = float_out(ctx.outputs[0]);
     const NormPrimitives& k = kernels::norm_primitives(ctx.isa);
-    const kernels::GroupNormArgs a{xf.p, y.p, groups, cpg, spatial, eps_, scale.p, bias.p};
+    const kernels::GroupNormArgs a{xf.p,  y.p,     groups, cpg, spatial, eps_, scale.p, bias.p,
+                                   kernels::prefers_stream_stores(2 * x.numel() * int64_t(sizeof(float)))};
     const int64_t units = n * groups, unit_len = cpg * spatial;
     const int threads = ctx.parallel.threads();
     if (threads == 1 || units >= threads || unit_len < 2 * kernels::kNormSegment) {
@@ -359,7 +360,8 @@ class GroupNorm final : public OpKernel {
             const int64_t ch = (u % groups) * cpg + j, off = u * unit_len + j * spatial;
             ctx.parallel.for_range(spatial, 16384, [&](int64_t i0, int64_t i1) {
               k.normalize_channel(xf.p + off + i0, y.p + off + i0, i1 - i0, st.pivot, st.channel_a(scale.p[ch]),
-                                    st.channel_c(scale.p[ch], bias.p[ch]));
+                                  st.channel_c(scale.p[ch], bias.p[ch]), a.stream_stores);
+              if (a.stream_stores) k.stream_fence();
             });
           }
         }
@@ -405,8 +407,12 @@ class BatchNorm final : public OpKernel {
     }
     FloatOut y = float_out(ctx.outputs[0]);
     const NormPrimitives& k = kernels::norm_primitives(ctx.isa);
+    // One read and one write, as memcpy: from 16 MiB moved y goes out with non-temporal stores.
+    const bool stream = kernels::prefers_stream_stores(2 * x.numel() * int64_t(sizeof(float)));
     ctx.parallel.for_range(n * c, rows_grain(spatial), [&](int64_t u0, int64_t u1) {
-      for (int64_t u = u0; u < u1; ++u) k.normalize_channel(xf.p + u * spatial, y.p + u * spatial, spatial, 0.0f, a[u % c], b[u % c]);
+      for (int64_t u = u0; u < u1; ++u)
+        k.normalize_channel(xf.p + u * spatial, y.p + u * spatial, spatial, 0.0f, a[u % c], b[u % c], stream);
+      if (stream) k.stream_fence();
     });
     y.commit();
   }
