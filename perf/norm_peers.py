@@ -54,7 +54,7 @@ except ImportError:
     have_torch = False
 
 # This VM's speed drifts by 10-20% over minutes (the 64-LayerNorm chain's ratio read 2.5x and 3.1x
-# in back-to-back runs): normrt and ONNX Runtime take turns, ROUNDS rounds of them, and each time
+# in back-to-back runs): normrt, ONNX Runtime and PyTorch take turns, ROUNDS rounds of them, and each time
 # column is the median of its round medians; the ratio column gives the range of per-round ratios.
 rounds = int(os.environ.get("ROUNDS", "3"))
 print("| model | threads | normrt ms/op | ORT ms/op | PyTorch ms/op | normrt GB/s | ORT GB/s | normrt / ORT | per-round ratios "

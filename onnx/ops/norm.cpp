@@ -343,7 +343,7 @@ class GroupNorm final : public OpKernel {
     }
     FloatOut y = float_out(ctx.outputs[0]);
     const NormPrimitives& k = kernels::norm_primitives(ctx.isa);
-    const kernels::GroupNormArgs a{xf.p,  y.p,     groups, cpg, spatial, eps_, scale.p, bias.p,
+    const kernels::GroupNormArgs a{xf.p, y.p, groups, cpg, spatial, eps_, scale.p, bias.p,
                                    kernels::prefers_stream_stores(2 * x.numel() * int64_t(sizeof(float)))};
     const int64_t units = n * groups, unit_len = cpg * spatial;
     const int threads = ctx.parallel.threads();
