@@ -31,8 +31,9 @@ void scalar_tanh(const float* x, float* y, int64_t n) {
 void scalar_sigmoid(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + std::exp(-x[i]));
 }
-void scalar_bias_act(float* y, const float* bias, int64_t n, Activation act) {
-  for (int64_t i = 0; i < n; ++i) y[i] = activation_scalar(bias ? y[i] + bias[i] : y[i], act);
+void scalar_bias_act(float* y, int64_t ldy, int64_t rows, const float* bias, int64_t n, Activation act) {
+  for (int64_t r = 0; r < rows; ++r, y += ldy)
+    for (int64_t i = 0; i < n; ++i) y[i] = activation_scalar(bias ? y[i] + bias[i] : y[i], act);
 }
 }  // namespace
 

@@ -15,9 +15,11 @@ struct ActivationPrimitives {
   void (*erf)(const float* x, float* y, int64_t n);
   void (*tanh)(const float* x, float* y, int64_t n);
   void (*sigmoid)(const float* x, float* y, int64_t n);  // 1 / (1 + exp(-x))
-  // y[i] = act(y[i] + bias[i]) (bias may be null): the GEMM epilogue on a row of a C tile.
+  // y[r * ldy + i] = act(y[r * ldy + i] + bias[i]) for `rows` rows of n values (bias may be null):
+  // the GEMM epilogue on a C tile, all its rows in one call (a call per row of a 6 x 16 tile had
+  // made the epilogue 3.3% of wav2vec2-base's time).
   //   GeluErf: 0.5 x (1 + erf(x / sqrt 2)); GeluTanh: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
-  void (*bias_act)(float* y, const float* bias, int64_t n, Activation act);
+  void (*bias_act)(float* y, int64_t ldy, int64_t rows, const float* bias, int64_t n, Activation act);
 };
 
 // The scalar definition of each activation, shared by the scalar path and the reference.

@@ -41,23 +41,32 @@ struct Activation {
     else return x;
   }
 
+  // Column vector by column vector, each bias vector loaded once for all the rows.
   template <kernels::Activation A>
-  static void bias_act_loop(float* y, const float* bias, int64_t n) {
+  static void bias_act_loop(float* y, int64_t ldy, int64_t rows, const float* bias, int64_t n) {
     int64_t i = 0;
     for (; i + W <= n; i += W) {
-      B v = B::load_unaligned(y + i);
-      if (bias) v += B::load_unaligned(bias + i);
-      apply<A>(v).store_unaligned(y + i);
+      const B bv = bias ? B::load_unaligned(bias + i) : B(0.0f);
+      for (int64_t r = 0; r < rows; ++r) {
+        float* p = y + r * ldy + i;
+        B v = B::load_unaligned(p);
+        if (bias) v += bv;
+        apply<A>(v).store_unaligned(p);
+      }
     }
-    for (; i < n; ++i) y[i] = kernels::activation_scalar(bias ? y[i] + bias[i] : y[i], A);
+    for (; i < n; ++i)
+      for (int64_t r = 0; r < rows; ++r) {
+        float& v = y[r * ldy + i];
+        v = kernels::activation_scalar(bias ? v + bias[i] : v, A);
+      }
   }
 
-  static void bias_act(float* y, const float* bias, int64_t n, kernels::Activation act) {
+  static void bias_act(float* y, int64_t ldy, int64_t rows, const float* bias, int64_t n, kernels::Activation act) {
     switch (act) {
-      case kernels::Activation::Relu: return bias_act_loop<kernels::Activation::Relu>(y, bias, n);
-      case kernels::Activation::GeluErf: return bias_act_loop<kernels::Activation::GeluErf>(y, bias, n);
-      case kernels::Activation::GeluTanh: return bias_act_loop<kernels::Activation::GeluTanh>(y, bias, n);
-      case kernels::Activation::None: return bias_act_loop<kernels::Activation::None>(y, bias, n);
+      case kernels::Activation::Relu: return bias_act_loop<kernels::Activation::Relu>(y, ldy, rows, bias, n);
+      case kernels::Activation::GeluErf: return bias_act_loop<kernels::Activation::GeluErf>(y, ldy, rows, bias, n);
+      case kernels::Activation::GeluTanh: return bias_act_loop<kernels::Activation::GeluTanh>(y, ldy, rows, bias, n);
+      case kernels::Activation::None: return bias_act_loop<kernels::Activation::None>(y, ldy, rows, bias, n);
     }
   }
 

@@ -186,9 +186,7 @@ void sweep(const GemmPrimitives& k, const float* ap, const float* bp, int64_t mc
       float* tile = c + ir * ldc + (jr * nr - col0);
       if (lda > 0) k.microkernel_rows(kc, ap + ir * lda, lda, bp + jr * kc * nr, tile, ldc, accumulate, rows, cols, pf);
       else k.microkernel(kc, ap + (ir / mr) * kc * mr, bp + jr * kc * nr, tile, ldc, accumulate, rows, cols, pf);
-      if (act)
-        for (int64_t i = 0; i < rows; ++i)
-          act->bias_act(tile + i * ldc, ep->bias ? ep->bias + (jr * nr - col0) : nullptr, cols, ep->act);
+      if (act) act->bias_act(tile, ldc, rows, ep->bias ? ep->bias + (jr * nr - col0) : nullptr, cols, ep->act);
     }
   }
 }
@@ -239,7 +237,7 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
   if (kdim <= 0) {
     for (int64_t i = m0; i < m1; ++i) {
       for (int64_t j = n0; j < n1; ++j) c[i * ldc + j] = 0.0f;
-      if (ep.active()) activation_primitives(k.isa).bias_act(c + i * ldc + n0, ep.bias ? ep.bias + n0 : nullptr, n1 - n0, ep.act);
+      if (ep.active()) activation_primitives(k.isa).bias_act(c + i * ldc + n0, ldc, 1, ep.bias ? ep.bias + n0 : nullptr, n1 - n0, ep.act);
     }
     return;
   }
@@ -257,7 +255,7 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
                              std::min(nc, n1 - jc) - jr0 * nr, pc > 0);
         }
       }
-      if (ep.active()) act.bias_act(c + i * ldc + n0, ep.bias ? ep.bias + n0 : nullptr, n1 - n0, ep.act);
+      if (ep.active()) act.bias_act(c + i * ldc + n0, ldc, 1, ep.bias ? ep.bias + n0 : nullptr, n1 - n0, ep.act);
     }
     return;
   }
@@ -337,7 +335,7 @@ void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, 
   if (kdim <= 0) {  // an empty sum: C = 0
     for (int64_t i = m0; i < m1; ++i) {
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = 0.0f;
-      if (ep.active()) activation_primitives(k.isa).bias_act(c + i * ldc, ep.bias, n, ep.act);
+      if (ep.active()) activation_primitives(k.isa).bias_act(c + i * ldc, ldc, 1, ep.bias, n, ep.act);
     }
     return;
   }
@@ -346,7 +344,7 @@ void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, 
     const ActivationPrimitives& act = activation_primitives(k.isa);
     for (int64_t i = m0; i < m1; ++i) {
       k.row_times_matrix(a.data + i * a.row_stride, kdim, b.data, b.row_stride, c + i * ldc, n);
-      if (ep.active()) act.bias_act(c + i * ldc, ep.bias, n, ep.act);
+      if (ep.active()) act.bias_act(c + i * ldc, ldc, 1, ep.bias, n, ep.act);
     }
     return;
   }

@@ -187,7 +187,7 @@ void erf_simd(const kernels::ActivationPrimitives& k, const float* x, float* y, 
 template <kernels::Activation A>
 void act_simd(const kernels::ActivationPrimitives& k, const float* x, float* y, int64_t n) {
   if (y != x) std::copy(x, x + n, y);
-  k.bias_act(y, nullptr, n, A);
+  k.bias_act(y, n, 1, nullptr, n, A);
 }
 
 // ---------------------------------------------------------------------------------------------
