@@ -235,10 +235,10 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
   n1 = std::min(n1, n);
   if (m0 >= m1 || n0 >= n1) return;
   if (kdim <= 0) {
-    for (int64_t i = m0; i < m1; ++i) {
+    for (int64_t i = m0; i < m1; ++i)
       for (int64_t j = n0; j < n1; ++j) c[i * ldc + j] = 0.0f;
-      if (ep.active()) activation_primitives(k.isa).bias_act(c + i * ldc + n0, ldc, 1, ep.bias ? ep.bias + n0 : nullptr, n1 - n0, ep.act);
-    }
+    if (ep.active())
+      activation_primitives(k.isa).bias_act(c + m0 * ldc + n0, ldc, m1 - m0, ep.bias ? ep.bias + n0 : nullptr, n1 - n0, ep.act);
     return;
   }
   const int mr = k.mr, nr = k.nr;
@@ -333,10 +333,9 @@ void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, 
                 int64_t m0, int64_t m1, const GemmEpilogue& ep) {
   if (m0 >= m1 || n <= 0) return;
   if (kdim <= 0) {  // an empty sum: C = 0
-    for (int64_t i = m0; i < m1; ++i) {
+    for (int64_t i = m0; i < m1; ++i)
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = 0.0f;
-      if (ep.active()) activation_primitives(k.isa).bias_act(c + i * ldc, ldc, 1, ep.bias, n, ep.act);
-    }
+    if (ep.active()) activation_primitives(k.isa).bias_act(c + m0 * ldc, ldc, m1 - m0, ep.bias, n, ep.act);
     return;
   }
   // One or two rows against a row-major B: packing would cost as much as the product.

@@ -36,8 +36,8 @@ struct NormPrimitives {
   // non-temporal stores, for outputs larger than the caches (where the ISA has them).
   void (*normalize_vec)(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
                         const float* b, bool stream);
-  // y[i] = (x[i] - pivot) * a + c (one fused multiply-add). stream: non-temporal stores where y is
-  // vector-aligned (its scalar tail stores normally).
+  // y[i] = (x[i] - pivot) * a + c (one fused multiply-add). stream: non-temporal stores from y's
+  // first vector-aligned value on, as in normalize_vec (the scalar head and tail store normally).
   void (*normalize_channel)(const float* x, float* y, int64_t n, float pivot, float a, float c, bool stream);
   // normalize_vec (no streaming) for kRowBlock rows at once, so gamma and beta are loaded once for
   // all of them. Streamed rows go one at a time instead (see RowNormArgs::from_memory).

@@ -276,7 +276,7 @@ struct Norm {
   static void normalize_and_sum_stores(const float* x, float* y, int64_t n, float pivot, float scale, float offset, const float* g,
                                        const float* b, bool stream, const float* next, float next_pivot, double* s, double* ss) {
     // Non-temporal stores need whole aligned vectors, and y's vectors line up with x's and next's.
-    if (stream && vector_aligned(y))
+    if (stream && to_alignment(y) == 0)
       return normalize_and_sum_loop<G, Bias, Pivot, true>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
     return normalize_and_sum_loop<G, Bias, Pivot, false>(x, y, n, pivot, scale, offset, g, b, next, next_pivot, s, ss);
   }
@@ -310,7 +310,6 @@ struct Norm {
     }
     return pos;
   }
-  static bool vector_aligned(const float* p) { return reinterpret_cast<uintptr_t>(p) % kVectorBytes == 0; }
 
   // The channels' sweep of group_norm's pipeline. A stretch of vectors the sums' loop hands over
   // may cross into the next channel; its values past the boundary get the next channel's a and c.
@@ -345,7 +344,7 @@ struct Norm {
                                                 double* s, double* ss) {
     // Streamed only when every vector the sweep stores is aligned: lo, the stretches and the channel
     // boundaries are then all whole vectors from an aligned y.
-    if (stream && vector_aligned(y) && spatial % W == 0 && lo % W == 0)
+    if (stream && to_alignment(y) == 0 && spatial % W == 0 && lo % W == 0)
       return normalize_channels_and_sum_loop<Pivot, true>(x, y, lo, n, spatial, pivot, a, c, next, next_pivot, s, ss);
     return normalize_channels_and_sum_loop<Pivot, false>(x, y, lo, n, spatial, pivot, a, c, next, next_pivot, s, ss);
   }
@@ -358,13 +357,18 @@ struct Norm {
   }
 
   template <bool Stream>
-  static int64_t normalize_channel_vectors(const float* x, float* y, int64_t n, float pivot, float a, float c) {
-    return pivot == 0.0f ? normalize_stretch<false, Stream>(x, y, 0, n, B(pivot), B(a), B(c))
-                         : normalize_stretch<true, Stream>(x, y, 0, n, B(pivot), B(a), B(c));
+  static int64_t normalize_channel_vectors(const float* x, float* y, int64_t i, int64_t n, float pivot, float a, float c) {
+    return pivot == 0.0f ? normalize_stretch<false, Stream>(x, y, i, n, B(pivot), B(a), B(c))
+                         : normalize_stretch<true, Stream>(x, y, i, n, B(pivot), B(a), B(c));
   }
   static void normalize_channel(const float* x, float* y, int64_t n, float pivot, float a, float c, bool stream) {
-    int64_t i = stream && vector_aligned(y) ? normalize_channel_vectors<true>(x, y, n, pivot, a, c)
-                                            : normalize_channel_vectors<false>(x, y, n, pivot, a, c);
+    int64_t i = 0;
+    if (stream && reinterpret_cast<uintptr_t>(y) % sizeof(float) == 0) {  // as normalize_loop: a scalar head, then aligned
+      for (const int64_t head = std::min(n, to_alignment(y)); i < head; ++i) y[i] = std::fma(x[i] - pivot, a, c);
+      i = normalize_channel_vectors<true>(x, y, i, n, pivot, a, c);
+    } else {
+      i = normalize_channel_vectors<false>(x, y, i, n, pivot, a, c);
+    }
     for (; i < n; ++i) y[i] = std::fma(x[i] - pivot, a, c);
   }
 

@@ -19,6 +19,10 @@ namespace normrt::onnx {
 
 namespace {
 
+// What a normalization of x moves through memory: x read and y written, as float32 (the kernels'
+// precision; float16 / bfloat16 tensors are widened into float32 buffers first).
+int64_t bytes_moved(const Tensor& x) { return 2 * x.numel() * int64_t(sizeof(float)); }
+
 using kernels::NormPrimitives;
 
 constexpr std::initializer_list<DType> kNormTypes = {DType::Float32, DType::Float16, DType::BFloat16};
@@ -238,8 +242,8 @@ class RowNorm final : public OpKernel {
     FloatIn beta = expand_to(input(beta_index()), cfg_.skip ? Shape{d} : normalized);
     FloatOut y = float_out(ctx.outputs[0]);
     kernels::RowNormArgs a{xf.p, y.p, d, eps_, cfg_.rms, gamma.p, beta.p};
-    a.from_memory = kernels::streams_from_memory(2 * x.numel() * int64_t(sizeof(float)));
-    a.stream_stores = kernels::prefers_stream_stores(2 * x.numel() * int64_t(sizeof(float)));
+    a.from_memory = kernels::streams_from_memory(bytes_moved(x));
+    a.stream_stores = kernels::prefers_stream_stores(bytes_moved(x));
     FloatIn skip, bias;
     FloatOut sum;
     if (cfg_.skip && sp) {
@@ -344,7 +348,7 @@ class GroupNorm final : public OpKernel {
     FloatOut y = float_out(ctx.outputs[0]);
     const NormPrimitives& k = kernels::norm_primitives(ctx.isa);
     const kernels::GroupNormArgs a{xf.p, y.p, groups, cpg, spatial, eps_, scale.p, bias.p,
-                                   kernels::prefers_stream_stores(2 * x.numel() * int64_t(sizeof(float)))};
+                                   kernels::prefers_stream_stores(bytes_moved(x))};
     const int64_t units = n * groups, unit_len = cpg * spatial;
     const int threads = ctx.parallel.threads();
     if (threads == 1 || units >= threads || unit_len < 2 * kernels::kNormSegment) {
@@ -408,7 +412,7 @@ class BatchNorm final : public OpKernel {
     FloatOut y = float_out(ctx.outputs[0]);
     const NormPrimitives& k = kernels::norm_primitives(ctx.isa);
     // One read and one write, as memcpy: from 16 MiB moved y goes out with non-temporal stores.
-    const bool stream = kernels::prefers_stream_stores(2 * x.numel() * int64_t(sizeof(float)));
+    const bool stream = kernels::prefers_stream_stores(bytes_moved(x));
     ctx.parallel.for_range(n * c, rows_grain(spatial), [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; ++u)
         k.normalize_channel(xf.p + u * spatial, y.p + u * spatial, spatial, 0.0f, a[u % c], b[u % c], stream);
