@@ -87,8 +87,35 @@ struct Scratch {
   }
 };
 
+// Row-major B[kc, nc] (unit column stride) into panels: each row of B is read once, in order, and
+// its whole panels' worth copied in fixed-size pieces. Going panel by panel instead (a row's 16
+// values, then the next row's) made the copy a loop of 16 with run-time bounds and alias checks
+// per row: 25 TSC cycles per 64 bytes on Zen 3, and packing V 13.6% of attention at sequence 197.
+template <int NR>
+void pack_b_rows(const float* b, int64_t ldb, int64_t kc, int64_t nc, float* out) {
+  const int64_t full = nc / NR, rest = nc - full * NR;
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* src = b + p * ldb;
+    float* dst = out + p * NR;
+    for (int64_t jr = 0; jr < full; ++jr) std::memcpy(dst + jr * kc * NR, src + jr * NR, NR * sizeof(float));
+    if (rest > 0) {
+      float* last = dst + full * kc * NR;
+      std::memcpy(last, src + full * NR, rest * sizeof(float));
+      std::memset(last + rest, 0, (NR - rest) * sizeof(float));
+    }
+  }
+}
+
 // B[kc, nc] into ceil(nc / nr) panels of kc x nr, zero-padded.
 void pack_b(MatrixView b, int64_t kc, int64_t nc, int nr, float* out) {
+  if (b.col_stride == 1) {
+    switch (nr) {
+      case 8: return pack_b_rows<8>(b.data, b.row_stride, kc, nc, out);
+      case 16: return pack_b_rows<16>(b.data, b.row_stride, kc, nc, out);
+      case 32: return pack_b_rows<32>(b.data, b.row_stride, kc, nc, out);
+      default: break;
+    }
+  }
   for (int64_t j0 = 0; j0 < nc; j0 += nr) {
     const int64_t w = std::min<int64_t>(nr, nc - j0);
     if (b.row_stride == 1 && b.col_stride != 1) {  // a transposed operand: read each of its rows once, in order
