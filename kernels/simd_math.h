@@ -10,30 +10,36 @@
 namespace normrt::kernels::simd {
 
 // exp(x) for the softmax, x <= 0 in practice: 2^k * p(r) with k = round(x / ln 2), r = x - k ln 2
-// in two parts, p the degree-6 Taylor/minimax polynomial (relative error about 2e-7, a few ulps).
+// in two parts, p a degree-5 polynomial fitted to exp's relative error on [-ln 2 / 2, ln 2 / 2]
+// (iteratively reweighted least squares, p(0) = 1): 9.3e-8 in exact arithmetic, 1.6e-7 measured in
+// float against float64 exp over [-87, 3], where the degree-6 Taylor polynomial it replaced
+// measured 2.3e-7 with one more multiply-add.
 // k comes from adding 1.5 * 2^23, which leaves round(x / ln 2) in the low mantissa bits (no
-// rounding or conversion instructions). Below -87.3 (including -inf, masked scores) it returns
-// exactly 0; NaN stays NaN; up to 88.7 it is exact, just above it +inf, and beyond that (which
-// no softmax reaches: x is a score minus its row's max) undefined.
+// rounding or conversion instructions). x is first clamped to -88 or more (-inf, masked scores,
+// included): there k = -127, the bits of 2^k are all 0 and the result is exactly +0, so one max
+// stands in for a compare and a blend; between -88 and -87.3 the result underflows gradually
+// (below 1.2e-38). NaN stays NaN (max(-88, x) returns x, its second operand, when x is NaN). Up
+// to 88.7 it is exact, just above it +inf, and beyond that (which no softmax reaches: x is a
+// score minus its row's max) undefined.
 template <class Arch>
-inline xsimd::batch<float, Arch> fast_exp(const xsimd::batch<float, Arch>& x) {
+inline xsimd::batch<float, Arch> fast_exp(const xsimd::batch<float, Arch>& x_in) {
   using B = xsimd::batch<float, Arch>;
   using I = xsimd::batch<int32_t, Arch>;
+  const B x = xsimd::max(B(-88.0f), x_in);
   const B magic(12582912.0f);  // 1.5 * 2^23
   const B t = fmadd(x, B(1.44269504088896341f), magic);
   const B k = t - magic;
   B r = fmadd(k, B(-0.693359375f), x);  // ln 2 high part (exact product)
   r = fmadd(k, B(2.12194440e-4f), r);    // ln 2 low part
-  B p(1.0f / 720.0f);
-  p = fmadd(p, r, B(1.0f / 120.0f));
-  p = fmadd(p, r, B(1.0f / 24.0f));
-  p = fmadd(p, r, B(1.0f / 6.0f));
-  p = fmadd(p, r, B(0.5f));
-  p = fmadd(p, r, B(1.0f));
+  B p(0.008290211670100689f);
+  p = fmadd(p, r, B(0.041897717863321304f));
+  p = fmadd(p, r, B(0.1666763573884964f));
+  p = fmadd(p, r, B(0.4999915063381195f));
+  p = fmadd(p, r, B(0.9999997019767761f));
   p = fmadd(p, r, B(1.0f));
   const I ki = xsimd::bitwise_cast<I>(t) - xsimd::bitwise_cast<I>(magic);  // round(x / ln 2) as an integer
   const B two_k = xsimd::bitwise_cast<B>((ki + I(127)) << 23);
-  return xsimd::select(x < B(-87.3f), B(0.0f), p * two_k);
+  return p * two_k;
 }
 
 // erf(x) the way xsimd computes it for float (its polynomials: x P(x^2) below |x| = 2/3, else
