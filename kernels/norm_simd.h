@@ -108,7 +108,8 @@ struct Norm {
   // Always inlined: GCC 12 at -O3 had kept it out of line for LayerNorm's sweep with a pivot, so
   // the sweep's operands lived in a closure on the stack and were reloaded after every store
   // through y; that pipeline step took 1200 TSC cycles per 768-value row on Zen 3 against 465
-  // inlined (rows of 1000 + N(0, 1): [128, 768] in cache 2.4x faster, [32, 16384] 1.7x).
+  // inlined (rows of 1000 + N(0, 1), three runs of perf/kernel_bench: [128, 768] in cache
+  // 1.7-2.4x faster, [32, 16384] 1.7-2.2x).
   template <bool PerBlock = false, class Extra, class ExtraTail>
   [[gnu::always_inline]] static inline void shifted_sums_with(const float* x, int64_t n, float pivot, double* s_out,
                                                               double* ss_out, Extra&& extra, ExtraTail&& extra_tail) {
