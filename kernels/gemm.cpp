@@ -317,6 +317,36 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
   }
 }
 
+void sgemm_rows_prepacked_a(const GemmPrimitives& k, const PackedB& b, const float* a_packed, int64_t m, float* c, int64_t ldc,
+                            int64_t n0, int64_t n1, const GemmEpilogue& ep) {
+  const int64_t kdim = b.k(), n = b.n(), depth = b.depth_block();
+  n1 = std::min(n1, n);
+  if (m <= 0 || n0 >= n1) return;
+  if (kdim <= 0) {  // an empty sum: C = 0, then the epilogue
+    for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc + n0, c + i * ldc + n1, 0.0f);
+    if (ep.active()) activation_primitives(k.isa).bias_act(c + n0, ldc, m, ep.bias ? ep.bias + n0 : nullptr, n1 - n0, ep.act);
+    return;
+  }
+  const int mr = k.mr, nr = k.nr;
+  const int64_t a_stride = packed_a_floats(k, m, depth);
+  // Row blocks of at most sgemm_row_block rows, evened out in whole tiles (as the MatMul op cuts them).
+  const int64_t tiles = (m + mr - 1) / mr, blocks = (m + sgemm_row_block(k) - 1) / sgemm_row_block(k);
+  for (int64_t jc = n0 / kNC * kNC, jb = n0 / kNC; jc < n1; jc += kNC, ++jb) {
+    const int64_t nc = std::min(kNC, n - jc);
+    const int64_t jr0 = std::max<int64_t>(0, n0 - jc) / nr, jr1 = (std::min(n1, jc + nc) - jc + nr - 1) / nr;
+    const GemmEpilogue jep{ep.bias ? ep.bias + jc : nullptr, ep.act};
+    for (int64_t pc = 0, pb = 0; pc < kdim; pc += depth, ++pb) {
+      const int64_t kc = std::min(depth, kdim - pc);
+      const bool last = pc + depth >= kdim;
+      for (int64_t rb = 0; rb < blocks; ++rb) {
+        const int64_t i0 = rb * tiles / blocks * mr, i1 = std::min(m, (rb + 1) * tiles / blocks * mr);
+        sweep(k, a_packed + pb * a_stride + (i0 / mr) * kc * mr, b.block(jb, pb), i1 - i0, kc, jr0, jr1, std::min(nc, n1 - jc),
+              c + i0 * ldc + jc, ldc, pc > 0, 0, last && ep.active() ? &jep : nullptr);
+      }
+    }
+  }
+}
+
 int64_t packed_a_floats(const GemmPrimitives& k, int64_t m, int64_t kc) { return (m + k.mr - 1) / k.mr * k.mr * kc; }
 
 void pack_a_block(const GemmPrimitives& k, MatrixView a, int64_t m, int64_t kc, float* out) { pack_a(k, a, m, kc, out); }

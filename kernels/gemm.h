@@ -112,6 +112,14 @@ class PackedB {
 void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, float* c, int64_t ldc, int64_t m0, int64_t m1,
                        int64_t n0, int64_t n1, const GemmEpilogue& ep = {});
 
+// The product sgemm_rows_packed computes, rows [0, m) and columns [n0, n1) (n0 a multiple of nr),
+// with all of A already packed by the caller: depth block pb of B pairs with the pack_a_block
+// panels of A's columns [pb * depth, ...) at a_packed + pb * packed_a_floats(k, m, depth), depth =
+// b.depth_block(). For threads sharing one A across column ranges, which would otherwise each pack
+// all of it. Same bits as sgemm_rows_packed.
+void sgemm_rows_prepacked_a(const GemmPrimitives& k, const PackedB& b, const float* a_packed, int64_t m, float* c, int64_t ldc,
+                            int64_t n0, int64_t n1, const GemmEpilogue& ep = {});
+
 // Rows per task that keep the A block and the C tiles in cache (a multiple of the tile height).
 int64_t sgemm_row_block(const GemmPrimitives& k);
 

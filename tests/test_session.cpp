@@ -243,6 +243,38 @@ TEST_CASE("MatMul by a constant weight: rows cut into blocks per thread count gi
   }
 }
 
+TEST_CASE("MatMul + bias split by columns over threads (A packed once, shared): same bits as one thread, against float64") {
+  // Products wide enough that 2 and 3 threads split them by columns: one depth block and one row
+  // block, two depth blocks (K = 1000 > 768 on AVX2), two row blocks (150 rows), a last tile of 2
+  // rows, a column count that is not a multiple of the tile width.
+  struct Case { int64_t m, k, n; };
+  for (const Case& c : {Case{100, 300, 520}, Case{40, 1000, 300}, Case{150, 64, 700}, Case{128, 200, 333}}) {
+    Tensor w = random_f32({c.k, c.n}, 11), bias = random_f32({c.n}, 12), a = random_f32({c.m, c.k}, 13);
+    onnx::ModelSpec m = one_node("MatMul", {{"A", 1, {}, false}}, {{"C", 1, {}, false}});
+    m.inputs[0].has_shape = false;
+    m.nodes = {{"MatMul", {"A", "W"}, {"T"}, {}, "product"}, {"Add", {"T", "bias"}, {"C"}, {}, "add_bias"}};
+    m.initializers = {onnx::tensor_spec("W", w), onnx::tensor_spec("bias", bias)};
+    auto one = open(m, {1});
+    CHECK(one->optimization().fired.at("matmul_bias") == 1);
+    Tensor ref = one->run({"A"}, {a})[0];
+    double worst = 0;
+    for (int64_t i = 0; i < c.m; ++i)
+      for (int64_t j = 0; j < c.n; ++j) {
+        double want = bias.data<float>()[j];
+        for (int64_t p = 0; p < c.k; ++p) want += double(a.data<float>()[i * c.k + p]) * w.data<float>()[p * c.n + j];
+        const double err = std::fabs(ref.data<float>()[i * c.n + j] - want);
+        if (!(err <= worst)) worst = err;  // NaN sticks
+      }
+    INFO("m " << c.m << " k " << c.k << " n " << c.n << " max abs error " << worst);
+    CHECK(worst < 2e-7 * double(c.k));  // float32 sums of k products of N(0,1)-sized values
+    for (int threads : {2, 3}) {
+      Tensor y = open(m, {threads})->run({"A"}, {a})[0];
+      INFO("threads " << threads);
+      CHECK(std::memcmp(ref.raw(), y.raw(), ref.byte_size()) == 0);
+    }
+  }
+}
+
 TEST_CASE("run-time input checks give clear errors") {
   onnx::ModelSpec m = one_node("Add", {{"A", 1, {std::string("batch"), int64_t(3)}}, {"B", 1, {std::string("batch"), int64_t(3)}}},
                                {{"C", 1, {std::string("batch"), int64_t(3)}}});
