@@ -33,13 +33,7 @@ std::pair<int64_t, int64_t> row_block_rows(const kernels::GemmPrimitives& gk, in
   return {std::min(m, rb * tiles / blocks * gk.mr), std::min(m, (rb + 1) * tiles / blocks * gk.mr)};
 }
 
-// Spreads `batches` products C[m, n] = A * B over threads in tasks of (batch, block of rows, block
-// of columns) and calls task(batch, m0, m1, n0, n1) for each; n0 is a multiple of the tile width.
-// A thread given a block of rows reads all of B; one given a block of columns reads all of A. So a
-// single product wider than it is tall (a weight against a short sequence: [128, 768] x [768, 3072])
-// is split by columns, one column block per thread, each reading its share of the weight once;
-// otherwise rows are split, and columns too when row blocks alone cannot keep the threads busy
-// (M = 1 decoding, say). Small products stay on one thread, where splitting costs more than it saves.
+// Products below kParallelMacs multiply-adds stay on one thread.
 bool is_small_product(int64_t batches, int64_t m, int64_t n, int64_t k) { return batches * m * n * k < kParallelMacs; }
 
 // Whether for_each_gemm_task splits the product by columns, one column block per thread.
@@ -52,6 +46,13 @@ int64_t column_step(const kernels::GemmPrimitives& gk, int64_t n, int64_t col_bl
   return ((n + col_blocks - 1) / col_blocks + gk.nr - 1) / gk.nr * gk.nr;
 }
 
+// Spreads `batches` products C[m, n] = A * B over threads in tasks of (batch, block of rows, block
+// of columns) and calls task(batch, m0, m1, n0, n1) for each; n0 is a multiple of the tile width.
+// A thread given a block of rows reads all of B; one given a block of columns reads all of A. So a
+// single product wider than it is tall (a weight against a short sequence: [128, 768] x [768, 3072])
+// is split by columns, one column block per thread, each reading its share of the weight once;
+// otherwise rows are split, and columns too when row blocks alone cannot keep the threads busy
+// (M = 1 decoding, say). Small products stay on one thread, where splitting costs more than it saves.
 template <class Task>
 void for_each_gemm_task(const ComputeContext& ctx, const kernels::GemmPrimitives& gk, int64_t batches, int64_t m, int64_t n,
                         int64_t k, const Task& task) {
