@@ -189,7 +189,19 @@ const GemmPrimitives& gemm_primitives(Isa isa) {
 // streams B once, not twice for a last block of 8 rows.
 int64_t sgemm_row_block(const GemmPrimitives& k) { return k.mr * 22; }
 
+std::pair<int64_t, int64_t> sgemm_row_block_rows(const GemmPrimitives& k, int64_t m, int64_t blocks, int64_t rb) {
+  const int64_t tiles = (m + k.mr - 1) / k.mr;
+  return {std::min(m, rb * tiles / blocks * k.mr), std::min(m, (rb + 1) * tiles / blocks * k.mr)};
+}
+
 namespace {
+// An empty sum (K = 0): `rows` rows of `cols` values of C (row stride ldc) become 0, then the
+// epilogue runs on them; bias is already offset to C's first column.
+void empty_product(const GemmPrimitives& k, float* c, int64_t ldc, int64_t rows, int64_t cols, const float* bias, Activation act) {
+  for (int64_t i = 0; i < rows; ++i) std::fill(c + i * ldc, c + i * ldc + cols, 0.0f);
+  if (bias || act != Activation::None) activation_primitives(k.isa).bias_act(c, ldc, rows, bias, cols, act);
+}
+
 // The microkernel sweep over one packed A block and the B panels [jr0, jr1) of one (column, depth)
 // block; c is where column col0 of the block goes (col0 = 0 unless the caller's C starts later).
 // ep (when given) runs on each finished tile, so only pass it with the last depth block; its bias is
@@ -261,13 +273,7 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
   const int64_t kdim = b.k(), n = b.n(), depth = b.depth_block();
   n1 = std::min(n1, n);
   if (m0 >= m1 || n0 >= n1) return;
-  if (kdim <= 0) {
-    for (int64_t i = m0; i < m1; ++i)
-      for (int64_t j = n0; j < n1; ++j) c[i * ldc + j] = 0.0f;
-    if (ep.active())
-      activation_primitives(k.isa).bias_act(c + m0 * ldc + n0, ldc, m1 - m0, ep.bias ? ep.bias + n0 : nullptr, n1 - n0, ep.act);
-    return;
-  }
+  if (kdim <= 0) return empty_product(k, c + m0 * ldc + n0, ldc, m1 - m0, n1 - n0, ep.bias ? ep.bias + n0 : nullptr, ep.act);
   const int mr = k.mr, nr = k.nr;
   if (m1 - m0 <= 2 && a.col_stride == 1) {
     // One or two rows: stream the packed panels once per row (the weights are the whole cost).
@@ -322,15 +328,10 @@ void sgemm_rows_prepacked_a(const GemmPrimitives& k, const PackedB& b, const flo
   const int64_t kdim = b.k(), n = b.n(), depth = b.depth_block();
   n1 = std::min(n1, n);
   if (m <= 0 || n0 >= n1) return;
-  if (kdim <= 0) {  // an empty sum: C = 0, then the epilogue
-    for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc + n0, c + i * ldc + n1, 0.0f);
-    if (ep.active()) activation_primitives(k.isa).bias_act(c + n0, ldc, m, ep.bias ? ep.bias + n0 : nullptr, n1 - n0, ep.act);
-    return;
-  }
+  if (kdim <= 0) return empty_product(k, c + n0, ldc, m, n1 - n0, ep.bias ? ep.bias + n0 : nullptr, ep.act);
   const int mr = k.mr, nr = k.nr;
   const int64_t a_stride = packed_a_floats(k, m, depth);
-  // Row blocks of at most sgemm_row_block rows, evened out in whole tiles (as the MatMul op cuts them).
-  const int64_t tiles = (m + mr - 1) / mr, blocks = (m + sgemm_row_block(k) - 1) / sgemm_row_block(k);
+  const int64_t blocks = (m + sgemm_row_block(k) - 1) / sgemm_row_block(k);
   for (int64_t jc = n0 / kNC * kNC, jb = n0 / kNC; jc < n1; jc += kNC, ++jb) {
     const int64_t nc = std::min(kNC, n - jc);
     const int64_t jr0 = std::max<int64_t>(0, n0 - jc) / nr, jr1 = (std::min(n1, jc + nc) - jc + nr - 1) / nr;
@@ -339,11 +340,30 @@ void sgemm_rows_prepacked_a(const GemmPrimitives& k, const PackedB& b, const flo
       const int64_t kc = std::min(depth, kdim - pc);
       const bool last = pc + depth >= kdim;
       for (int64_t rb = 0; rb < blocks; ++rb) {
-        const int64_t i0 = rb * tiles / blocks * mr, i1 = std::min(m, (rb + 1) * tiles / blocks * mr);
+        const auto [i0, i1] = sgemm_row_block_rows(k, m, blocks, rb);
         sweep(k, a_packed + pb * a_stride + (i0 / mr) * kc * mr, b.block(jb, pb), i1 - i0, kc, jr0, jr1, std::min(nc, n1 - jc),
               c + i0 * ldc + jc, ldc, pc > 0, 0, last && ep.active() ? &jep : nullptr);
       }
     }
+  }
+}
+
+int64_t prepacked_a_floats(const GemmPrimitives& k, const PackedB& b, int64_t m) {
+  const int64_t depth = b.depth_block();
+  return packed_a_floats(k, m, depth) * std::max<int64_t>(1, (b.k() + depth - 1) / depth);
+}
+
+int64_t prepacked_a_panels(const GemmPrimitives& k, const PackedB& b, int64_t m) {
+  const int64_t depth = b.depth_block();
+  return (m + k.mr - 1) / k.mr * ((b.k() + depth - 1) / depth);
+}
+
+void prepack_a(const GemmPrimitives& k, const PackedB& b, const float* a, int64_t lda, int64_t m, int64_t t0, int64_t t1, float* out) {
+  const int mr = k.mr;
+  const int64_t depth = b.depth_block(), panels = (m + mr - 1) / mr, a_stride = packed_a_floats(k, m, depth);
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t pb = t / panels, panel = t % panels, i0 = panel * mr, kc = std::min(depth, b.k() - pb * depth);
+    k.pack_a_panel(a + i0 * lda + pb * depth, lda, std::min<int64_t>(mr, m - i0), kc, out + pb * a_stride + panel * kc * mr);
   }
 }
 
@@ -389,12 +409,7 @@ void sgemm_inplace_a(const GemmPrimitives& k, const float* a, int64_t lda, int64
 void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, MatrixView b, float* c, int64_t ldc,
                 int64_t m0, int64_t m1, const GemmEpilogue& ep) {
   if (m0 >= m1 || n <= 0) return;
-  if (kdim <= 0) {  // an empty sum: C = 0
-    for (int64_t i = m0; i < m1; ++i)
-      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = 0.0f;
-    if (ep.active()) activation_primitives(k.isa).bias_act(c + m0 * ldc, ldc, m1 - m0, ep.bias, n, ep.act);
-    return;
-  }
+  if (kdim <= 0) return empty_product(k, c + m0 * ldc, ldc, m1 - m0, n, ep.bias, ep.act);
   // One or two rows against a row-major B: packing would cost as much as the product.
   if (m1 - m0 <= 2 && a.col_stride == 1 && b.col_stride == 1) {
     const ActivationPrimitives& act = activation_primitives(k.isa);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "kernels/activation.h"
@@ -112,16 +113,23 @@ class PackedB {
 void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, float* c, int64_t ldc, int64_t m0, int64_t m1,
                        int64_t n0, int64_t n1, const GemmEpilogue& ep = {});
 
+// All of a row-major A [m, b.k()] packed once, for threads that share it across column ranges of
+// one product (each would otherwise pack all of it): prepacked_a_floats floats (64-byte aligned),
+// filled by prepack_a over the panels [0, prepacked_a_panels) in any split (one panel is mr rows
+// of one depth block of b), then read by sgemm_rows_prepacked_a.
+int64_t prepacked_a_floats(const GemmPrimitives& k, const PackedB& b, int64_t m);
+int64_t prepacked_a_panels(const GemmPrimitives& k, const PackedB& b, int64_t m);
+void prepack_a(const GemmPrimitives& k, const PackedB& b, const float* a, int64_t lda, int64_t m, int64_t t0, int64_t t1, float* out);
 // The product sgemm_rows_packed computes, rows [0, m) and columns [n0, n1) (n0 a multiple of nr),
-// with all of A already packed by the caller: depth block pb of B pairs with the pack_a_block
-// panels of A's columns [pb * depth, ...) at a_packed + pb * packed_a_floats(k, m, depth), depth =
-// b.depth_block(). For threads sharing one A across column ranges, which would otherwise each pack
-// all of it. Same bits as sgemm_rows_packed.
+// from the prepacked A. Same bits as sgemm_rows_packed.
 void sgemm_rows_prepacked_a(const GemmPrimitives& k, const PackedB& b, const float* a_packed, int64_t m, float* c, int64_t ldc,
                             int64_t n0, int64_t n1, const GemmEpilogue& ep = {});
 
 // Rows per task that keep the A block and the C tiles in cache (a multiple of the tile height).
 int64_t sgemm_row_block(const GemmPrimitives& k);
+// Rows [m0, m1) of block rb when m rows are cut into `blocks` blocks of whole tiles, spread as
+// evenly as they go (799 rows in 7 blocks: 114-115 rows each, not 6 of 132 and one of 7).
+std::pair<int64_t, int64_t> sgemm_row_block_rows(const GemmPrimitives& k, int64_t m, int64_t blocks, int64_t rb);
 
 // B's column blocks are kGemmNC wide (its depth blocks: GemmPrimitives::kc or PackedB::depth_block).
 constexpr int64_t kGemmNC = 3072;

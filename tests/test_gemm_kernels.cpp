@@ -185,7 +185,7 @@ TEST_CASE("sgemm_inplace_a reads A in place and matches the packed-A product bit
   }
 }
 
-TEST_CASE("sgemm_rows_prepacked_a (A packed whole by the caller) equals sgemm_rows_packed bit for bit, with the epilogue, every ISA") {
+TEST_CASE("sgemm_rows_prepacked_a (A packed whole by prepack_a, in parts) equals sgemm_rows_packed bit for bit, with the epilogue, every ISA") {
   struct Case { int64_t m, k, n, n0, n1; };
   // One and several depth blocks and row blocks (more than 132 rows), edge tiles of 1-5 rows, column
   // ranges that start on a panel and end inside one, a depth of 0.
@@ -197,11 +197,11 @@ TEST_CASE("sgemm_rows_prepacked_a (A packed whole by the caller) equals sgemm_ro
         const std::vector<float> a = random_matrix(c.m * std::max<int64_t>(c.k, 1), 21), b = random_matrix(c.k * c.n, 22),
                                  bias = random_matrix(c.n, 23);
         const PackedB pb(g, c.k, c.n, MatrixView::row_major(b.data(), c.n));
-        const int64_t depth = pb.depth_block(), blocks = std::max<int64_t>(1, (c.k + depth - 1) / depth);
-        const int64_t stride = packed_a_floats(g, c.m, depth);
-        std::vector<float> ap(stride * blocks, -7.0f);
-        for (int64_t p = 0; p * depth < c.k; ++p)
-          pack_a_block(g, MatrixView::row_major(a.data() + p * depth, c.k), c.m, std::min(depth, c.k - p * depth), ap.data() + p * stride);
+        // Packed in two uneven parts, as two threads would share it.
+        std::vector<float> ap(prepacked_a_floats(g, pb, c.m), -7.0f);
+        const int64_t panels = prepacked_a_panels(g, pb, c.m);
+        prepack_a(g, pb, a.data(), c.k, c.m, 0, panels / 3, ap.data());
+        prepack_a(g, pb, a.data(), c.k, c.m, panels / 3, panels, ap.data());
         const int64_t ldc = c.n + 3;
         std::vector<float> want(c.m * ldc, 5.0f), got(c.m * ldc, 5.0f);
         const GemmEpilogue ep{bias.data(), act};

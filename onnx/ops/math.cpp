@@ -14,7 +14,7 @@ namespace {
 // How many blocks of rows each product is cut into: as few as the kernel's cache block allows
 // (sgemm_row_block rows at most), and, when rows are what the threads share among few products, a
 // number that gives every thread as many blocks (128 rows on 2 threads: 2 blocks). The blocks are
-// then evened out in whole tiles (row_block_rows): 799 rows go as 7 blocks of 114-115 rows, not 6
+// then evened out in whole tiles (kernels::sgemm_row_block_rows): 799 rows go as 7 blocks of 114-115 rows, not 6
 // of 132 and one of 7 that streams the whole B for a single tile (wav2vec2-base at 1 thread 1.02-1.08x
 // in paired runs; on 2 threads 8 blocks, 4 per thread, not 4 and 3: 1.04x; ViT-B/16 1.01-1.02x).
 int64_t row_block_count(const kernels::GemmPrimitives& gk, int64_t m, int64_t batches, int threads, bool by_columns) {
@@ -25,12 +25,6 @@ int64_t row_block_count(const kernels::GemmPrimitives& gk, int64_t m, int64_t ba
     blocks = std::min((total + batches - 1) / batches, tiles);
   }
   return std::max<int64_t>(blocks, 1);
-}
-
-// Rows [m0, m1) of block rb of `blocks`: whole tiles of gk.mr rows, spread as evenly as they go.
-std::pair<int64_t, int64_t> row_block_rows(const kernels::GemmPrimitives& gk, int64_t m, int64_t blocks, int64_t rb) {
-  const int64_t tiles = (m + gk.mr - 1) / gk.mr;
-  return {std::min(m, rb * tiles / blocks * gk.mr), std::min(m, (rb + 1) * tiles / blocks * gk.mr)};
 }
 
 // Products below kParallelMacs multiply-adds stay on one thread.
@@ -73,7 +67,7 @@ void for_each_gemm_task(const ComputeContext& ctx, const kernels::GemmPrimitives
       const int64_t bi = t / per_batch, r = t % per_batch;
       const int64_t rb = by_columns ? r % row_blocks : r / col_blocks, cb = by_columns ? r / row_blocks : r % col_blocks;
       const int64_t n0 = std::min(n, cb * col_step), n1 = std::min(n, n0 + col_step);
-      const auto [m0, m1] = row_block_rows(gk, m, row_blocks, rb);
+      const auto [m0, m1] = kernels::sgemm_row_block_rows(gk, m, row_blocks, rb);
       if (n0 < n1 && m0 < m1) task(bi, m0, m1, n0, n1);
     }
   });
@@ -197,18 +191,11 @@ class MatMul final : public OpKernel {
   void compute_shared_a(ComputeContext& ctx, const kernels::GemmPrimitives& gk, const float* pa, int64_t rows, int64_t k, int64_t n,
                         float* pc, const float* bias) const {
     const int threads = ctx.parallel.threads();
-    const int64_t depth = packed_->depth_block(), depth_blocks = (k + depth - 1) / depth;
-    const int64_t a_stride = kernels::packed_a_floats(gk, rows, depth), panels = (rows + gk.mr - 1) / gk.mr;
     const std::shared_ptr<void> a_buf =
-        allocate_aligned(checked_bytes(DType::Float32, checked_numel({a_stride, depth_blocks}, "MatMul packed A"), "MatMul packed A"));
+        allocate_aligned(checked_bytes(DType::Float32, kernels::prepacked_a_floats(gk, *packed_, rows), "MatMul packed A"));
     float* ap = static_cast<float*>(a_buf.get());
-    ctx.parallel.for_range(depth_blocks * panels, 1, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t pb = t / panels, panel = t % panels, i0 = panel * gk.mr, kc = std::min(depth, k - pb * depth);
-        kernels::pack_a_block(gk, kernels::MatrixView::row_major(pa + i0 * k + pb * depth, k), std::min<int64_t>(gk.mr, rows - i0), kc,
-                              ap + pb * a_stride + panel * kc * gk.mr);
-      }
-    });
+    ctx.parallel.for_range(kernels::prepacked_a_panels(gk, *packed_, rows), 1,
+                           [&](int64_t t0, int64_t t1) { kernels::prepack_a(gk, *packed_, pa, k, rows, t0, t1, ap); });
     const int64_t col_step = column_step(gk, n, threads);
     ctx.parallel.for_range(threads, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t cb = c0; cb < c1; ++cb) {
