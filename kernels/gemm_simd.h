@@ -4,6 +4,7 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include <xsimd/xsimd.hpp>
 
@@ -165,16 +166,60 @@ struct Gemm {
   // Rows [0, rows) of a row-major A (row i at a + i * lda) into one MR-row panel of kc steps,
   // zero-padded: with MR known here the copy unrolls into straight loads and stores.
   static void pack_a_panel(const float* a, int64_t lda, int64_t rows, int64_t kc, float* out) {
+    int64_t p = 0;
+#if defined(__AVX2__)
+    if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>> && MR == 6) p = pack_a_panel_6x8(a, lda, rows, kc, out);
+#endif
     const float* row[MR];
     for (int i = 0; i < MR; ++i) row[i] = i < rows ? a + i * lda : nullptr;
     if (rows == MR) {
-      for (int64_t p = 0; p < kc; ++p)
+      for (; p < kc; ++p)
         for (int i = 0; i < MR; ++i) out[p * MR + i] = row[i][p];
       return;
     }
-    for (int64_t p = 0; p < kc; ++p)
+    for (; p < kc; ++p)
       for (int i = 0; i < MR; ++i) out[p * MR + i] = row[i] ? row[i][p] : 0.0f;
   }
+
+#if defined(__AVX2__)
+  // AVX2's 6-row panel, 8 steps of k at a time: the 6 x 8 block is loaded as 6 vectors (missing
+  // rows are zeros), transposed in registers as an 8 x 8 block with two zero rows, and each step's
+  // 6 values stored with a whole-vector store whose 2 extra lanes the next step's store overwrites
+  // (the eighth step's 6 go out as 4 + 2, so nothing is written past the block). Against copying
+  // value by value (6 loads and 6 stores per step), interleaved trials on Zen 3 with A in cache:
+  // [128, 768] and [128, 3072] 2.6x faster. In BERT-base s128 at 1 thread, where A mostly comes
+  // from L2 or L3 just after the op that wrote it, `perf` put packing at 2.0% of the samples before
+  // and 1.6% after; paired runs 1.018x (p10 0.984, p90 1.089), within this host's noise. Returns
+  // the steps done; the caller copies the rest.
+  static int64_t pack_a_panel_6x8(const float* a, int64_t lda, int64_t rows, int64_t kc, float* out) {
+    const __m256 zero = _mm256_setzero_ps();
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8, out += 8 * MR) {
+      __m256 r[6];
+      for (int i = 0; i < 6; ++i) r[i] = i < rows ? _mm256_loadu_ps(a + i * lda + p) : zero;
+      // t: pairs of rows interleaved; s: four rows (or two and two zeros) per step, steps k and k + 4
+      // in the two 128-bit halves; c: one step's six values in lanes 0-5.
+      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+      const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      const __m256 s4 = _mm256_shuffle_ps(t4, zero, 0x44), s5 = _mm256_shuffle_ps(t4, zero, 0xEE);
+      const __m256 s6 = _mm256_shuffle_ps(t5, zero, 0x44), s7 = _mm256_shuffle_ps(t5, zero, 0xEE);
+      _mm256_storeu_ps(out + 0 * MR, _mm256_permute2f128_ps(s0, s4, 0x20));
+      _mm256_storeu_ps(out + 1 * MR, _mm256_permute2f128_ps(s1, s5, 0x20));
+      _mm256_storeu_ps(out + 2 * MR, _mm256_permute2f128_ps(s2, s6, 0x20));
+      _mm256_storeu_ps(out + 3 * MR, _mm256_permute2f128_ps(s3, s7, 0x20));
+      _mm256_storeu_ps(out + 4 * MR, _mm256_permute2f128_ps(s0, s4, 0x31));
+      _mm256_storeu_ps(out + 5 * MR, _mm256_permute2f128_ps(s1, s5, 0x31));
+      _mm256_storeu_ps(out + 6 * MR, _mm256_permute2f128_ps(s2, s6, 0x31));
+      const __m256 c7 = _mm256_permute2f128_ps(s3, s7, 0x31);
+      _mm_storeu_ps(out + 7 * MR, _mm256_castps256_ps128(c7));
+      _mm_storel_pi(reinterpret_cast<__m64*>(out + 7 * MR + 4), _mm256_extractf128_ps(c7, 1));
+    }
+    return p;
+  }
+#endif
 
   static void microkernel_rows(int64_t kc, const float* a, int64_t lda, const float* b, float* c, int64_t ldc, bool accumulate,
                                int64_t rows, int64_t cols, const float* pf) {

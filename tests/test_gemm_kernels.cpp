@@ -253,3 +253,34 @@ TEST_CASE("sgemm_packed_ab: A from pack_a_block, B in the documented panel layou
     }
   }
 }
+
+TEST_CASE("pack_a_panel writes the documented panel layout exactly, for every row count, depth and offset, every ISA") {
+  // Panel layout: value (i, p) at out[p * mr + i], rows past `rows` zero. The AVX2 path transposes
+  // 8 steps of k at a time with overlapping stores; the guards on both sides catch a write outside
+  // the panel, and unaligned sources and odd leading dimensions its loads.
+  for (Isa isa : isas()) {
+    const GemmPrimitives& g = gemm_primitives(isa);
+    const int64_t mr = g.mr;
+    for (int64_t kc : {0, 1, 7, 8, 9, 15, 16, 17, 24, 63, 64, 100, 768}) {
+      for (int64_t rows = 1; rows <= mr; ++rows) {
+        for (int64_t offset : {0, 1, 3}) {
+          INFO("isa " << std::string(isa_name(isa)) << " kc " << kc << " rows " << rows << " offset " << offset);
+          const int64_t lda = kc + 5;
+          std::vector<float> a = random_matrix(offset + rows * lda, static_cast<uint32_t>(kc * 31 + rows));
+          const float* src = a.data() + offset;
+          const int64_t guard = 16;
+          std::vector<float> buf(guard + kc * mr + guard, -7.0f);
+          g.pack_a_panel(src, lda, rows, kc, buf.data() + guard);
+          int64_t wrong = 0;
+          for (int64_t p = 0; p < kc; ++p)
+            for (int64_t i = 0; i < mr; ++i) wrong += buf[guard + p * mr + i] != (i < rows ? src[i * lda + p] : 0.0f);
+          CHECK(wrong == 0);
+          for (int64_t j = 0; j < guard; ++j) {
+            CHECK(buf[j] == -7.0f);
+            CHECK(buf[guard + kc * mr + j] == -7.0f);
+          }
+        }
+      }
+    }
+  }
+}
