@@ -61,11 +61,15 @@ void scalar_row_times_matrix(const float* a, int64_t k, const float* b, int64_t 
     for (int64_t j = 0; j < n; ++j) c[j] += a[p] * b[p * ldb + j];
 }
 
+void scalar_pack_b_panel_transposed(const float* b, int64_t ldb, int64_t cols, int64_t kc, float* out) {
+  pack_b_panel_transposed_from<kScalarNR>(b, ldb, cols, kc, out, 0);
+}
+
 const GemmPrimitives& gemm_primitives_scalar() {
   static const GemmPrimitives t{Isa::Scalar,           kScalarMR,          kScalarNR,
                                 kScalarKC,             kGemmInPlaceMaxColumns, scalar_microkernel,
                                 scalar_microkernel_rows, scalar_row_times_matrix, scalar_row_times_panels,
-                                scalar_pack_a_panel};
+                                scalar_pack_a_panel,   scalar_pack_b_panel_transposed};
   return t;
 }
 
@@ -107,7 +111,8 @@ void pack_b_rows(const float* b, int64_t ldb, int64_t kc, int64_t nc, float* out
 }
 
 // B[kc, nc] into ceil(nc / nr) panels of kc x nr, zero-padded.
-void pack_b(MatrixView b, int64_t kc, int64_t nc, int nr, float* out) {
+void pack_b(const GemmPrimitives& k, MatrixView b, int64_t kc, int64_t nc, float* out) {
+  const int nr = k.nr;
   if (b.col_stride == 1) {
     switch (nr) {
       case 8: return pack_b_rows<8>(b.data, b.row_stride, kc, nc, out);
@@ -119,25 +124,7 @@ void pack_b(MatrixView b, int64_t kc, int64_t nc, int nr, float* out) {
   for (int64_t j0 = 0; j0 < nc; j0 += nr) {
     const int64_t w = std::min<int64_t>(nr, nc - j0);
     if (b.row_stride == 1 && b.col_stride != 1) {  // a transposed operand: read each of its rows once, in order
-      float* dst = out + (j0 / nr) * kc * nr;
-      int64_t j = 0;
-      // Four of its rows at a time, so each step of p stores four adjacent floats at once (attention's
-      // keys are packed this way on every run: one store per float had made it 9% of the attention
-      // time at sequence 197; 4-5% faster attention at 128 and 197).
-      for (; j + 4 <= w; j += 4) {
-        const float* s0 = b.data + (j0 + j) * b.col_stride;
-        const float *s1 = s0 + b.col_stride, *s2 = s1 + b.col_stride, *s3 = s2 + b.col_stride;
-        for (int64_t p = 0; p < kc; ++p) {
-          const float t[4] = {s0[p], s1[p], s2[p], s3[p]};
-          std::memcpy(dst + p * nr + j, t, sizeof t);
-        }
-      }
-      for (; j < w; ++j) {
-        const float* src = b.data + (j0 + j) * b.col_stride;
-        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = src[p];
-      }
-      for (int64_t j = w; j < nr; ++j)
-        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = 0.0f;
+      k.pack_b_panel_transposed(b.data + j0 * b.col_stride, b.col_stride, w, kc, out + (j0 / nr) * kc * nr);
       continue;
     }
     for (int64_t p = 0; p < kc; ++p) {
@@ -264,8 +251,8 @@ PackedB::PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b,
   }
   for (int64_t jc = 0, jb = 0; jc < n; jc += kNC, ++jb)
     for (int64_t pc = 0, pb = 0; pc < kdim; pc += kc_, ++pb)
-      pack_b({b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, std::min(kc_, kdim - pc),
-             std::min(kNC, n - jc), nr_, data_.get() + offsets_[jb * depth_blocks_ + pb]);
+      pack_b(k, {b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, std::min(kc_, kdim - pc),
+             std::min(kNC, n - jc), data_.get() + offsets_[jb * depth_blocks_ + pb]);
 }
 
 void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, float* c, int64_t ldc, int64_t m0, int64_t m1,
@@ -428,7 +415,7 @@ void sgemm_rows(const GemmPrimitives& k, int64_t n, int64_t kdim, MatrixView a, 
     for (int64_t pc = 0; pc < kdim; pc += depth) {
       const int64_t kc = std::min(depth, kdim - pc);
       float* bp = b_buf.get(static_cast<size_t>(panels_n * kc * nr));
-      pack_b({b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, kc, nc, nr, bp);
+      pack_b(k, {b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, kc, nc, bp);
       for (int64_t ic = m0; ic < m1; ic += mc) {
         const int64_t mcc = std::min(mc, m1 - ic);
         const bool last = pc + depth >= kdim;

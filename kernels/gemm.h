@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -50,7 +51,31 @@ struct GemmPrimitives {
   // One mr-row panel of a row-major A block (rows <= mr rows at a + i * lda, kc values each),
   // k-major and zero-padded, as the microkernel reads it.
   void (*pack_a_panel)(const float* a, int64_t lda, int64_t rows, int64_t kc, float* out);
+  // One nr-wide panel of a transposed B (attention's keys, a MatMul against a Transpose): cols <=
+  // nr source rows at b + j * ldb, kc values each, into out[p * nr + j], columns past cols zero.
+  void (*pack_b_panel_transposed)(const float* b, int64_t ldb, int64_t cols, int64_t kc, float* out);
 };
+
+// The portable pack_b_panel_transposed for a tile width NR, from source row j0 on (earlier rows
+// done by the caller): four source rows at a time, so each step of p stores four adjacent floats at
+// once (attention's keys are packed this way on every run: one store per float had made it 9% of
+// the attention time at sequence 197).
+template <int NR>
+inline void pack_b_panel_transposed_from(const float* b, int64_t ldb, int64_t cols, int64_t kc, float* out, int64_t j0) {
+  int64_t j = j0;
+  for (; j + 4 <= cols; j += 4) {
+    const float* s0 = b + j * ldb;
+    const float *s1 = s0 + ldb, *s2 = s1 + ldb, *s3 = s2 + ldb;
+    for (int64_t p = 0; p < kc; ++p) {
+      const float t[4] = {s0[p], s1[p], s2[p], s3[p]};
+      std::memcpy(out + p * NR + j, t, sizeof t);
+    }
+  }
+  for (; j < cols; ++j)
+    for (int64_t p = 0; p < kc; ++p) out[p * NR + j] = b[j * ldb + p];
+  for (int64_t p = 0; p < kc; ++p)
+    for (int64_t jj = cols; jj < NR; ++jj) out[p * NR + jj] = 0.0f;
+}
 
 const GemmPrimitives& gemm_primitives(Isa isa);
 

@@ -284,3 +284,33 @@ TEST_CASE("pack_a_panel writes the documented panel layout exactly, for every ro
     }
   }
 }
+
+TEST_CASE("pack_b_panel_transposed writes the documented panel layout exactly, for every width, depth and offset, every ISA") {
+  // Panel layout: source row j's value p at out[p * nr + j], columns past `cols` zero. The AVX2
+  // path transposes 8 x 8 blocks in registers and leaves the rest to the portable loop.
+  for (Isa isa : isas()) {
+    const GemmPrimitives& g = gemm_primitives(isa);
+    const int64_t nr = g.nr;
+    for (int64_t kc : {0, 1, 7, 8, 9, 16, 17, 63, 64, 100}) {
+      for (int64_t cols = 1; cols <= nr; ++cols) {
+        for (int64_t offset : {0, 1, 3}) {
+          INFO("isa " << std::string(isa_name(isa)) << " kc " << kc << " cols " << cols << " offset " << offset);
+          const int64_t ldb = kc + 3;
+          std::vector<float> b = random_matrix(offset + cols * ldb, static_cast<uint32_t>(kc * 17 + cols));
+          const float* src = b.data() + offset;
+          const int64_t guard = 16;
+          std::vector<float> buf(guard + kc * nr + guard, -7.0f);
+          g.pack_b_panel_transposed(src, ldb, cols, kc, buf.data() + guard);
+          int64_t wrong = 0;
+          for (int64_t p = 0; p < kc; ++p)
+            for (int64_t j = 0; j < nr; ++j) wrong += buf[guard + p * nr + j] != (j < cols ? src[j * ldb + p] : 0.0f);
+          CHECK(wrong == 0);
+          for (int64_t j = 0; j < guard; ++j) {
+            CHECK(buf[j] == -7.0f);
+            CHECK(buf[guard + kc * nr + j] == -7.0f);
+          }
+        }
+      }
+    }
+  }
+}
