@@ -164,7 +164,8 @@ struct Gemm {
   }
 
   // Rows [0, rows) of a row-major A (row i at a + i * lda) into one MR-row panel of kc steps,
-  // zero-padded: with MR known here the copy unrolls into straight loads and stores.
+  // zero-padded: with MR known here the copy unrolls into straight loads and stores (on AVX2 after
+  // pack_a_panel_6x8 has done 8 steps at a time).
   static void pack_a_panel(const float* a, int64_t lda, int64_t rows, int64_t kc, float* out) {
     int64_t p = 0;
 #if defined(__AVX2__)
@@ -182,40 +183,42 @@ struct Gemm {
   }
 
 #if defined(__AVX2__)
+  // The 8 x 8 block r (row i in r[i]) transposed in place: r[p] becomes column p. Pairs of rows
+  // interleaved (t), then four rows per step with steps p and p + 4 in the two 128-bit halves
+  // (u), then the halves joined.
+  static void transpose_8x8(__m256 (&r)[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20), r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20), r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31), r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31), r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+  }
+
   // AVX2's 6-row panel, 8 steps of k at a time: the 6 x 8 block is loaded as 6 vectors (missing
-  // rows are zeros), transposed in registers as an 8 x 8 block with two zero rows, and each step's
-  // 6 values stored with a whole-vector store whose 2 extra lanes the next step's store overwrites
-  // (the eighth step's 6 go out as 4 + 2, so nothing is written past the block). Against copying
-  // value by value (6 loads and 6 stores per step), interleaved trials on Zen 3 with A in cache:
+  // rows are zeros), transposed as an 8 x 8 block with two zero rows, and each step's 6 values
+  // stored with a whole-vector store whose 2 extra lanes the next step's store overwrites (the
+  // eighth step's 6 go out as 4 + 2, so nothing is written past the block). Against copying value
+  // by value (6 loads and 6 stores per step), interleaved trials on Zen 3 with A in cache:
   // [128, 768] and [128, 3072] 2.6x faster. In BERT-base s128 at 1 thread, where A mostly comes
   // from L2 or L3 just after the op that wrote it, `perf` put packing at 2.0% of the samples before
   // and 1.6% after; paired runs 1.018x (p10 0.984, p90 1.089), within this host's noise. Returns
   // the steps done; the caller copies the rest.
   static int64_t pack_a_panel_6x8(const float* a, int64_t lda, int64_t rows, int64_t kc, float* out) {
-    const __m256 zero = _mm256_setzero_ps();
     int64_t p = 0;
     for (; p + 8 <= kc; p += 8, out += 8 * MR) {
-      __m256 r[6];
-      for (int i = 0; i < 6; ++i) r[i] = i < rows ? _mm256_loadu_ps(a + i * lda + p) : zero;
-      // t: pairs of rows interleaved; s: four rows (or two and two zeros) per step, steps k and k + 4
-      // in the two 128-bit halves; c: one step's six values in lanes 0-5.
-      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-      const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-      const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-      const __m256 s4 = _mm256_shuffle_ps(t4, zero, 0x44), s5 = _mm256_shuffle_ps(t4, zero, 0xEE);
-      const __m256 s6 = _mm256_shuffle_ps(t5, zero, 0x44), s7 = _mm256_shuffle_ps(t5, zero, 0xEE);
-      _mm256_storeu_ps(out + 0 * MR, _mm256_permute2f128_ps(s0, s4, 0x20));
-      _mm256_storeu_ps(out + 1 * MR, _mm256_permute2f128_ps(s1, s5, 0x20));
-      _mm256_storeu_ps(out + 2 * MR, _mm256_permute2f128_ps(s2, s6, 0x20));
-      _mm256_storeu_ps(out + 3 * MR, _mm256_permute2f128_ps(s3, s7, 0x20));
-      _mm256_storeu_ps(out + 4 * MR, _mm256_permute2f128_ps(s0, s4, 0x31));
-      _mm256_storeu_ps(out + 5 * MR, _mm256_permute2f128_ps(s1, s5, 0x31));
-      _mm256_storeu_ps(out + 6 * MR, _mm256_permute2f128_ps(s2, s6, 0x31));
-      const __m256 c7 = _mm256_permute2f128_ps(s3, s7, 0x31);
-      _mm_storeu_ps(out + 7 * MR, _mm256_castps256_ps128(c7));
-      _mm_storel_pi(reinterpret_cast<__m64*>(out + 7 * MR + 4), _mm256_extractf128_ps(c7, 1));
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = i < rows && i < MR ? _mm256_loadu_ps(a + i * lda + p) : _mm256_setzero_ps();
+      transpose_8x8(r);
+      for (int q = 0; q < 7; ++q) _mm256_storeu_ps(out + q * MR, r[q]);
+      _mm_storeu_ps(out + 7 * MR, _mm256_castps256_ps128(r[7]));
+      _mm_storel_pi(reinterpret_cast<__m64*>(out + 7 * MR + 4), _mm256_extractf128_ps(r[7], 1));
     }
     return p;
   }
@@ -230,11 +233,12 @@ struct Gemm {
   }
 
 #if defined(__AVX2__)
-  // AVX2: eight source rows by eight steps of k at a time, transposed in registers (8 loads, 24
-  // shuffles, 8 stores where the portable path makes 64 loads and 16 four-float stores). With the
-  // keys in cache, 3.4-4.4x faster than the portable path (interleaved trials, Zen 3, [128..2048,
-  // 64]); in the Attention op the keys mostly come from L2 or beyond and it measured 1.012-1.014x
-  // at sequence 128 (paired runs), ViT-B/16 1.023x (p10 0.959), both within this host's noise.
+  // AVX2: eight source rows by eight steps of k at a time, transposed in registers (transpose_8x8:
+  // 8 loads, 24 shuffles, 8 stores where the portable path makes 64 loads and 16 four-float
+  // stores). With the keys in cache, 1.4-2.4x faster than the portable path compiled as gemm.cpp is
+  // (interleaved trials, Zen 3, keys [128, 64], [197, 64], [2048, 64]); in the Attention op the keys
+  // mostly come from L2 or beyond and it measured 1.012-1.014x at sequence 128 (paired runs),
+  // ViT-B/16 1.023x (p10 0.959), both within this host's noise.
   // Returns the source rows done, all kc steps of them; the portable path takes the rest.
   static int64_t pack_b_panel_transposed_8x8(const float* b, int64_t ldb, int64_t cols, int64_t kc, float* out) {
     int64_t j = 0;
@@ -244,23 +248,8 @@ struct Gemm {
       for (; p + 8 <= kc; p += 8) {
         __m256 r[8];
         for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ldb + p);
-        const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-        const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-        const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-        const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-        const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-        const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-        const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-        const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-        float* d = out + p * NR + j;
-        _mm256_storeu_ps(d + 0 * NR, _mm256_permute2f128_ps(u0, u4, 0x20));
-        _mm256_storeu_ps(d + 1 * NR, _mm256_permute2f128_ps(u1, u5, 0x20));
-        _mm256_storeu_ps(d + 2 * NR, _mm256_permute2f128_ps(u2, u6, 0x20));
-        _mm256_storeu_ps(d + 3 * NR, _mm256_permute2f128_ps(u3, u7, 0x20));
-        _mm256_storeu_ps(d + 4 * NR, _mm256_permute2f128_ps(u0, u4, 0x31));
-        _mm256_storeu_ps(d + 5 * NR, _mm256_permute2f128_ps(u1, u5, 0x31));
-        _mm256_storeu_ps(d + 6 * NR, _mm256_permute2f128_ps(u2, u6, 0x31));
-        _mm256_storeu_ps(d + 7 * NR, _mm256_permute2f128_ps(u3, u7, 0x31));
+        transpose_8x8(r);
+        for (int q = 0; q < 8; ++q) _mm256_storeu_ps(out + (p + q) * NR + j, r[q]);
       }
       for (; p < kc; ++p)
         for (int i = 0; i < 8; ++i) out[p * NR + j + i] = src[i * ldb + p];

@@ -88,8 +88,8 @@ struct Norm {
   // interleaved trials on Zen 3 the pipelined step on a 768-value row in L1 ran 1.13-1.14x faster
   // and the plain sums 1.18-1.20x; whole LayerNorm calls 1.02-1.03x ([128, 768] and [1024, 768],
   // cache-bound there), GroupNorm the same within noise. The extra float addition per flush is one
-  // more rounding, of per-lane partial sums of 8 * kPairs values; the max abs error against float64 in
-  // the kernel tests did not change (2.5e-7 to 6.1e-7 on AVX2).
+  // more rounding, of per-lane partial sums of 8 * kPairs values; the max abs error against
+  // float64 in the kernel tests did not change (2.5e-7 to 6.1e-7 on AVX2).
   struct LaneSums {
     // Parentheses, not braces: D{0.0} would pick xsimd's initializer_list constructor and read a
     // whole batch from a one-element list.
