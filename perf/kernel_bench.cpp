@@ -81,31 +81,26 @@ void BM_add_broadcast_row_f32(benchmark::State& state) {
 }
 
 // The GEMM's packing copies on the best ISA, against BM_memcpy_same_bytes of the same shape (the
-// same floats read once and written once). pack_a_panel: a [rows, k] row-major A into 6-row (or
-// mr-row) panels, as the MatMul op packs activations. pack_b_panel_transposed: attention's keys
-// [keys, 64] into nr-wide panels of Kᵀ.
-void BM_pack_a_panels_f32(benchmark::State& state) {
-  const int64_t rows = state.range(0), k = state.range(1);
-  const GemmPrimitives& g = gemm_primitives(Isa::Auto);
-  std::vector<float> a = random_vector(rows * k, 1), out(((rows + g.mr - 1) / g.mr) * g.mr * k);
+// same floats read once and written once): a [lines, k] row-major matrix into panels `width` lines
+// wide. pack_a_panel: A into mr-row panels, as the MatMul op packs activations;
+// pack_b_panel_transposed: attention's keys [keys, 64] into nr-wide panels of Kᵀ.
+void pack_panels(benchmark::State& state, void (*copy)(const float*, int64_t, int64_t, int64_t, float*), int64_t width) {
+  const int64_t lines = state.range(0), k = state.range(1);
+  std::vector<float> a = random_vector(lines * k, 1), out(((lines + width - 1) / width) * width * k);
   for (auto _ : state) {
-    for (int64_t i = 0; i < rows; i += g.mr) g.pack_a_panel(a.data() + i * k, k, std::min<int64_t>(g.mr, rows - i), k, out.data() + i * k);
+    for (int64_t i = 0; i < lines; i += width) copy(a.data() + i * k, k, std::min(width, lines - i), k, out.data() + i * k);
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * rows * k * 8);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * lines * k * 8);
+}
+void BM_pack_a_panels_f32(benchmark::State& state) {
+  const GemmPrimitives& g = gemm_primitives(Isa::Auto);
+  pack_panels(state, g.pack_a_panel, g.mr);
 }
 void BM_pack_b_panels_transposed_f32(benchmark::State& state) {
-  const int64_t cols = state.range(0), k = state.range(1);
   const GemmPrimitives& g = gemm_primitives(Isa::Auto);
-  std::vector<float> b = random_vector(cols * k, 1), out(((cols + g.nr - 1) / g.nr) * g.nr * k);
-  for (auto _ : state) {
-    for (int64_t j = 0; j < cols; j += g.nr)
-      g.pack_b_panel_transposed(b.data() + j * k, k, std::min<int64_t>(g.nr, cols - j), k, out.data() + j * k);
-    benchmark::DoNotOptimize(out.data());
-    benchmark::ClobberMemory();
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * cols * k * 8);
+  pack_panels(state, g.pack_b_panel_transposed, g.nr);
 }
 void packing_shapes(benchmark::internal::Benchmark* b) { b->Args({128, 768})->Args({128, 3072})->Args({128, 64})->Args({2048, 64}); }
 }  // namespace

@@ -254,63 +254,42 @@ TEST_CASE("sgemm_packed_ab: A from pack_a_block, B in the documented panel layou
   }
 }
 
-TEST_CASE("pack_a_panel writes the documented panel layout exactly, for every row count, depth and offset, every ISA") {
-  // Panel layout: value (i, p) at out[p * mr + i], rows past `rows` zero. The AVX2 path transposes
-  // 8 steps of k at a time with overlapping stores; the guards on both sides catch a write outside
-  // the panel, and unaligned sources and odd leading dimensions its loads.
-  for (Isa isa : isas()) {
-    const GemmPrimitives& g = gemm_primitives(isa);
-    const int64_t mr = g.mr;
-    for (int64_t kc : {0, 1, 7, 8, 9, 15, 16, 17, 24, 63, 64, 100, 768}) {
-      for (int64_t rows = 1; rows <= mr; ++rows) {
-        for (int64_t offset : {0, 1, 3}) {
-          INFO("isa " << std::string(isa_name(isa)) << " kc " << kc << " rows " << rows << " offset " << offset);
-          const int64_t lda = kc + 5;
-          std::vector<float> a = random_matrix(offset + rows * lda, static_cast<uint32_t>(kc * 31 + rows));
-          const float* src = a.data() + offset;
-          const int64_t guard = 16;
-          std::vector<float> buf(guard + kc * mr + guard, -7.0f);
-          g.pack_a_panel(src, lda, rows, kc, buf.data() + guard);
-          int64_t wrong = 0;
-          for (int64_t p = 0; p < kc; ++p)
-            for (int64_t i = 0; i < mr; ++i) wrong += buf[guard + p * mr + i] != (i < rows ? src[i * lda + p] : 0.0f);
-          CHECK(wrong == 0);
-          for (int64_t j = 0; j < guard; ++j) {
-            CHECK(buf[j] == -7.0f);
-            CHECK(buf[guard + kc * mr + j] == -7.0f);
-          }
+namespace {
+// pack_a_panel and pack_b_panel_transposed share one contract: `lines` source lines of kc values
+// (line i at src + i * ld) into out[p * width + i], lines past `lines` zero. Checked value by
+// value for every line count up to the panel width, depths around multiples of 8, unaligned
+// sources and odd leading dimensions; guards on both sides catch a write outside the panel (the
+// AVX2 paths store whole vectors that overlap).
+void check_panel_copy(void (*copy)(const float*, int64_t, int64_t, int64_t, float*), int64_t width, const char* what) {
+  for (int64_t kc : {0, 1, 7, 8, 9, 15, 16, 17, 24, 63, 64, 100, 768}) {
+    for (int64_t lines = 1; lines <= width; ++lines) {
+      for (int64_t offset : {0, 1, 3}) {
+        INFO(what << " kc " << kc << " lines " << lines << " offset " << offset);
+        const int64_t ld = kc + 5;
+        std::vector<float> a = random_matrix(offset + lines * ld, static_cast<uint32_t>(kc * 31 + lines));
+        const float* src = a.data() + offset;
+        const int64_t guard = 16;
+        std::vector<float> buf(guard + kc * width + guard, -7.0f);
+        copy(src, ld, lines, kc, buf.data() + guard);
+        int64_t wrong = 0;
+        for (int64_t p = 0; p < kc; ++p)
+          for (int64_t i = 0; i < width; ++i) wrong += buf[guard + p * width + i] != (i < lines ? src[i * ld + p] : 0.0f);
+        CHECK(wrong == 0);
+        for (int64_t j = 0; j < guard; ++j) {
+          CHECK(buf[j] == -7.0f);
+          CHECK(buf[guard + kc * width + j] == -7.0f);
         }
       }
     }
   }
 }
+}  // namespace
 
-TEST_CASE("pack_b_panel_transposed writes the documented panel layout exactly, for every width, depth and offset, every ISA") {
-  // Panel layout: source row j's value p at out[p * nr + j], columns past `cols` zero. The AVX2
-  // path transposes 8 x 8 blocks in registers and leaves the rest to the portable loop.
+TEST_CASE("pack_a_panel and pack_b_panel_transposed write the documented panel layout exactly, every ISA") {
   for (Isa isa : isas()) {
+    INFO("isa " << std::string(isa_name(isa)));
     const GemmPrimitives& g = gemm_primitives(isa);
-    const int64_t nr = g.nr;
-    for (int64_t kc : {0, 1, 7, 8, 9, 16, 17, 63, 64, 100}) {
-      for (int64_t cols = 1; cols <= nr; ++cols) {
-        for (int64_t offset : {0, 1, 3}) {
-          INFO("isa " << std::string(isa_name(isa)) << " kc " << kc << " cols " << cols << " offset " << offset);
-          const int64_t ldb = kc + 3;
-          std::vector<float> b = random_matrix(offset + cols * ldb, static_cast<uint32_t>(kc * 17 + cols));
-          const float* src = b.data() + offset;
-          const int64_t guard = 16;
-          std::vector<float> buf(guard + kc * nr + guard, -7.0f);
-          g.pack_b_panel_transposed(src, ldb, cols, kc, buf.data() + guard);
-          int64_t wrong = 0;
-          for (int64_t p = 0; p < kc; ++p)
-            for (int64_t j = 0; j < nr; ++j) wrong += buf[guard + p * nr + j] != (j < cols ? src[j * ldb + p] : 0.0f);
-          CHECK(wrong == 0);
-          for (int64_t j = 0; j < guard; ++j) {
-            CHECK(buf[j] == -7.0f);
-            CHECK(buf[guard + kc * nr + j] == -7.0f);
-          }
-        }
-      }
-    }
+    check_panel_copy(g.pack_a_panel, g.mr, "pack_a_panel");
+    check_panel_copy(g.pack_b_panel_transposed, g.nr, "pack_b_panel_transposed");
   }
 }
