@@ -110,7 +110,9 @@ void pack_b_rows(const float* b, int64_t ldb, int64_t kc, int64_t nc, float* out
   }
 }
 
-// B[kc, nc] into ceil(nc / nr) panels of kc x nr, zero-padded.
+// B[kc, nc] into ceil(nc / nr) panels of kc x nr, zero-padded: row-major B row by row, a
+// transposed B (unit row stride) by the ISA's panel transpose, any other strides value by value.
+// Every ISA's nr is 8, 16 or 32 (scalar and NEON 8, AVX2 16, AVX-512 32).
 void pack_b(const GemmPrimitives& k, MatrixView b, int64_t kc, int64_t nc, float* out) {
   const int nr = k.nr;
   if (b.col_stride == 1) {
@@ -118,24 +120,19 @@ void pack_b(const GemmPrimitives& k, MatrixView b, int64_t kc, int64_t nc, float
       case 8: return pack_b_rows<8>(b.data, b.row_stride, kc, nc, out);
       case 16: return pack_b_rows<16>(b.data, b.row_stride, kc, nc, out);
       case 32: return pack_b_rows<32>(b.data, b.row_stride, kc, nc, out);
-      default: break;
+      default: break;  // the strided loop below handles it too
     }
   }
   for (int64_t j0 = 0; j0 < nc; j0 += nr) {
     const int64_t w = std::min<int64_t>(nr, nc - j0);
-    if (b.row_stride == 1 && b.col_stride != 1) {  // a transposed operand: read each of its rows once, in order
-      k.pack_b_panel_transposed(b.data + j0 * b.col_stride, b.col_stride, w, kc, out + (j0 / nr) * kc * nr);
+    float* panel = out + (j0 / nr) * kc * nr;
+    if (b.row_stride == 1) {  // a transposed operand: each of its rows read once, in order
+      k.pack_b_panel_transposed(b.data + j0 * b.col_stride, b.col_stride, w, kc, panel);
       continue;
     }
     for (int64_t p = 0; p < kc; ++p) {
       const float* src = b.data + p * b.row_stride + j0 * b.col_stride;
-      float* dst = out + (j0 / nr) * kc * nr + p * nr;
-      int64_t j = 0;
-      if (b.col_stride == 1)
-        for (; j < w; ++j) dst[j] = src[j];
-      else
-        for (; j < w; ++j) dst[j] = src[j * b.col_stride];
-      for (; j < nr; ++j) dst[j] = 0.0f;
+      for (int64_t j = 0; j < nr; ++j) panel[p * nr + j] = j < w ? src[j * b.col_stride] : 0.0f;
     }
   }
 }

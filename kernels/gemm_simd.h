@@ -214,7 +214,7 @@ struct Gemm {
     int64_t p = 0;
     for (; p + 8 <= kc; p += 8, out += 8 * MR) {
       __m256 r[8];
-      for (int i = 0; i < 8; ++i) r[i] = i < rows && i < MR ? _mm256_loadu_ps(a + i * lda + p) : _mm256_setzero_ps();
+      for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_loadu_ps(a + i * lda + p) : _mm256_setzero_ps();  // rows <= MR = 6
       transpose_8x8(r);
       for (int q = 0; q < 7; ++q) _mm256_storeu_ps(out + q * MR, r[q]);
       _mm_storeu_ps(out + 7 * MR, _mm256_castps256_ps128(r[7]));

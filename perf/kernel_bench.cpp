@@ -102,12 +102,13 @@ void BM_pack_b_panels_transposed_f32(benchmark::State& state) {
   const GemmPrimitives& g = gemm_primitives(Isa::Auto);
   pack_panels(state, g.pack_b_panel_transposed, g.nr);
 }
-void packing_shapes(benchmark::internal::Benchmark* b) { b->Args({128, 768})->Args({128, 3072})->Args({128, 64})->Args({2048, 64}); }
+// Shapes of the packing benchmarks beyond `shapes`' [128, 768]: FC2's A, and attention's keys.
+void more_packing_shapes(benchmark::internal::Benchmark* b) { b->Args({128, 3072})->Args({128, 64})->Args({2048, 64}); }
 }  // namespace
 
-BENCHMARK(BM_memcpy_same_bytes)->Apply(shapes)->Args({128, 3072})->Args({128, 64})->Args({2048, 64});
-BENCHMARK(BM_pack_a_panels_f32)->Apply(packing_shapes);
-BENCHMARK(BM_pack_b_panels_transposed_f32)->Apply(packing_shapes);
+BENCHMARK(BM_memcpy_same_bytes)->Apply(shapes)->Apply(more_packing_shapes);
+BENCHMARK(BM_pack_a_panels_f32)->Args({128, 768})->Apply(more_packing_shapes);
+BENCHMARK(BM_pack_b_panels_transposed_f32)->Args({128, 768})->Apply(more_packing_shapes);
 BENCHMARK(BM_layer_norm_rows_f32)->Apply(shapes);
 BENCHMARK(BM_layer_norm_rows_offset_f32)->Apply(shapes);
 BENCHMARK(BM_add_broadcast_row_f32)->Apply(shapes);
