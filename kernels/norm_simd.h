@@ -126,10 +126,18 @@ struct Norm {
     // into double: a chain of 4 float additions per lane keeps the sums accurate to a few ulps.
     constexpr int64_t kBlock = 4 * kPairs * W;
     while (i + kBlock <= n) {
+      // The block's first step starts the sums (s = v, q = v * v) instead of adding to zero: 0 + v
+      // is not v for IEEE (-0), so the compiler kept a zero register and two more operations.
       B s[kPairs], q[kPairs];
-      for (int j = 0; j < kPairs; ++j) s[j] = B(0.0f), q[j] = B(0.0f);
       const int64_t start = i;
-      for (const int64_t end = i + kBlock; i < end; i += kPairs * W) {
+      for (int j = 0; j < kPairs; ++j) {
+        const B v = B::load_unaligned(x + i + j * W) - p;
+        s[j] = v;
+        q[j] = v * v;
+      }
+      if constexpr (!PerBlock) extra(i, kPairs);
+      i += kPairs * W;
+      for (const int64_t end = start + kBlock; i < end; i += kPairs * W) {
         for (int j = 0; j < kPairs; ++j) {
           const B v = B::load_unaligned(x + i + j * W) - p;
           s[j] += v;
