@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <tuple>
 #include <utility>
 
 #include <xsimd/xsimd.hpp>
@@ -95,8 +96,36 @@ struct Norm {
     // whole batch from a one-element list.
     D s = D(0.0), q = D(0.0);
     void flush(const B& sv, const B& qv) {
+#if defined(__AVX2__)
+      // AVX2: one double batch holds both sums, two lanes each ([s, s, q, q]): each vector's
+      // halves are added, then pairs of lanes (hadd), then widened. With AVX2's 16 registers the
+      // second double accumulator was spilled to the stack in LayerNorm's pipelined loop (a store
+      // and a reload per block); interleaved trials against two batches (five runs): LN
+      // [8,512,768] 1.02-1.04x, [32,128,1024] 1.04-1.13x, [1,128,768], [8,128,768] and GN
+      // 1.00-1.04x. One more float
+      // addition per value before the widening: max abs error against float64 2.5e-7 -> 2.7e-7
+      // (c = 0), 4.3e-7 -> 3.8e-7 (scale jumps), the rest unchanged.
+      if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
+        const __m256 sr = sv, qr = qv;
+        const __m128 hs = _mm_add_ps(_mm256_castps256_ps128(sr), _mm256_extractf128_ps(sr, 1));
+        const __m128 hq = _mm_add_ps(_mm256_castps256_ps128(qr), _mm256_extractf128_ps(qr, 1));
+        s += D(_mm256_cvtps_pd(_mm_hadd_ps(hs, hq)));
+        return;
+      }
+#endif
       s += widen_halves(sv);
       q += widen_halves(qv);
+    }
+    // The totals of the flushed sums.
+    std::pair<double, double> totals() const {
+#if defined(__AVX2__)
+      if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
+        alignas(32) double l[4];
+        s.store_aligned(l);
+        return {l[0] + l[1], l[2] + l[3]};
+      }
+#endif
+      return {xsimd::hadd(s), xsimd::hadd(q)};
     }
   };
 
@@ -163,7 +192,8 @@ struct Norm {
       }
     }
     acc.flush(s0, q0);
-    double s = xsimd::hadd(acc.s), ss = xsimd::hadd(acc.q);
+    double s, ss;
+    std::tie(s, ss) = acc.totals();
     for (; i < n; ++i) {
       const float a = x[i] - pivot;
       s += double(a);
