@@ -102,9 +102,8 @@ struct Norm {
       // second double accumulator was spilled to the stack in LayerNorm's pipelined loop (a store
       // and a reload per block); interleaved trials against two batches (five runs): LN
       // [8,512,768] 1.02-1.04x, [32,128,1024] 1.04-1.13x, [1,128,768], [8,128,768] and GN
-      // 1.00-1.04x. One more float
-      // addition per value before the widening: max abs error against float64 2.5e-7 -> 2.7e-7
-      // (c = 0), 4.3e-7 -> 3.8e-7 (scale jumps), the rest unchanged.
+      // 1.00-1.04x. One more float addition per value before the widening: max abs error against
+      // float64 2.5e-7 -> 2.7e-7 (c = 0), 4.3e-7 -> 3.8e-7 (scale jumps), the rest unchanged.
       if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
         const __m256 sr = sv, qr = qv;
         const __m128 hs = _mm_add_ps(_mm256_castps256_ps128(sr), _mm256_extractf128_ps(sr, 1));
@@ -152,7 +151,8 @@ struct Norm {
     LaneSums acc;
     int64_t i = 0;
     // kPairs independent (sum, square) accumulator pairs, each fed at most 4 times before the flush
-    // into double: a chain of 4 float additions per lane keeps the sums accurate to a few ulps.
+    // into double (which first adds the pairs and the vector's halves in float, and on AVX2 pairs of
+    // lanes): a few float additions per value keep the sums accurate to a few ulps.
     constexpr int64_t kBlock = 4 * kPairs * W;
     while (i + kBlock <= n) {
       // The block's first step starts the sums (s = v, q = v * v) instead of adding to zero: 0 + v
