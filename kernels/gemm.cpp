@@ -333,14 +333,10 @@ void sgemm_rows_prepacked_a(const GemmPrimitives& k, const PackedB& b, const flo
 }
 
 int64_t prepacked_a_floats(const GemmPrimitives& k, const PackedB& b, int64_t m) {
-  const int64_t depth = b.depth_block();
-  return packed_a_floats(k, m, depth) * std::max<int64_t>(1, (b.k() + depth - 1) / depth);
+  return packed_a_floats(k, m, b.depth_block()) * b.depth_blocks();
 }
 
-int64_t prepacked_a_panels(const GemmPrimitives& k, const PackedB& b, int64_t m) {
-  const int64_t depth = b.depth_block();
-  return (m + k.mr - 1) / k.mr * ((b.k() + depth - 1) / depth);
-}
+int64_t prepacked_a_panels(const GemmPrimitives& k, const PackedB& b, int64_t m) { return (m + k.mr - 1) / k.mr * b.depth_blocks(); }
 
 void prepack_a(const GemmPrimitives& k, const PackedB& b, const float* a, int64_t lda, int64_t m, int64_t t0, int64_t t1, float* out) {
   const int mr = k.mr;

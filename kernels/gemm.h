@@ -119,6 +119,7 @@ class PackedB {
   int64_t n() const { return n_; }
   int nr() const { return nr_; }
   int64_t depth_block() const { return kc_; }
+  int64_t depth_blocks() const { return depth_blocks_; }  // at least 1, also when k() is 0
   // Panels of column block jb and depth block pb.
   const float* block(int64_t jb, int64_t pb) const { return data_.get() + offsets_[jb * depth_blocks_ + pb]; }
 

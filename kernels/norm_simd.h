@@ -58,19 +58,14 @@ struct Norm {
   }
 
   // The two halves of v added in float, then widened: one double batch of half v's width. xsimd
-  // 8.1 has no widening conversion, so this one step uses each ISA's intrinsic.
+  // 8.1 has no widening conversion, so this one step uses each ISA's intrinsic. (AVX2 widens both
+  // sums at once instead: LaneSums::flush.)
   static D widen_halves(const B& v) {
 #if defined(__AVX512F__)
     if constexpr (std::is_same_v<Arch, xsimd::avx512bw>) {
       const __m512 r = v;
       const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1));
       return D(_mm512_cvtps_pd(_mm256_add_ps(_mm512_castps512_ps256(r), hi)));
-    }
-#endif
-#if defined(__AVX2__)
-    if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
-      const __m256 r = v;
-      return D(_mm256_cvtps_pd(_mm_add_ps(_mm256_castps256_ps128(r), _mm256_extractf128_ps(r, 1))));
     }
 #endif
 #if defined(__aarch64__)
@@ -82,49 +77,48 @@ struct Norm {
     static_assert(B::size == 2 * D::size, "unsupported architecture for widen_halves()");
   }
 
-  // Per-lane double accumulators: each flush adds the float vector's two halves, widens them and
-  // adds them in double; the lanes are reduced once, at the end. Two double batches, not four
-  // (each half widened apart): with AVX2's 16 registers the four had two of them spilled to the
-  // stack in the pipelined loop, a store and a reload per block each; with two, one is. In
-  // interleaved trials on Zen 3 the pipelined step on a 768-value row in L1 ran 1.13-1.14x faster
-  // and the plain sums 1.18-1.20x; whole LayerNorm calls 1.02-1.03x ([128, 768] and [1024, 768],
-  // cache-bound there), GroupNorm the same within noise. The extra float addition per flush is one
-  // more rounding, of per-lane partial sums of 8 * kPairs values; the max abs error against
-  // float64 in the kernel tests did not change (2.5e-7 to 6.1e-7 on AVX2).
+  // Per-lane double accumulators, fed by a flush per block of float sums and reduced once, at the
+  // end. Each flush adds the float vector's halves before widening. AVX-512 and NEON keep two double
+  // batches, s and q. AVX2 keeps one, [s, s, q, q] (the halves of both sums added, then pairs of
+  // lanes with hadd, then widened): with its 16 registers a second batch was spilled to the stack
+  // in LayerNorm's pipelined loop, a store and a reload per block (four batches, each half widened
+  // apart, had spilled two). Interleaved trials on Zen 3: four -> two batches, the pipelined step on
+  // a 768-value row in L1 1.13-1.14x, whole LayerNorm calls 1.00-1.03x; two -> one (five runs), LN
+  // [8,512,768] 1.02-1.04x, [32,128,1024] 1.04-1.13x, [1,128,768], [8,128,768] and GroupNorm
+  // 1.00-1.04x. The float additions before the widening are a few more roundings of partial sums of
+  // shifted values: max abs error against float64 in the kernel tests 2.5e-7 to 6.1e-7 on AVX2
+  // (2.5e-7 -> 2.7e-7 at c = 0 and 4.3e-7 -> 3.8e-7 with scale jumps for the one batch).
   struct LaneSums {
+#if defined(__AVX2__)
+    static constexpr bool kOneBatch = std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>;
+#else
+    static constexpr bool kOneBatch = false;
+#endif
     // Parentheses, not braces: D{0.0} would pick xsimd's initializer_list constructor and read a
-    // whole batch from a one-element list.
+    // whole batch from a one-element list. With kOneBatch, s holds both sums and q stays unused.
     D s = D(0.0), q = D(0.0);
     void flush(const B& sv, const B& qv) {
+      if constexpr (kOneBatch) {
 #if defined(__AVX2__)
-      // AVX2: one double batch holds both sums, two lanes each ([s, s, q, q]): each vector's
-      // halves are added, then pairs of lanes (hadd), then widened. With AVX2's 16 registers the
-      // second double accumulator was spilled to the stack in LayerNorm's pipelined loop (a store
-      // and a reload per block); interleaved trials against two batches (five runs): LN
-      // [8,512,768] 1.02-1.04x, [32,128,1024] 1.04-1.13x, [1,128,768], [8,128,768] and GN
-      // 1.00-1.04x. One more float addition per value before the widening: max abs error against
-      // float64 2.5e-7 -> 2.7e-7 (c = 0), 4.3e-7 -> 3.8e-7 (scale jumps), the rest unchanged.
-      if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
         const __m256 sr = sv, qr = qv;
         const __m128 hs = _mm_add_ps(_mm256_castps256_ps128(sr), _mm256_extractf128_ps(sr, 1));
         const __m128 hq = _mm_add_ps(_mm256_castps256_ps128(qr), _mm256_extractf128_ps(qr, 1));
         s += D(_mm256_cvtps_pd(_mm_hadd_ps(hs, hq)));
-        return;
-      }
 #endif
-      s += widen_halves(sv);
-      q += widen_halves(qv);
+      } else {
+        s += widen_halves(sv);
+        q += widen_halves(qv);
+      }
     }
     // The totals of the flushed sums.
     std::pair<double, double> totals() const {
-#if defined(__AVX2__)
-      if constexpr (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
-        alignas(32) double l[4];
+      if constexpr (kOneBatch) {
+        alignas(64) double l[D::size];
         s.store_aligned(l);
         return {l[0] + l[1], l[2] + l[3]};
+      } else {
+        return {xsimd::hadd(s), xsimd::hadd(q)};
       }
-#endif
-      return {xsimd::hadd(s), xsimd::hadd(q)};
     }
   };
 
