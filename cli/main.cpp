@@ -24,6 +24,7 @@
 #include "kernels/half.h"
 #include "onnx/loader.h"
 #include "onnx/op_registry.h"
+#include "runtime/memory_plan.h"
 #include "runtime/passes.h"
 #include "onnx/session_factory.h"
 #include "runtime/error.h"
@@ -131,6 +132,7 @@ int cmd_info(Args& a) {
   std::string session_error;
   OptimizationReport fusions;
   int folded = 0;
+  MemoryPlan plan;  // the intermediate values' buffers and the nodes computed over an input
   try {
     SessionOptions so{1};
     so.optimize = optimize;
@@ -139,6 +141,7 @@ int cmd_info(Args& a) {
     outs = s->outputs();
     fusions = s->optimization();
     folded = s->folded_nodes();
+    plan = s->memory_plan();
   } catch (const Error& e) {
     session_error = e.what();
     for (int v : g.inputs) ins.push_back({g.values[v].name, g.values[v].dtype, g.values[v].shape});
@@ -183,6 +186,8 @@ int cmd_info(Args& a) {
     first = true;
     for (auto& [k, c] : fusions.fired) o << (first ? "" : ",") << "\"" << json_escape(k) << "\":" << c, first = false;
     o << "},\"nodes_after_optimization\":" << fusions.nodes_after << ",\"folded_nodes\":" << folded;
+    o << ",\"memory_plan\":{\"buffers\":" << plan.num_slots << ",\"planned_values\":" << plan.planned_values
+      << ",\"in_place_nodes\":" << plan.in_place_nodes << "}";
     o << ",\"session_error\":" << (session_error.empty() ? "null" : "\"" + json_escape(session_error) + "\"") << "}";
     std::cout << o.str() << "\n";
     return 0;
@@ -206,6 +211,8 @@ int cmd_info(Args& a) {
     for (auto& [k, c] : fusions.fired) std::cout << " " << k << "=" << c;
     if (optimize) std::cout << " (" << fusions.nodes_before << " -> " << fusions.nodes_after << " nodes)";
     std::cout << "\nconstant-folded nodes: " << folded << "\n";
+    std::cout << "memory plan: " << plan.planned_values << " intermediate values in " << plan.num_slots << (plan.num_slots == 1 ? " buffer, " : " buffers, ")
+              << plan.in_place_nodes << " nodes computed over their input\n";
   } else {
     std::cout << "session: cannot be created: " << session_error << "\n";
   }

@@ -15,13 +15,17 @@ size_t static_size(const Value& v) {
   }
   return n;
 }
-// Same element type and the same shape for every binding of the symbolic dims.
-bool same_type_and_shape(const Value& a, const Value& b) {
+// Same element type and rank, and no dim known to differ: equal known values, and unknown dims
+// unless they carry two different names. Shape inference leaves some dims unknown and unnamed
+// (through a broadcast, say) that are equal at run time, so this only rules out what surely
+// differs; the executor computes over the input only when the shapes it holds are equal, and
+// otherwise gives the output fresh memory (the slot then idles until the output's last use).
+bool may_share_type_and_shape(const Value& a, const Value& b) {
   if (a.dtype != b.dtype || a.dtype == DType::Undefined || !a.shape || !b.shape || a.shape->size() != b.shape->size()) return false;
   for (size_t d = 0; d < a.shape->size(); ++d) {
     const Dim &x = (*a.shape)[d], &y = (*b.shape)[d];
-    if (x.known() != y.known()) return false;
-    if (x.known() ? x.value != y.value : (x.symbol.empty() || x.symbol != y.symbol)) return false;
+    if (x.known() && y.known() && x.value != y.value) return false;
+    if (!x.known() && !y.known() && !x.symbol.empty() && !y.symbol.empty() && x.symbol != y.symbol) return false;
   }
   return true;
 }
@@ -76,7 +80,7 @@ MemoryPlan plan_memory(const Graph& g, const std::vector<int>& order, const std:
       const int out = node.outputs[0];
       for (int i : in_place[n]) {
         const int in = i >= 0 && i < static_cast<int>(node.inputs.size()) ? node.inputs[i] : -1;
-        if (in < 0 || !planned[in] || plan.slot_of_value[in] < 0 || last_use[in] != pos || !same_type_and_shape(g.values[in], g.values[out]))
+        if (in < 0 || !planned[in] || plan.slot_of_value[in] < 0 || last_use[in] != pos || !may_share_type_and_shape(g.values[in], g.values[out]))
           continue;
         const int slot = plan.slot_of_value[in];
         auto& rel = release_at[pos];

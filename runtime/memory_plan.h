@@ -23,7 +23,8 @@ struct MemoryPlan {
 // `view_of_input[n]` >= 0 when output 0 of node n is a view of that input (it then shares the
 // input's storage, which must stay alive until the view's last reader). `in_place[n]` lists the
 // inputs node n may compute output 0 over (OpKernel::in_place_inputs); one is used when it lives in
-// a slot, this node is its last reader, and its type and (symbolic) shape are output 0's.
+// a slot, this node is its last reader, and its type and shape may be output 0's (same type and
+// rank, no dim known to differ; the executor checks the shapes it holds before sharing).
 MemoryPlan plan_memory(const Graph& g, const std::vector<int>& order, const std::vector<bool>& runs,
                        const std::vector<int>& view_of_input, const std::vector<std::vector<int>>& in_place = {});
 

@@ -33,10 +33,12 @@ contains out "input_ids +int64\[batch,seq\]" "info lists symbolic inputs"
 contains out "LayerNormalization +9" "info op histogram"
 contains out "ai.onnx=17" "info opsets"
 contains out "unsupported ops: none" "info unsupported ops"
+contains out "memory plan: [0-9]+ intermediate values in [0-9]+ buffers?, [1-9][0-9]* nodes computed over their input" "info memory plan"
 
 expect 0 "info --json" "$normrt" info "$bert/model.onnx" --json
 contains out '"inputs":\[\{"name":"input_ids","type":"int64","shape":\["batch","seq"\]\}' "info json inputs"
 contains out '"unsupported_ops":\[\]' "info json unsupported"
+contains out '"memory_plan":\{"buffers":[0-9]+,"planned_values":[0-9]+,"in_place_nodes":[1-9]' "info json memory plan"
 if command -v python3 >/dev/null; then
   cp "$tmp/out" "$tmp/info.json"
   expect 0 "info --json is valid JSON" python3 -c "import json; json.load(open('$tmp/info.json'))"

@@ -2,7 +2,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <random>
 
 #include "onnx/op_registry.h"
 #include "runtime/memory_plan.h"
@@ -134,6 +136,105 @@ TEST_CASE("in-place computation only over an input of the output's shape and typ
   Tensor y = s->run({"X", "B"}, {f32({3}, {1, -2, 3}), f32({2, 3}, {1, 1, 1, -9, 9, -9})})[0];
   const std::vector<int64_t> want{3, 0, 7, 0, 5, 0};
   for (int i = 0; i < 6; ++i) CHECK(y.data<int64_t>()[i] == want[i]);
+}
+
+namespace {
+// X -> LayerNormalization -> Add(S) + LayerNormalization (fused: SkipLayerNormalization) ->
+// GroupNormalization -> InstanceNormalization -> BatchNormalization -> LayerNormalization -> Y on
+// [n, c, w]; with every_output, each intermediate is a graph output too (so none is computed over
+// another: outputs are never planned buffers).
+onnx::ModelSpec norm_chain(int64_t n, int64_t c, int64_t w, bool every_output) {
+  onnx::ModelSpec m;
+  m.opsets = {{"", 21}};
+  const std::vector<std::variant<int64_t, std::string>> dims{n, c, w};
+  m.inputs = {{"X", 1, dims}};
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.5f, 1.0f);
+  auto values = [&](int64_t count) {
+    std::vector<float> v(count);
+    for (float& f : v) f = nd(rng);
+    return v;
+  };
+  m.initializers = {onnx::tensor_spec("G", f32({w}, values(w))),       onnx::tensor_spec("B", f32({w}, values(w))),
+                    onnx::tensor_spec("S", f32({n, c, w}, values(n * c * w))), onnx::tensor_spec("Gc", f32({c}, values(c))),
+                    onnx::tensor_spec("Bc", f32({c}, values(c))),     onnx::tensor_spec("M", f32({c}, values(c))),
+                    onnx::tensor_spec("V", f32({c}, std::vector<float>(c, 2.0f)))};
+  m.nodes = {{"LayerNormalization", {"X", "G", "B"}, {"a"}, {}, "ln0"},
+             {"Add", {"a", "S"}, {"s"}, {}, "add"},
+             {"LayerNormalization", {"s", "G", "B"}, {"b"}, {}, "ln1"},
+             {"GroupNormalization", {"b", "Gc", "Bc"}, {"g"}, {{"num_groups", attr_int(c)}}, "gn"},
+             {"InstanceNormalization", {"g", "Gc", "Bc"}, {"i"}, {}, "in"},
+             {"BatchNormalization", {"i", "Gc", "Bc", "M", "V"}, {"bn"}, {}, "bn"},
+             {"LayerNormalization", {"bn", "G", "B"}, {"Y"}, {}, "ln2"}};
+  m.outputs = {{"Y", 1, dims}};
+  if (every_output)
+    for (const char* v : {"a", "b", "g", "i", "bn"}) m.outputs.push_back({v, 1, dims});
+  return m;
+}
+}  // namespace
+
+TEST_CASE("normalizations compute over an input that dies there, with the same bits as into a fresh buffer") {
+  // Rows of 40 (the pipelined LayerNorm, the GroupNorm pipeline) and one row of 40000 (split across
+  // threads by segments), at 1 and 2 threads.
+  struct Dims {
+    int64_t n, c, w;
+  };
+  for (const Dims dims : {Dims{4, 3, 40}, Dims{1, 2, 40000}})
+    for (int threads : {1, 2}) {
+      const int64_t n = dims.n, c = dims.c, w = dims.w;  // plain locals: clang 14 will not capture bindings
+      CAPTURE(w);
+      CAPTURE(threads);
+      auto chained = open(norm_chain(n, c, w, false), SessionOptions{threads});
+      auto apart = open(norm_chain(n, c, w, true), SessionOptions{threads});
+      const Graph& g = chained->graph();
+      const MemoryPlan& p = chained->memory_plan();
+      // Every node after the first computes over its input: the fused SkipLayerNormalization, the
+      // Group-, Instance- and BatchNormalization; the last writes the graph output.
+      int over_input = 0;
+      for (size_t k = 0; k < g.nodes.size(); ++k) over_input += p.in_place_input[k] >= 0;
+      CHECK(over_input == 4);
+      CHECK(p.num_slots == 1);
+      CHECK(apart->memory_plan().in_place_nodes == 0);
+      std::mt19937 rng(3);
+      std::normal_distribution<float> nd(100.0f, 3.0f);
+      std::vector<float> xs(n * c * w);
+      for (float& f : xs) f = nd(rng);
+      const Tensor x = f32({n, c, w}, xs);
+      const Tensor y = chained->run({"X"}, {x})[0];
+      const Tensor want = apart->run({"X"}, {x})[0];
+      REQUIRE(y.numel() == want.numel());
+      CHECK(std::memcmp(y.raw(), want.raw(), y.byte_size()) == 0);
+    }
+}
+
+TEST_CASE("in place over a dim shape inference left unknown: planned, and checked against the shapes at run time") {
+  // u = Relu(X) is [N, 4]; v = u + B broadcasts N against M, a dim inference cannot name. The plan
+  // computes v over u; a run where u is smaller than v (N = 1, M = 3) gives v fresh memory instead.
+  onnx::ModelSpec m;
+  m.inputs = {{"X", 1, {std::string("N"), int64_t(4)}}, {"B", 1, {std::string("M"), int64_t(4)}}};
+  m.outputs = {{"Y", 1, {std::string("R"), int64_t(4)}}};
+  m.nodes = {{"Relu", {"X"}, {"u"}, {}, "n0"}, {"Add", {"u", "B"}, {"v"}, {}, "n1"}, {"Neg", {"v"}, {"Y"}, {}, "n2"}};
+  auto s = open(m);
+  const Graph& g = s->graph();
+  const MemoryPlan& p = s->memory_plan();
+  int add = -1;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (g.nodes[i].name == "n1") add = static_cast<int>(i);
+  REQUIRE(add >= 0);
+  CHECK(p.in_place_input[add] == 0);
+  const Tensor b = f32({3, 4}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+  for (int64_t rows : {1, 3}) {
+    CAPTURE(rows);
+    std::vector<float> xs(rows * 4);
+    for (size_t i = 0; i < xs.size(); ++i) xs[i] = (i % 2 ? -1.0f : 1.0f) * float(i);
+    const Tensor y = s->run({"X", "B"}, {f32({rows, 4}, xs), b})[0];
+    REQUIRE(y.numel() == 12);
+    for (int64_t r = 0; r < 3; ++r)
+      for (int64_t c = 0; c < 4; ++c) {
+        const float x = xs[(rows == 1 ? 0 : r) * 4 + c];
+        CHECK(y.data<float>()[r * 4 + c] == -(std::max(x, 0.0f) + b.data<float>()[r * 4 + c]));
+      }
+  }
 }
 
 TEST_CASE("memory plan keeps a value alive while a branch still reads it") {

@@ -154,6 +154,12 @@ class RowNorm final : public OpKernel {
  public:
   RowNorm(RowOpConfig cfg, int64_t axis, float eps, DType stash) : cfg_(cfg), axis_(axis), eps_(eps), stash_(stash) {}
 
+  // Output 0 may be computed over the input (or the skip input, of the same shape): a row is read
+  // whole for its statistics before any of it is written and never read after (see in_place_inputs
+  // in runtime/op_kernel.h). A chain of LayerNorms then works in one buffer that stays in cache,
+  // without the read-for-ownership of a second one.
+  std::vector<int> in_place_inputs() const override { return cfg_.skip ? std::vector<int>{0, 1} : std::vector<int>{0}; }
+
   // Input positions for this op form.
   size_t gamma_index() const { return cfg_.skip ? 2 : 1; }
   int beta_index() const { return cfg_.has_beta_input ? int(gamma_index()) + 1 : -1; }
@@ -309,6 +315,9 @@ class GroupNorm final : public OpKernel {
   // otherwise one per group (GroupNormalization 18-20). groups = 0 means one group per channel.
   GroupNorm(int64_t groups, float eps, bool per_channel) : groups_(groups), eps_(eps), per_channel_(per_channel) {}
 
+  // As RowNorm: a unit is read whole for its statistics before it is written.
+  std::vector<int> in_place_inputs() const override { return {0}; }
+
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, kNormTypes);
     const ValueType& x = ctx.input(0);
@@ -384,6 +393,7 @@ class GroupNorm final : public OpKernel {
 class BatchNorm final : public OpKernel {
  public:
   explicit BatchNorm(float eps) : eps_(eps) {}
+  std::vector<int> in_place_inputs() const override { return {0}; }  // element-wise
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, kNormTypes);
     const ValueType& x = ctx.input(0);
