@@ -140,7 +140,7 @@ TEST_CASE("in-place computation only over an input of the output's shape and typ
 
 namespace {
 // X -> LayerNormalization -> Add(S) + LayerNormalization (fused: SkipLayerNormalization) ->
-// GroupNormalization -> InstanceNormalization -> BatchNormalization -> LayerNormalization -> Y on
+// GroupNormalization -> InstanceNormalization -> BatchNormalization -> LayerNormalization x 2 -> Y on
 // [n, c, w]; with every_output, each intermediate is a graph output too (so none is computed over
 // another: outputs are never planned buffers).
 onnx::ModelSpec norm_chain(int64_t n, int64_t c, int64_t w, bool every_output) {
@@ -165,21 +165,23 @@ onnx::ModelSpec norm_chain(int64_t n, int64_t c, int64_t w, bool every_output) {
              {"GroupNormalization", {"b", "Gc", "Bc"}, {"g"}, {{"num_groups", attr_int(c)}}, "gn"},
              {"InstanceNormalization", {"g", "Gc", "Bc"}, {"i"}, {}, "in"},
              {"BatchNormalization", {"i", "Gc", "Bc", "M", "V"}, {"bn"}, {}, "bn"},
-             {"LayerNormalization", {"bn", "G", "B"}, {"Y"}, {}, "ln2"}};
+             {"LayerNormalization", {"bn", "G", "B"}, {"l"}, {}, "ln2"},
+             {"LayerNormalization", {"l", "G", "B"}, {"Y"}, {}, "ln3"}};
   m.outputs = {{"Y", 1, dims}};
   if (every_output)
-    for (const char* v : {"a", "b", "g", "i", "bn"}) m.outputs.push_back({v, 1, dims});
+    for (const char* v : {"a", "b", "g", "i", "bn", "l"}) m.outputs.push_back({v, 1, dims});
   return m;
 }
 }  // namespace
 
 TEST_CASE("normalizations compute over an input that dies there, with the same bits as into a fresh buffer") {
-  // Rows of 40 (the pipelined LayerNorm, the GroupNorm pipeline) and one row of 40000 (split across
-  // threads by segments), at 1 and 2 threads.
+  // Each kernel path, at 1 and 2 threads: rows of 40 (LayerNorm's pipeline; GroupNorm channel by
+  // channel), rows of 300 (GroupNorm's pipeline too), four rows of 20000 (longer than a segment:
+  // LayerNorm four rows at a time) and one row of 40000 (statistics and sweep split across threads).
   struct Dims {
     int64_t n, c, w;
   };
-  for (const Dims dims : {Dims{4, 3, 40}, Dims{1, 2, 40000}})
+  for (const Dims dims : {Dims{4, 3, 40}, Dims{2, 4, 300}, Dims{4, 1, 20000}, Dims{1, 1, 40000}})
     for (int threads : {1, 2}) {
       const int64_t n = dims.n, c = dims.c, w = dims.w;  // plain locals: clang 14 will not capture bindings
       CAPTURE(w);
@@ -188,11 +190,12 @@ TEST_CASE("normalizations compute over an input that dies there, with the same b
       auto apart = open(norm_chain(n, c, w, true), SessionOptions{threads});
       const Graph& g = chained->graph();
       const MemoryPlan& p = chained->memory_plan();
-      // Every node after the first computes over its input: the fused SkipLayerNormalization, the
-      // Group-, Instance- and BatchNormalization; the last writes the graph output.
+      // Every node but the first (it reads the graph input) and the last (it writes the graph
+      // output) computes over its input: the fused SkipLayerNormalization, the Group-, Instance-
+      // and BatchNormalization and a LayerNormalization.
       int over_input = 0;
       for (size_t k = 0; k < g.nodes.size(); ++k) over_input += p.in_place_input[k] >= 0;
-      CHECK(over_input == 4);
+      CHECK(over_input == 5);
       CHECK(p.num_slots == 1);
       CHECK(apart->memory_plan().in_place_nodes == 0);
       std::mt19937 rng(3);
