@@ -210,6 +210,34 @@ TEST_CASE("normalizations compute over an input that dies there, with the same b
     }
 }
 
+TEST_CASE("Softmax and LogSoftmax compute over an input that dies there, with the same bits as into a fresh buffer") {
+  // Contiguous rows (the online kernel, axis -1) and strided lanes (axis 1 of [2, 5, 33]), with a
+  // fully masked row and a NaN among them. The graph's nodes in place, then with every
+  // intermediate a graph output (nothing in place).
+  std::vector<Tensor> results;
+  for (bool every_output : {false, true}) {
+    onnx::ModelSpec m;
+    const std::vector<std::variant<int64_t, std::string>> dims{int64_t(2), int64_t(5), int64_t(33)};
+    m.inputs = {{"X", 1, dims}};
+    m.outputs = {{"Y", 1, dims}};
+    m.nodes = {{"Neg", {"X"}, {"a"}, {}, "neg"},
+               {"Softmax", {"a"}, {"b"}, {{"axis", attr_int(-1)}}, "sm"},
+               {"LogSoftmax", {"b"}, {"c"}, {{"axis", attr_int(1)}}, "lsm"},
+               {"Softmax", {"c"}, {"Y"}, {{"axis", attr_int(1)}}, "sm2"}};
+    if (every_output)
+      for (const char* v : {"a", "b", "c"}) m.outputs.push_back({v, 1, dims});
+    auto s = open(m);
+    CHECK(s->memory_plan().in_place_nodes == (every_output ? 0 : 2));
+    std::vector<float> xs(2 * 5 * 33);
+    for (size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(float(i)) * 3.0f;
+    for (int j = 0; j < 33; ++j) xs[33 + j] = std::numeric_limits<float>::infinity();  // row 1: -inf after Neg
+    xs[5 * 33 + 7] = std::numeric_limits<float>::quiet_NaN();
+    results.push_back(s->run({"X"}, {f32({2, 5, 33}, xs)})[0].clone());
+  }
+  REQUIRE(results[0].numel() == results[1].numel());
+  CHECK(std::memcmp(results[0].raw(), results[1].raw(), results[0].byte_size()) == 0);
+}
+
 TEST_CASE("in place over a dim shape inference left unknown: planned, and checked against the shapes at run time") {
   // u = Relu(X) is [N, 4]; v = u + B broadcasts N against M, a dim inference cannot name. The plan
   // computes v over u; a run where u is smaller than v (N = 1, M = 3) gives v fresh memory instead.

@@ -284,6 +284,10 @@ class Softmax final : public OpKernel {
  public:
   Softmax(int64_t axis, bool flatten, bool log) : axis_(axis), flatten_(flatten), log_(log) {}
 
+  // Both kernels read a row (or strided lane) whole for its max and sum before writing any of it,
+  // and never read it after: the scores of unfused attention need no second buffer.
+  std::vector<int> in_place_inputs() const override { return {0}; }
+
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, {DType::Float32});
     const ValueType& x = ctx.input(0);
