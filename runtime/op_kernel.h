@@ -84,10 +84,10 @@ class OpKernel {
   // Inputs output 0 may be computed over when that input has output 0's element type and shape
   // and nothing reads it afterwards: the kernel never reads an element of that input after writing
   // the output at that position or at any position it reads later. Element-wise ops qualify (y[i]
-  // depends on x[i] alone), and so do the normalizations (each row or group is read whole for its
-  // statistics, then written, and never read again). Another input that shares the storage (a
-  // view) has the same number of elements, so it is read at the position being written too. The
-  // planner checks the rest.
+  // depends on x[i] alone), and so do the normalizations and Softmax (each row or group is read
+  // whole for its statistics, then written, and never read again). Another input that shares the
+  // storage (a view) has the same number of elements, so it is read at the position being written
+  // too. The planner checks the rest.
   virtual std::vector<int> in_place_inputs() const { return {}; }
   // True when, after prepare(), compute no longer reads the data of constant input i (it packed a
   // copy): the session then drops the unpacked bytes and keeps only the type and shape.
