@@ -139,11 +139,27 @@ TEST_CASE("in-place computation only over an input of the output's shape and typ
 }
 
 namespace {
+// Runs `m` on input X twice: as it is, where the planner may compute nodes over their dying inputs,
+// and with every one of `intermediates` (each of Y's shape) also a graph output, where it computes
+// none in place (graph outputs are never planned buffers). Checks that the second plan has nothing
+// in place and that Y has the same bits both ways; returns the first session's plan.
+MemoryPlan same_bits_with_and_without_in_place(onnx::ModelSpec m, const std::vector<std::string>& intermediates, const Tensor& x,
+                                               int threads) {
+  auto in_place = open(m, SessionOptions{threads});
+  for (const std::string& v : intermediates) m.outputs.push_back({v, 1, m.outputs[0].dims});
+  auto apart = open(m, SessionOptions{threads});
+  CHECK(apart->memory_plan().in_place_nodes == 0);
+  const Tensor y = in_place->run({"X"}, {x})[0];
+  const Tensor want = apart->run({"X"}, {x})[0];
+  REQUIRE(y.numel() == want.numel());
+  CHECK(std::memcmp(y.raw(), want.raw(), y.byte_size()) == 0);
+  return in_place->memory_plan();
+}
+
 // X -> LayerNormalization -> Add(S) + LayerNormalization (fused: SkipLayerNormalization) ->
 // GroupNormalization -> InstanceNormalization -> BatchNormalization -> LayerNormalization x 2 -> Y on
-// [n, c, w]; with every_output, each intermediate is a graph output too (so none is computed over
-// another: outputs are never planned buffers).
-onnx::ModelSpec norm_chain(int64_t n, int64_t c, int64_t w, bool every_output) {
+// [n, c, w].
+onnx::ModelSpec norm_chain(int64_t n, int64_t c, int64_t w) {
   onnx::ModelSpec m;
   m.opsets = {{"", 21}};
   const std::vector<std::variant<int64_t, std::string>> dims{n, c, w};
@@ -168,8 +184,6 @@ onnx::ModelSpec norm_chain(int64_t n, int64_t c, int64_t w, bool every_output) {
              {"LayerNormalization", {"bn", "G", "B"}, {"l"}, {}, "ln2"},
              {"LayerNormalization", {"l", "G", "B"}, {"Y"}, {}, "ln3"}};
   m.outputs = {{"Y", 1, dims}};
-  if (every_output)
-    for (const char* v : {"a", "b", "g", "i", "bn", "l"}) m.outputs.push_back({v, 1, dims});
   return m;
 }
 }  // namespace
@@ -186,56 +200,36 @@ TEST_CASE("normalizations compute over an input that dies there, with the same b
       const int64_t n = dims.n, c = dims.c, w = dims.w;  // plain locals: clang 14 will not capture bindings
       CAPTURE(w);
       CAPTURE(threads);
-      auto chained = open(norm_chain(n, c, w, false), SessionOptions{threads});
-      auto apart = open(norm_chain(n, c, w, true), SessionOptions{threads});
-      const Graph& g = chained->graph();
-      const MemoryPlan& p = chained->memory_plan();
-      // Every node but the first (it reads the graph input) and the last (it writes the graph
-      // output) computes over its input: the fused SkipLayerNormalization, the Group-, Instance-
-      // and BatchNormalization and a LayerNormalization.
-      int over_input = 0;
-      for (size_t k = 0; k < g.nodes.size(); ++k) over_input += p.in_place_input[k] >= 0;
-      CHECK(over_input == 5);
-      CHECK(p.num_slots == 1);
-      CHECK(apart->memory_plan().in_place_nodes == 0);
       std::mt19937 rng(3);
       std::normal_distribution<float> nd(100.0f, 3.0f);
       std::vector<float> xs(n * c * w);
       for (float& f : xs) f = nd(rng);
-      const Tensor x = f32({n, c, w}, xs);
-      const Tensor y = chained->run({"X"}, {x})[0];
-      const Tensor want = apart->run({"X"}, {x})[0];
-      REQUIRE(y.numel() == want.numel());
-      CHECK(std::memcmp(y.raw(), want.raw(), y.byte_size()) == 0);
+      const MemoryPlan p =
+          same_bits_with_and_without_in_place(norm_chain(n, c, w), {"a", "b", "g", "i", "bn", "l"}, f32({n, c, w}, xs), threads);
+      // Every node but the first (it reads the graph input) and the last (it writes the graph
+      // output) computes over its input: the fused SkipLayerNormalization, the Group-, Instance-
+      // and BatchNormalization and a LayerNormalization, all in one buffer.
+      CHECK(p.in_place_nodes == 5);
+      CHECK(p.num_slots == 1);
     }
 }
 
 TEST_CASE("Softmax and LogSoftmax compute over an input that dies there, with the same bits as into a fresh buffer") {
   // Contiguous rows (the online kernel, axis -1) and strided lanes (axis 1 of [2, 5, 33]), with a
-  // fully masked row and a NaN among them. The graph's nodes in place, then with every
-  // intermediate a graph output (nothing in place).
-  std::vector<Tensor> results;
-  for (bool every_output : {false, true}) {
-    onnx::ModelSpec m;
-    const std::vector<std::variant<int64_t, std::string>> dims{int64_t(2), int64_t(5), int64_t(33)};
-    m.inputs = {{"X", 1, dims}};
-    m.outputs = {{"Y", 1, dims}};
-    m.nodes = {{"Neg", {"X"}, {"a"}, {}, "neg"},
-               {"Softmax", {"a"}, {"b"}, {{"axis", attr_int(-1)}}, "sm"},
-               {"LogSoftmax", {"b"}, {"c"}, {{"axis", attr_int(1)}}, "lsm"},
-               {"Softmax", {"c"}, {"Y"}, {{"axis", attr_int(1)}}, "sm2"}};
-    if (every_output)
-      for (const char* v : {"a", "b", "c"}) m.outputs.push_back({v, 1, dims});
-    auto s = open(m);
-    CHECK(s->memory_plan().in_place_nodes == (every_output ? 0 : 2));
-    std::vector<float> xs(2 * 5 * 33);
-    for (size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(float(i)) * 3.0f;
-    for (int j = 0; j < 33; ++j) xs[33 + j] = std::numeric_limits<float>::infinity();  // row 1: -inf after Neg
-    xs[5 * 33 + 7] = std::numeric_limits<float>::quiet_NaN();
-    results.push_back(s->run({"X"}, {f32({2, 5, 33}, xs)})[0].clone());
-  }
-  REQUIRE(results[0].numel() == results[1].numel());
-  CHECK(std::memcmp(results[0].raw(), results[1].raw(), results[0].byte_size()) == 0);
+  // fully masked row and a NaN among them.
+  onnx::ModelSpec m;
+  const std::vector<std::variant<int64_t, std::string>> dims{int64_t(2), int64_t(5), int64_t(33)};
+  m.inputs = {{"X", 1, dims}};
+  m.outputs = {{"Y", 1, dims}};
+  m.nodes = {{"Neg", {"X"}, {"a"}, {}, "neg"},
+             {"Softmax", {"a"}, {"b"}, {{"axis", attr_int(-1)}}, "sm"},
+             {"LogSoftmax", {"b"}, {"c"}, {{"axis", attr_int(1)}}, "lsm"},
+             {"Softmax", {"c"}, {"Y"}, {{"axis", attr_int(1)}}, "sm2"}};
+  std::vector<float> xs(2 * 5 * 33);
+  for (size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(float(i)) * 3.0f;
+  for (int j = 0; j < 33; ++j) xs[33 + j] = std::numeric_limits<float>::infinity();  // row 1: -inf after Neg
+  xs[5 * 33 + 7] = std::numeric_limits<float>::quiet_NaN();
+  CHECK(same_bits_with_and_without_in_place(m, {"a", "b", "c"}, f32({2, 5, 33}, xs), 1).in_place_nodes == 2);
 }
 
 TEST_CASE("in place over a dim shape inference left unknown: planned, and checked against the shapes at run time") {

@@ -384,11 +384,11 @@ class Conv final : public OpKernel {
     // thread): a wider block keeps each point's product wide. UNet's 320-channel 3x3 convs on 64x64 at
     // 2 threads take two blocks of 128 tiles instead of four of 64: paired runs of the UNet block
     // 1.024x and 1.032x (the two convs had scaled 1.52-1.56x from 1 to 2 threads).
-    auto splits_evenly = [&](int64_t blk) {
-      return tiles % blk == 0 && batch * (tiles / blk) % ctx.parallel.threads() == 0;
-    };
-    while (block > nr && batch * ((tiles + block - 1) / block) < 2 * ctx.parallel.threads() && !splits_evenly(block)) block -= nr;
-    const int64_t blocks = (tiles + block - 1) / block, depth = std::min(kc, c_in), threads = ctx.parallel.threads();
+    const int64_t threads = ctx.parallel.threads();
+    auto blocks_of = [&](int64_t blk) { return batch * ((tiles + blk - 1) / blk); };  // over the whole batch
+    auto splits_evenly = [&](int64_t blk) { return tiles % blk == 0 && blocks_of(blk) % threads == 0; };
+    while (block > nr && blocks_of(block) < 2 * threads && !splits_evenly(block)) block -= nr;
+    const int64_t blocks = (tiles + block - 1) / block, depth = std::min(kc, c_in);
     // Still fewer blocks than threads: each block's output channels are split into chunks, each task
     // transforming the block's input itself (cheap next to its products).
     const std::pair<int64_t, int64_t> chunks = channel_chunks(batch * blocks, threads, m, mr);
