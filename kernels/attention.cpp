@@ -187,7 +187,7 @@ void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim,
       float* y = h.y + (qb + r) * h.y_stride;
       if (L[r] == 0.0f) {  // fully masked row
         std::fill(y, y + dv, 0.0f);
-      } else {
+      } else if (dv > 0) {  // with no values y may be null (an empty float16 output's float buffer)
         std::memcpy(y, O + r * dv, dv * sizeof(float));
         prim.scale(y, dv, 1.0f / L[r]);
       }

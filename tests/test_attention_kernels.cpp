@@ -87,7 +87,10 @@ TEST_CASE("attention kernel: odd sizes and strided heads match float64 on every 
   };
   const Size sizes[] = {{1, 1, 1, 1, 0},     {1, 7, 8, 8, 0},       {4, 6, 8, 10, 16},   {7, 17, 17, 7, 3},
                         {65, 300, 64, 64, 0}, {1, 513, 64, 64, 128}, {130, 257, 33, 65, 5}, {255, 1000, 64, 64, 0},
-                        {70, 600, 300, 20, 0}};  // dk deeper than one GEMM depth block
+                        {70, 600, 300, 20, 0},  // dk deeper than one GEMM depth block
+                        // Empty heads: no values (y is null, the memcpy there was UB), no key
+                        // depth (every score 0: the mean of V), no keys (every row fully masked).
+                        {3, 5, 8, 0, 0},     {70, 9, 8, 0, 0},     {5, 6, 0, 4, 0},     {3, 0, 8, 4, 0}};
   for (Isa isa : isas())
     for (int path : {0, 1, 2})  // K and V read in place; packed; packed with the scale folded into K
       for (const Size& s : sizes) {

@@ -51,6 +51,7 @@ S heads_first(S shape, bool bsnh) {
 HeadLayout concat_past(const HeadLayout& now, int64_t len, const float* past, int64_t past_len, int64_t batch, int64_t heads,
                        int64_t d, float* dst) {
   const int64_t total = past_len + len;
+  if (d == 0) return HeadLayout::bnsh(dst, heads, total, d);  // nothing to copy; dst may be null (no floats)
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t h = 0; h < heads; ++h) {
       float* out = dst + (b * heads + h) * total * d;

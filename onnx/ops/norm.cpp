@@ -289,7 +289,7 @@ class RowNorm final : public OpKernel {
     if (t.shape() == shape) return t;
     std::vector<double> v = broadcast_copy(t.data<double>(), t.shape(), shape);
     Tensor out = Tensor::allocate(DType::Float64, shape);
-    std::memcpy(out.raw(), v.data(), v.size() * sizeof(double));
+    if (!v.empty()) std::memcpy(out.raw(), v.data(), v.size() * sizeof(double));
     return out;
   }
 

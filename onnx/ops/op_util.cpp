@@ -70,7 +70,7 @@ FloatIn float_in(const Tensor* t) {
     r.p = t->data<float>();
     return r;
   }
-  r.buf.resize(t->numel());
+  r.buf.resize(std::max<int64_t>(t->numel(), 1));  // never null, even empty: kernels may memcpy 0 bytes from p
   visit_float(t->dtype(), [&]<class T>() {
     const T* src = t->data<T>();
     for (int64_t i = 0; i < t->numel(); ++i) r.buf[i] = static_cast<float>(kernels::compute_t<T>(src[i]));
@@ -94,7 +94,7 @@ FloatOut float_out(Tensor* t) {
   if (t->dtype() == DType::Float32) {
     r.p = t->data<float>();
   } else {
-    r.buf.resize(t->numel());
+    r.buf.resize(std::max<int64_t>(t->numel(), 1));  // never null, even empty: null p means "no output"
     r.p = r.buf.data();
   }
   return r;
