@@ -738,6 +738,87 @@ TEST_CASE("ConvTranspose on an input with an empty spatial dim gives the bias; C
   CHECK(msg.find("node 'conv' (Conv): the kernel (with dilation) is larger than the padded input") != std::string::npos);
 }
 
+TEST_CASE("MaxPool and AveragePool match a tap-by-tap reference under large pads, dilations, strides and ceil mode") {
+  // The kernel visits only the taps inside the input and counts the rest; the reference walks
+  // every tap of every window. Pads far wider than the input (a fuzzer's MaxPool once spent
+  // seconds in them) leave windows of padding only: MaxPool gives -inf there and Indices the
+  // plane's first element; AveragePool gives 0 without count_include_pad.
+  struct Geometry {
+    Shape in;
+    std::vector<int64_t> kernel, strides, dilations, pads;
+    int64_t ceil_mode;
+  };
+  const Geometry cases[] = {
+      {{2, 3, 7}, {3}, {2}, {2}, {3, 5}, 1},
+      {{1, 2, 5, 6}, {5, 2}, {1, 3}, {1, 2}, {2, 0, 7, 1}, 0},
+      {{1, 1, 5, 5}, {5, 5}, {1, 1}, {1, 1}, {2, 2, 40, 12}, 0},
+      {{1, 2, 3, 4, 5}, {2, 3, 2}, {2, 1, 2}, {2, 1, 1}, {1, 2, 0, 1, 0, 3}, 1},
+      {{1, 1, 2, 2}, {4, 4}, {1, 1}, {1, 1}, {3, 3, 3, 3}, 0},
+  };
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd;
+  for (const Geometry& c : cases) {
+    const size_t k = c.kernel.size();
+    std::vector<int64_t> sp(c.in.begin() + 2, c.in.end());
+    int64_t plane = 1;
+    for (int64_t d : sp) plane *= d;
+    std::vector<float> xv(static_cast<size_t>(c.in[0] * c.in[1] * plane));
+    for (float& v : xv) v = nd(rng);
+    onnx::ValueSpec x{"X", 1, {}};
+    for (int64_t d : c.in) x.dims.push_back(d);
+    for (int op = 0; op < 3; ++op) {  // MaxPool with Indices; AveragePool without and with count_include_pad
+      INFO("input " << shape_to_string(c.in) << ", op " << op);
+      std::map<std::string, Attribute> attrs{{"kernel_shape", attr_ints(c.kernel)}, {"strides", attr_ints(c.strides)},
+                                             {"pads", attr_ints(c.pads)},           {"ceil_mode", attr_int(c.ceil_mode)},
+                                             {"dilations", attr_ints(c.dilations)}};
+      if (op == 2) attrs["count_include_pad"] = attr_int(1);
+      std::vector<onnx::ValueSpec> outs{{"Y", 1, {}, false}};
+      if (op == 0) outs.push_back({"I", 7, {}, false});
+      auto out = open(one_node(op == 0 ? "MaxPool" : "AveragePool", {x}, outs, attrs, 19))->run({"X"}, {f32(c.in, xv)});
+      const Tensor& y = out[0];
+      REQUIRE(y.rank() == c.in.size());
+      std::vector<int64_t> osp(y.shape().begin() + 2, y.shape().end()), o(k, 0);
+      int64_t out_plane = 1;
+      for (int64_t d : osp) out_plane *= d;
+      for (int64_t pl = 0; pl < c.in[0] * c.in[1]; ++pl)
+        for (int64_t oi = 0; oi < out_plane; ++oi) {
+          int64_t rest = oi;
+          for (size_t d = k; d-- > 0;) o[d] = rest % osp[d], rest /= osp[d];
+          double best = -INFINITY, sum = 0;
+          int64_t arg = -1, inside = 0, in_pads = 0;
+          std::vector<int64_t> t(k, 0);
+          for (;;) {
+            bool in = true, pad = true;
+            int64_t off = 0;
+            for (size_t d = 0; d < k; ++d) {
+              const int64_t pos = o[d] * c.strides[d] - c.pads[d] + t[d] * c.dilations[d];
+              in &= pos >= 0 && pos < sp[d];
+              pad &= pos >= -c.pads[d] && pos < sp[d] + c.pads[k + d];
+              off = off * sp[d] + pos;
+            }
+            if (in) {
+              const double v = xv[pl * plane + off];
+              if (v > best || arg < 0) best = v, arg = off;
+              sum += v, ++inside;
+            }
+            in_pads += pad;
+            size_t d = k;
+            while (d-- > 0 && ++t[d] == c.kernel[d]) t[d] = 0;
+            if (d == size_t(-1)) break;
+          }
+          const float got = y.data<float>()[pl * out_plane + oi];
+          if (op == 0) {
+            CHECK(got == float(best));
+            CHECK(out[1].data<int64_t>()[pl * out_plane + oi] == pl * plane + std::max<int64_t>(arg, 0));
+          } else {
+            const int64_t n = op == 2 ? in_pads : inside;
+            CHECK(got == doctest::Approx(n ? sum / double(n) : 0.0).epsilon(1e-6));
+          }
+        }
+    }
+  }
+}
+
 TEST_CASE("Range: opset 11 and opset 27's stash_type for float16") {
   using kernels::float16;
   auto range = [](int64_t opset, std::map<std::string, Attribute> attrs, float start, float limit, float delta) {

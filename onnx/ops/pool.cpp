@@ -74,28 +74,52 @@ PoolAttrs pool_attrs(const Node& n) {
   return a;
 }
 
-// Calls f(window offset in the plane, inside-the-input flag, inside-the-explicit-pads flag) for
-// every window position of output position `o` (index tuple `op`).
-template <class F>
-void for_window(const PoolGeometry& g, const std::vector<int64_t>& op, F&& f) {
-  const size_t k = g.in.size();
-  std::vector<int64_t> w(k, 0);
-  for (int64_t i = 0; i < g.kernel_size; ++i) {
-    int64_t off = 0;
-    bool inside = true, in_pads = true;
-    for (size_t d = 0; d < k; ++d) {
-      const int64_t pos = op[d] * g.stride[d] - g.pad_begin[d] + w[d] * g.dilation[d];
-      inside &= pos >= 0 && pos < g.in[d];
-      in_pads &= pos >= -g.pad_begin[d] && pos < g.in[d] + g.pad_end[d];
-      off = off * g.in[d] + pos;
-    }
-    f(off, inside, in_pads);
-    for (size_t d = k; d-- > 0;) {
-      if (++w[d] < g.kernel[d]) break;
-      w[d] = 0;
+// The window of one output position, dim by dim: its taps inside the input are w in [lo, hi) (one
+// run, as the position grows with w), and `inside` and `in_pads` count the taps inside the input
+// and inside the explicit pads. The window is their product over the dims, so only the taps that
+// read the input are visited: a window mostly in padding costs what it reads, not its size.
+struct PoolWindow {
+  std::vector<int64_t> lo, hi, w;
+  int64_t inside = 1, in_pads = 1;
+
+  explicit PoolWindow(size_t k) : lo(k), hi(k), w(k) {}
+
+  void place(const PoolGeometry& g, const std::vector<int64_t>& op) {
+    inside = in_pads = 1;
+    for (size_t d = 0; d < g.in.size(); ++d) {
+      const int64_t start = op[d] * g.stride[d] - g.pad_begin[d];
+      int64_t n_in = 0, n_pads = 0;
+      lo[d] = g.kernel[d], hi[d] = 0;
+      for (int64_t t = 0; t < g.kernel[d]; ++t) {
+        const int64_t pos = start + t * g.dilation[d];
+        if (pos >= 0 && pos < g.in[d]) lo[d] = std::min(lo[d], t), hi[d] = t + 1, ++n_in;
+        n_pads += pos >= -g.pad_begin[d] && pos < g.in[d] + g.pad_end[d];
+      }
+      if (n_in == 0) lo[d] = hi[d] = 0;
+      inside *= n_in, in_pads *= n_pads;
     }
   }
-}
+
+  // f(offset in the plane) for every tap inside the input, in row-major window order.
+  template <class F>
+  void for_inside(const PoolGeometry& g, const std::vector<int64_t>& op, F&& f) {
+    if (inside == 0) return;
+    const size_t k = g.in.size(), last = k - 1;
+    for (size_t d = 0; d < k; ++d) w[d] = lo[d];
+    for (;;) {
+      int64_t base = 0;  // the plane offset of the tap at w, but with the last dim at its start
+      for (size_t d = 0; d < last; ++d) base = (base + op[d] * g.stride[d] - g.pad_begin[d] + w[d] * g.dilation[d]) * g.in[d + 1];
+      base += op[last] * g.stride[last] - g.pad_begin[last];
+      for (int64_t t = lo[last]; t < hi[last]; ++t) f(base + t * g.dilation[last]);
+      size_t d = last;
+      while (d-- > 0) {
+        if (++w[d] < hi[d]) break;
+        w[d] = lo[d];
+      }
+      if (d == size_t(-1)) return;
+    }
+  }
+};
 
 class Pool final : public OpKernel {
  public:
@@ -136,31 +160,32 @@ class Pool final : public OpKernel {
     const Tensor& x = *ctx.inputs[0];
     Tensor& y = *ctx.outputs[0];
     Tensor* indices = ctx.outputs.size() > 1 ? ctx.outputs[1] : nullptr;
+    if (x.rank() < 3) ctx.error("X must be [N, C, spatial...], got " + shape_to_string(x.shape()));
     const PoolGeometry g = geometry(x.shape(), [&](const std::string& e) { ctx.error(e); });
     const int64_t planes = x.shape()[0] * x.shape()[1];
     visit_numeric(x.dtype(), [&]<class T>() {  // the types infer allows
       using C = kernels::compute_t<T>;
       ctx.parallel.for_range(planes, rows_grain(g.out_size * g.kernel_size), [&](int64_t p0, int64_t p1) {
         std::vector<int64_t> op(g.in.size());
+        PoolWindow window(g.in.size());
         for (int64_t plane = p0; plane < p1; ++plane) {
           const T* xp = x.data<T>() + plane * g.in_size;
           std::fill(op.begin(), op.end(), 0);
           for (int64_t o = 0; o < g.out_size; ++o) {
             double acc = max_ ? -std::numeric_limits<double>::infinity() : 0.0;
-            int64_t count = 0, arg = -1;
+            int64_t arg = -1;
             bool nan = false;
-            for_window(g, op, [&](int64_t off, bool inside, bool in_pads) {
-              if (inside) {
-                const double v = double(C(xp[off]));
-                if (max_) {
-                  if (v != v) nan = true;
-                  if (v > acc || arg < 0) acc = v, arg = off;
-                } else {
-                  acc += v;
-                }
+            window.place(g, op);
+            window.for_inside(g, op, [&](int64_t off) {
+              const double v = double(C(xp[off]));
+              if (max_) {
+                if (v != v) nan = true;
+                if (v > acc || arg < 0) acc = v, arg = off;
+              } else {
+                acc += v;
               }
-              count += count_pad_ ? in_pads : inside;
             });
+            const int64_t count = count_pad_ ? window.in_pads : window.inside;
             double r = max_ ? (nan ? std::numeric_limits<double>::quiet_NaN() : acc) : (count ? acc / double(count) : 0.0);
             if constexpr (std::is_integral_v<C>)
               if (arg < 0) r = 0;  // a window of padding only: -inf has no integer form
