@@ -1,9 +1,14 @@
 // Runs ONNX's node conformance cases (../shared/onnx-node-tests/node, read in place) and compares
 // normrt's outputs with ONNX's tolerances (rtol 1e-3, atol 1e-7).
-//   normrt_conformance [NODE_DIR] [--filter SUBSTRING] [--verbose]
+//   normrt_conformance [NODE_DIR] [--filter SUBSTRING] [--verbose] [--empty-dims]
 // A case whose model uses an op, opset or type normrt does not support is counted as skipped and
 // listed by reason; any other failure fails the run. A missing folder is a printed skip (exit 77)
 // outside CI and a failure when CI is set.
+// --empty-dims runs every supported case's model instead on zero-filled inputs in which one dim is
+// 0: each dim of each input alone, every dim of one size at once, and dim d of every input at once. A session or run may refuse
+// such inputs with normrt's error; anything else (a crash, another exception, and under the
+// sanitizers any undefined behaviour) fails. Empty tensors reach the kernels with empty ranges
+// and, from float buffers, possibly null pointers; this is where that is tried op by op.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +18,7 @@
 
 #include "kernels/isa.h"
 #include "onnx/loader.h"
+#include "onnx/op_registry.h"
 #include "onnx/session_factory.h"
 #include "runtime/error.h"
 #include "runtime/tensor_compare.h"
@@ -46,15 +52,111 @@ std::string skip_reason(const std::string& msg) {
   return "other: " + msg.substr(msg.rfind(": ") + 2);
 }
 
+// The model of case `c` on inputs with one or more dims set to 0; see --empty-dims above.
+// Returns the number of variants that failed (printed).
+int run_empty_dims(const std::vector<fs::path>& cases, bool verbose) {
+  int variants = 0, ran = 0, refused = 0, failed = 0, unsupported = 0;
+  for (const fs::path& c : cases) {
+    const std::string name = c.filename().string();
+    Graph model;
+    try {
+      model = onnx::load_model_file((c / "model.onnx").string());
+      Session probe(model, onnx::create_kernel, SessionOptions{1});
+    } catch (const Error&) {
+      ++unsupported;  // the plain conformance run counts and names these
+      continue;
+    }
+    // (input, dim) pairs to zero, one list per variant.
+    std::vector<std::vector<std::pair<size_t, size_t>>> lists;
+    size_t max_rank = 0;
+    for (size_t k = 0; k < model.inputs.size(); ++k) {
+      const auto& shape = model.values[model.inputs[k]].shape;
+      if (!shape) continue;
+      max_rank = std::max(max_rank, shape->size());
+      for (size_t d = 0; d < shape->size(); ++d) lists.push_back({{k, d}});
+    }
+    // Every dim of the size of some dim: the dims that are one dim of the op (a head size, a
+    // sequence length) usually share their size, and zeroing them together keeps the op's shapes
+    // consistent where zeroing one alone is refused.
+    std::map<int64_t, std::vector<std::pair<size_t, size_t>>> by_size;
+    for (size_t k = 0; k < model.inputs.size(); ++k) {
+      const auto& shape = model.values[model.inputs[k]].shape;
+      for (size_t d = 0; shape && d < shape->size(); ++d)
+        if ((*shape)[d].known()) by_size[(*shape)[d].value].push_back({k, d});
+    }
+    for (auto& [size, dims] : by_size)
+      if (dims.size() > 1) lists.push_back(dims);
+    for (size_t d = 0; d < max_rank; ++d) {
+      std::vector<std::pair<size_t, size_t>> all;
+      for (size_t k = 0; k < model.inputs.size(); ++k) {
+        const auto& shape = model.values[model.inputs[k]].shape;
+        if (shape && shape->size() > d) all.push_back({k, d});
+      }
+      if (all.size() > 1) lists.push_back(all);
+    }
+    for (const auto& list : lists) {
+      Graph g = model;
+      std::string what = name + " with";
+      bool changed = false;
+      for (auto [k, d] : list) {
+        Dim& dim = (*g.values[g.inputs[k]].shape)[d];
+        if (dim.known() && dim.value == 0) continue;
+        dim = Dim::of(0);
+        changed = true;
+        what += " " + g.values[g.inputs[k]].name + "[" + std::to_string(d) + "]";
+      }
+      if (!changed) continue;
+      what += " = 0";
+      // Declared shapes past the inputs describe the original sizes; inference gives the new ones.
+      for (Value& v : g.values)
+        if (v.producer >= 0) v.shape.reset();
+      ++variants;
+      try {
+        Session session(std::move(g), onnx::create_kernel, SessionOptions{1});
+        std::vector<std::string> names;
+        std::vector<Tensor> inputs;
+        bool fixed = true;
+        for (const IoInfo& io : session.inputs()) {
+          Shape shape;
+          if (!io.shape) fixed = false;
+          for (const Dim& d : io.shape.value_or(SymShape{})) {
+            if (!d.known()) fixed = false;
+            shape.push_back(d.known() ? d.value : 1);
+          }
+          names.push_back(io.name);
+          inputs.push_back(Tensor::allocate(io.dtype, shape, io.name));
+        }
+        if (!fixed) {
+          ++refused;  // an input of unknown shape: nothing fixed to feed
+          continue;
+        }
+        session.run(names, inputs);
+        ++ran;
+        if (verbose) std::printf("  ran %s\n", what.c_str());
+      } catch (const Error& e) {
+        ++refused;
+        if (verbose) std::printf("  refused %s: %s\n", what.c_str(), e.what());
+      } catch (const std::exception& e) {
+        ++failed;
+        std::printf("FAIL %s: not normrt's error: %s\n", what.c_str(), e.what());
+      }
+    }
+  }
+  std::printf("conformance --empty-dims: %d variants of %d models (%d models unsupported): %d ran, %d refused with an error, %d failed\n",
+              variants, static_cast<int>(cases.size()) - unsupported, unsupported, ran, refused, failed);
+  return failed;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string dir = NORMRT_NODE_TESTS_DIR, filter;
-  bool verbose = false;
+  bool verbose = false, empty_dims = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--filter" && i + 1 < argc) filter = argv[++i];
     else if (a == "--verbose") verbose = true;
+    else if (a == "--empty-dims") empty_dims = true;
     else dir = a;
   }
   if (const char* env = std::getenv("NORMRT_NODE_TESTS")) dir = env;
@@ -81,6 +183,7 @@ int main(int argc, char** argv) {
     if (e.is_directory() && (filter.empty() || e.path().filename().string().find(filter) != std::string::npos))
       cases.push_back(e.path());
   std::sort(cases.begin(), cases.end());
+  if (empty_dims) return run_empty_dims(cases, verbose) ? 1 : 0;
 
   int passed = 0, failed = 0, skipped = 0;
   std::map<std::string, std::vector<std::string>> skips;
