@@ -4,11 +4,12 @@
 // A case whose model uses an op, opset or type normrt does not support is counted as skipped and
 // listed by reason; any other failure fails the run. A missing folder is a printed skip (exit 77)
 // outside CI and a failure when CI is set.
-// --empty-dims runs every supported case's model instead on zero-filled inputs in which one dim is
-// 0: each dim of each input alone, every dim of one size at once, and dim d of every input at once. A session or run may refuse
-// such inputs with normrt's error; anything else (a crash, another exception, and under the
-// sanitizers any undefined behaviour) fails. Empty tensors reach the kernels with empty ranges
-// and, from float buffers, possibly null pointers; this is where that is tried op by op.
+// --empty-dims runs every supported case's model instead on zero-filled inputs with dims of 0:
+// each dim of each input alone, every dim of one size at once, and dim d of every input at once.
+// A session or run may refuse such inputs with normrt's error; anything else (a crash, another
+// exception, and under the sanitizers any undefined behaviour) fails. Empty tensors reach the
+// kernels with empty ranges and, from float buffers, possibly null pointers; this is where that is
+// tried op by op.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -52,10 +53,10 @@ std::string skip_reason(const std::string& msg) {
   return "other: " + msg.substr(msg.rfind(": ") + 2);
 }
 
-// The model of case `c` on inputs with one or more dims set to 0; see --empty-dims above.
-// Returns the number of variants that failed (printed).
+// Each case's model on inputs with one or more dims set to 0; see --empty-dims above. Returns the
+// number of variants that failed (each printed).
 int run_empty_dims(const std::vector<fs::path>& cases, bool verbose) {
-  int variants = 0, ran = 0, refused = 0, failed = 0, unsupported = 0;
+  int variants = 0, ran = 0, refused = 0, unfed = 0, failed = 0, unsupported = 0;
   for (const fs::path& c : cases) {
     const std::string name = c.filename().string();
     Graph model;
@@ -84,8 +85,8 @@ int run_empty_dims(const std::vector<fs::path>& cases, bool verbose) {
       for (size_t d = 0; shape && d < shape->size(); ++d)
         if ((*shape)[d].known()) by_size[(*shape)[d].value].push_back({k, d});
     }
-    for (auto& [size, dims] : by_size)
-      if (dims.size() > 1) lists.push_back(dims);
+    for (const auto& entry : by_size)
+      if (entry.second.size() > 1) lists.push_back(entry.second);
     for (size_t d = 0; d < max_rank; ++d) {
       std::vector<std::pair<size_t, size_t>> all;
       for (size_t k = 0; k < model.inputs.size(); ++k) {
@@ -127,7 +128,8 @@ int run_empty_dims(const std::vector<fs::path>& cases, bool verbose) {
           inputs.push_back(Tensor::allocate(io.dtype, shape, io.name));
         }
         if (!fixed) {
-          ++refused;  // an input of unknown shape: nothing fixed to feed
+          ++unfed;  // an input of unknown shape: no one shape to feed
+          if (verbose) std::printf("  not run %s: an input's shape is unknown\n", what.c_str());
           continue;
         }
         session.run(names, inputs);
@@ -142,8 +144,9 @@ int run_empty_dims(const std::vector<fs::path>& cases, bool verbose) {
       }
     }
   }
-  std::printf("conformance --empty-dims: %d variants of %d models (%d models unsupported): %d ran, %d refused with an error, %d failed\n",
-              variants, static_cast<int>(cases.size()) - unsupported, unsupported, ran, refused, failed);
+  std::printf("conformance --empty-dims: %d variants of %d models (%d models unsupported): %d ran, %d refused with an error, "
+              "%d not run (an input of unknown shape), %d failed\n",
+              variants, static_cast<int>(cases.size()) - unsupported, unsupported, ran, refused, unfed, failed);
   return failed;
 }
 
