@@ -754,6 +754,7 @@ TEST_CASE("MaxPool and AveragePool match a tap-by-tap reference under large pads
       {{1, 1, 5, 5}, {5, 5}, {1, 1}, {1, 1}, {2, 2, 40, 12}, 0},
       {{1, 2, 3, 4, 5}, {2, 3, 2}, {2, 1, 2}, {2, 1, 1}, {1, 2, 0, 1, 0, 3}, 1},
       {{1, 1, 2, 2}, {4, 4}, {1, 1}, {1, 1}, {3, 3, 3, 3}, 0},
+      {{2, 1, 10}, {7}, {2}, {3}, {15, 20}, 1},
   };
   std::mt19937 rng(5);
   std::normal_distribution<float> nd;
@@ -817,6 +818,22 @@ TEST_CASE("MaxPool and AveragePool match a tap-by-tap reference under large pads
         }
     }
   }
+}
+
+TEST_CASE("MaxPool with a kernel of a million taps over pads of a million finishes and takes each window's maximum") {
+  // 1000001 windows of 10^6 taps: walking every tap would be 10^12 steps (a hang); counting the
+  // taps in the pads leaves at most the 10 inputs per window.
+  const std::vector<float> xv{1, -1, 4, 1, -5, 2, 0, -6, 5, 3};
+  onnx::ModelSpec m = one_node("MaxPool", {{"X", 1, {int64_t(1), int64_t(1), int64_t(10)}}}, {{"Y", 1, {}, false}},
+                               {{"kernel_shape", attr_ints({1000000})}, {"pads", attr_ints({999995, 999995})}}, 12);
+  Tensor y = open(m)->run({"X"}, {f32({1, 1, 10}, xv)})[0];
+  REQUIRE(y.numel() == 1000001);
+  // Output o sees inputs o - 999995 to o + 4.
+  CHECK(y.data<float>()[0] == 4.0f);        // inputs 0..4
+  CHECK(y.data<float>()[3] == 4.0f);        // inputs 0..7
+  CHECK(y.data<float>()[4] == 5.0f);        // inputs 0..8
+  CHECK(y.data<float>()[500000] == 5.0f);   // all ten
+  CHECK(y.data<float>()[1000000] == 5.0f);  // inputs 5..9
 }
 
 TEST_CASE("Range: opset 11 and opset 27's stash_type for float16") {

@@ -84,19 +84,19 @@ struct PoolWindow {
 
   explicit PoolWindow(size_t k) : lo(k), hi(k), w(k) {}
 
+  // Tap t of dim d reads position start + t * dilation. Counted, not walked: a kernel of a million
+  // taps over pads of a million costs per output what the input holds, not a million steps.
   void place(const PoolGeometry& g, const std::vector<int64_t>& op) {
     inside = in_pads = 1;
     for (size_t d = 0; d < g.in.size(); ++d) {
-      const int64_t start = op[d] * g.stride[d] - g.pad_begin[d];
-      int64_t n_in = 0, n_pads = 0;
-      lo[d] = g.kernel[d], hi[d] = 0;
-      for (int64_t t = 0; t < g.kernel[d]; ++t) {
-        const int64_t pos = start + t * g.dilation[d];
-        if (pos >= 0 && pos < g.in[d]) lo[d] = std::min(lo[d], t), hi[d] = t + 1, ++n_in;
-        n_pads += pos >= -g.pad_begin[d] && pos < g.in[d] + g.pad_end[d];
-      }
-      if (n_in == 0) lo[d] = hi[d] = 0;
-      inside *= n_in, in_pads *= n_pads;
+      const int64_t start = op[d] * g.stride[d] - g.pad_begin[d], dil = g.dilation[d], k = g.kernel[d];
+      auto taps_below = [&](int64_t end) {  // taps t with start + t * dil < end
+        return end <= start ? 0 : std::min(k, (end - start + dil - 1) / dil);
+      };
+      lo[d] = taps_below(0), hi[d] = taps_below(g.in[d]);
+      if (hi[d] <= lo[d]) lo[d] = hi[d] = 0;
+      // Windows start at or after -pad_begin, so only the end of the pads can cut them.
+      inside *= hi[d] - lo[d], in_pads *= taps_below(g.in[d] + g.pad_end[d]);
     }
   }
 
