@@ -1,7 +1,9 @@
 // Kernel-level tests against plain float64 references.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -135,6 +137,45 @@ TEST_CASE("transpose_rows matches index arithmetic") {
             const int64_t src = ((idx[0] * 3 + idx[1]) * 4 + idx[2]) * 5 + idx[3];
             REQUIRE(out[((a * os[1] + b) * os[2] + c) * os[3] + d] == in[src]);
           }
+  }
+}
+
+TEST_CASE("transpose_rows: every permutation of rank 3 and 4, element sizes 1 to 8, split anywhere") {
+  // Sizes past one block (16 floats, 64 bytes) with tails, a stride of 4096 elements (the
+  // [C, H*W] -> [H*W, C] case the blocked path is for), output rows 4 KiB long for some element
+  // sizes (the buffered tiles), and row ranges that cut through blocks.
+  const std::vector<std::vector<int64_t>> shapes = {{3, 37, 70}, {5, 2, 4096}, {3, 1024, 21}, {2, 4096, 3}, {2, 5, 33, 17}, {1, 1, 9}};
+  for (const auto& shape : shapes) {
+    const int rank = static_cast<int>(shape.size());
+    int64_t total = 1;
+    for (int64_t d : shape) total *= d;
+    std::vector<int64_t> perm(rank);
+    for (int d = 0; d < rank; ++d) perm[d] = d;
+    do {
+      std::vector<int64_t> os(rank), in_stride(rank, 1);
+      for (int d = 0; d < rank; ++d) os[d] = shape[perm[d]];
+      for (int d = rank - 2; d >= 0; --d) in_stride[d] = in_stride[d + 1] * shape[d + 1];
+      // want[o] = the input offset of output element o, by index arithmetic.
+      std::vector<int64_t> want(total), at(rank, 0);
+      for (int64_t o = 0; o < total; ++o) {
+        int64_t src = 0;
+        for (int d = 0; d < rank; ++d) src += at[d] * in_stride[perm[d]];
+        want[o] = src;
+        for (int d = rank - 1; d >= 0 && ++at[d] == os[d]; --d) at[d] = 0;
+      }
+      const int64_t rows = total / os[rank - 1];
+      for (size_t esize : {1, 2, 4, 8}) {
+        INFO("shape " << shape.size() << "-d, total " << total << ", esize " << esize);
+        std::vector<uint8_t> in(total * esize), out(total * esize, 0xee);
+        for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<uint8_t>(i * 7 + i / 251);
+        const int64_t cuts[] = {0, rows / 3, rows / 3 + 1, rows - 5 > 0 ? rows - 5 : rows, rows};
+        for (size_t c = 0; c + 1 < std::size(cuts); ++c)
+          if (cuts[c] < cuts[c + 1]) transpose_rows(in.data(), out.data(), esize, shape, perm, cuts[c], cuts[c + 1]);
+        int64_t wrong = 0;
+        for (int64_t o = 0; o < total; ++o) wrong += std::memcmp(&out[o * esize], &in[want[o] * esize], esize) != 0;
+        CHECK(wrong == 0);
+      }
+    } while (std::next_permutation(perm.begin(), perm.end()));
   }
 }
 
