@@ -4,6 +4,7 @@
 #include <malloc.h>
 #endif
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -196,7 +197,14 @@ int64_t Tensor::int_at(int64_t i) const {
     case DType::UInt32: return data<uint32_t>()[i];
     case DType::UInt64: return static_cast<int64_t>(data<uint64_t>()[i]);
     case DType::Bool: return data<uint8_t>()[i] != 0;
-    default: return static_cast<int64_t>(double_at(i));
+    default: {
+      // A float read as an integer (a shape-like input given as float): NaN, infinities and
+      // values past int64 have no integer, and converting them is undefined behaviour.
+      const double v = double_at(i);
+      if (!(std::fabs(v) < 9.2e18))
+        fail(ErrorCode::InvalidArgument, "value " + std::to_string(v) + " of a " + dtype_name(dtype_) + " tensor is not an integer in range");
+      return static_cast<int64_t>(v);
+    }
   }
 }
 

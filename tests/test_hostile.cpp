@@ -81,6 +81,19 @@ TEST_CASE("bad-model table: every malformed model gives its error, naming the no
        },
        ErrorCode::InvalidModel,
        {"the_Add", "input 'ghost' is not produced"}},
+      {"Pad whose pads are float (NaN), not int64",
+       [] {
+         onnx::ModelSpec m;
+         m.inputs = {{"X", 1, {int64_t(2)}}};
+         m.outputs = {{"Y", 1, {}}};
+         onnx::TensorSpec pads{"P", 1, {2}};
+         pads.float_data = {NAN, 1.0f};
+         m.initializers = {pads};
+         m.nodes = {{"Pad", {"X", "P"}, {"Y"}, {}, "the_pad"}};
+         return onnx::serialize_model(m);
+       },
+       ErrorCode::NotImplemented,
+       {"the_pad", "input 1 has element type float"}},
       {"a missing initializer (named by a node, given nowhere)",
        [] {
          onnx::TensorSpec w{"W", 1, {2}};
@@ -219,6 +232,19 @@ TEST_CASE("the memory cap also bounds what a run computes, naming the node") {
   CHECK(code == ErrorCode::OutOfMemory);
   CHECK(msg.find("grow") != std::string::npos);
   CHECK(msg.find("above the limit of 4096") != std::string::npos);
+}
+
+TEST_CASE("a float read as an integer: in-range values truncate, NaN, infinities and values past int64 are refused") {
+  Tensor t = Tensor::allocate(DType::Float32, {5});
+  float* v = t.data<float>();
+  v[0] = -3.75f, v[1] = NAN, v[2] = INFINITY, v[3] = 1e19f, v[4] = 9.0e18f;
+  CHECK(t.int_at(0) == -3);
+  CHECK(t.int_at(4) == int64_t(9.0e18f));
+  for (int64_t i : {1, 2, 3}) {
+    auto [code, msg] = error_of([&] { (void)t.int_at(i); });
+    CHECK(code == ErrorCode::InvalidArgument);
+    CHECK(msg.find("is not an integer in range") != std::string::npos);
+  }
 }
 
 TEST_CASE("NaN and Inf flow through the kernels per IEEE, row by row") {

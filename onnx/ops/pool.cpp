@@ -28,8 +28,10 @@ struct PoolAttrs {
     PoolGeometry g;
     g.in = in, g.kernel = kernel;
     if (kernel.size() != k) error("kernel_shape needs one value per spatial dim (" + std::to_string(k) + ")");
-    g.stride = strides.empty() ? std::vector<int64_t>(k, 1) : strides;
-    g.dilation = dilations.empty() ? std::vector<int64_t>(k, 1) : dilations;
+    // assign, not a conditional of two vectors: GCC 12 warns (wrongly) about freeing its temporary.
+    g.stride = strides, g.dilation = dilations;
+    if (strides.empty()) g.stride.assign(k, 1);
+    if (dilations.empty()) g.dilation.assign(k, 1);
     if (g.stride.size() != k || g.dilation.size() != k) error("strides and dilations need one value per spatial dim");
     g.pad_begin.assign(k, 0), g.pad_end.assign(k, 0);
     if (!pads.empty()) {
@@ -258,6 +260,8 @@ class Pad final : public OpKernel {
   void infer(InferContext& ctx) const override {
     const ValueType& x = ctx.input(0);
     ctx.output(0).dtype = x.dtype;
+    if (from_inputs_ && ctx.num_inputs() > 1 && ctx.has_input(1)) ctx.expect_type(1, {DType::Int64});  // pads
+    if (from_inputs_ && ctx.num_inputs() > 3 && ctx.has_input(3)) ctx.expect_type(3, {DType::Int32, DType::Int64});  // axes
     if (!x.shape_known()) return;
     const std::vector<const Tensor*> ins = known_input_values(ctx);
     const Shape xs = x.concrete_shape();
