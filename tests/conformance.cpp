@@ -4,8 +4,9 @@
 // A case whose model uses an op, opset or type normrt does not support is counted as skipped and
 // listed by reason; any other failure fails the run. A missing folder is a printed skip (exit 77)
 // outside CI and a failure when CI is set.
-// --empty-dims runs every supported case's model instead on zero-filled inputs with dims of 0:
-// each dim of each input alone, every dim of one size at once, and dim d of every input at once.
+// --empty-dims runs every supported case's model instead on zero-filled inputs with dims of 0
+// (each dim of each input alone, every dim of one size at once, dim d of every input at once),
+// at 1 and at 2 threads.
 // A session or run may refuse such inputs with normrt's error; anything else (a crash, another
 // exception, and under the sanitizers any undefined behaviour) fails. Empty tensors reach the
 // kernels with empty ranges and, from float buffers, possibly null pointers; this is where that is
@@ -111,36 +112,38 @@ int run_empty_dims(const std::vector<fs::path>& cases, bool verbose) {
       // Declared shapes past the inputs describe the original sizes; inference gives the new ones.
       for (Value& v : g.values)
         if (v.producer >= 0) v.shape.reset();
-      ++variants;
-      try {
-        Session session(std::move(g), onnx::create_kernel, SessionOptions{1});
-        std::vector<std::string> names;
-        std::vector<Tensor> inputs;
-        bool fixed = true;
-        for (const IoInfo& io : session.inputs()) {
-          Shape shape;
-          if (!io.shape) fixed = false;
-          for (const Dim& d : io.shape.value_or(SymShape{})) {
-            if (!d.known()) fixed = false;
-            shape.push_back(d.known() ? d.value : 1);
+      for (int threads : {1, 2}) {  // 2: the paths that split work between threads see the empty dims too
+        ++variants;
+        try {
+          Session session(g, onnx::create_kernel, SessionOptions{threads});
+          std::vector<std::string> names;
+          std::vector<Tensor> inputs;
+          bool fixed = true;
+          for (const IoInfo& io : session.inputs()) {
+            Shape shape;
+            if (!io.shape) fixed = false;
+            for (const Dim& d : io.shape.value_or(SymShape{})) {
+              if (!d.known()) fixed = false;
+              shape.push_back(d.known() ? d.value : 1);
+            }
+            names.push_back(io.name);
+            inputs.push_back(Tensor::allocate(io.dtype, shape, io.name));
           }
-          names.push_back(io.name);
-          inputs.push_back(Tensor::allocate(io.dtype, shape, io.name));
+          if (!fixed) {
+            ++unfed;  // an input of unknown shape: no one shape to feed
+            if (verbose) std::printf("  not run %s: an input's shape is unknown\n", what.c_str());
+            continue;
+          }
+          session.run(names, inputs);
+          ++ran;
+          if (verbose) std::printf("  ran %s\n", what.c_str());
+        } catch (const Error& e) {
+          ++refused;
+          if (verbose) std::printf("  refused %s: %s\n", what.c_str(), e.what());
+        } catch (const std::exception& e) {
+          ++failed;
+          std::printf("FAIL %s at %d threads: not normrt's error: %s\n", what.c_str(), threads, e.what());
         }
-        if (!fixed) {
-          ++unfed;  // an input of unknown shape: no one shape to feed
-          if (verbose) std::printf("  not run %s: an input's shape is unknown\n", what.c_str());
-          continue;
-        }
-        session.run(names, inputs);
-        ++ran;
-        if (verbose) std::printf("  ran %s\n", what.c_str());
-      } catch (const Error& e) {
-        ++refused;
-        if (verbose) std::printf("  refused %s: %s\n", what.c_str(), e.what());
-      } catch (const std::exception& e) {
-        ++failed;
-        std::printf("FAIL %s: not normrt's error: %s\n", what.c_str(), e.what());
       }
     }
   }

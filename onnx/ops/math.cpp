@@ -20,7 +20,7 @@ namespace {
 int64_t row_block_count(const kernels::GemmPrimitives& gk, int64_t m, int64_t batches, int threads, bool by_columns) {
   const int64_t mb = kernels::sgemm_row_block(gk), tiles = (m + gk.mr - 1) / gk.mr;
   int64_t blocks = (m + mb - 1) / mb;
-  if (!by_columns && threads > 1 && batches < 2 * threads) {
+  if (!by_columns && threads > 1 && batches > 0 && batches < 2 * threads) {  // batches 0: an empty product
     const int64_t total = (blocks * batches + threads - 1) / threads * threads;
     blocks = std::min((total + batches - 1) / batches, tiles);
   }
