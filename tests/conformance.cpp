@@ -1,15 +1,15 @@
 // Runs ONNX's node conformance cases (../shared/onnx-node-tests/node, read in place) and compares
 // normrt's outputs with ONNX's tolerances (rtol 1e-3, atol 1e-7).
-//   normrt_conformance [NODE_DIR] [--filter SUBSTRING] [--verbose] [--empty-dims]
+//   normrt_conformance [NODE_DIR] [--filter SUBSTRING] [--verbose] [--edge-dims]
 // A case whose model uses an op, opset or type normrt does not support is counted as skipped and
 // listed by reason; any other failure fails the run. A missing folder is a printed skip (exit 77)
 // outside CI and a failure when CI is set.
-// --empty-dims runs every supported case's model instead on zero-filled inputs with dims of 0
-// (each dim of each input alone, every dim of one size at once, dim d of every input at once),
-// at 1 and at 2 threads.
-// A session or run may refuse such inputs with normrt's error; anything else (a crash, another
-// exception, and under the sanitizers any undefined behaviour) fails. Empty tensors reach the
-// kernels with empty ranges and, from float buffers, possibly null pointers; this is where that is
+// --edge-dims runs every supported case's model instead on zero-filled inputs with dims of 0 and
+// of 1 (each dim of each input alone, every dim of one size at once, dim d of every input at once),
+// at 1 and at 2 threads. A session or run may refuse such inputs with normrt's error; anything
+// else (a crash, another exception, and under the sanitizers any undefined behaviour) fails.
+// Empty tensors reach the kernels with empty ranges and, from float buffers, possibly null
+// pointers; dims of 1 make operands broadcast and ranks look degenerate. This is where that is
 // tried op by op.
 #include <cstdio>
 #include <cstdlib>
@@ -54,9 +54,9 @@ std::string skip_reason(const std::string& msg) {
   return "other: " + msg.substr(msg.rfind(": ") + 2);
 }
 
-// Each case's model on inputs with one or more dims set to 0; see --empty-dims above. Returns the
-// number of variants that failed (each printed).
-int run_empty_dims(const std::vector<fs::path>& cases, bool verbose) {
+// Each case's model on inputs with one or more dims set to 0 or 1; see --edge-dims above. Returns
+// the number of variants that failed (each printed).
+int run_edge_dims(const std::vector<fs::path>& cases, bool verbose) {
   int variants = 0, ran = 0, refused = 0, unfed = 0, failed = 0, unsupported = 0;
   for (const fs::path& c : cases) {
     const std::string name = c.filename().string();
@@ -96,58 +96,59 @@ int run_empty_dims(const std::vector<fs::path>& cases, bool verbose) {
       }
       if (all.size() > 1) lists.push_back(all);
     }
-    for (const auto& list : lists) {
-      Graph g = model;
-      std::string what = name + " with";
-      bool changed = false;
-      for (auto [k, d] : list) {
-        Dim& dim = (*g.values[g.inputs[k]].shape)[d];
-        if (dim.known() && dim.value == 0) continue;
-        dim = Dim::of(0);
-        changed = true;
-        what += " " + g.values[g.inputs[k]].name + "[" + std::to_string(d) + "]";
-      }
-      if (!changed) continue;
-      what += " = 0";
-      // Declared shapes past the inputs describe the original sizes; inference gives the new ones.
-      for (Value& v : g.values)
-        if (v.producer >= 0) v.shape.reset();
-      for (int threads : {1, 2}) {  // 2: the paths that split work between threads see the empty dims too
-        ++variants;
-        try {
-          Session session(g, onnx::create_kernel, SessionOptions{threads});
-          std::vector<std::string> names;
-          std::vector<Tensor> inputs;
-          bool fixed = true;
-          for (const IoInfo& io : session.inputs()) {
-            Shape shape;
-            if (!io.shape) fixed = false;
-            for (const Dim& d : io.shape.value_or(SymShape{})) {
-              if (!d.known()) fixed = false;
-              shape.push_back(d.known() ? d.value : 1);
+    for (const auto& list : lists)
+      for (int64_t edge : {0, 1}) {
+        Graph g = model;
+        std::string what = name + " with";
+        bool changed = false;
+        for (auto [k, d] : list) {
+          Dim& dim = (*g.values[g.inputs[k]].shape)[d];
+          if (dim.known() && dim.value == edge) continue;
+          dim = Dim::of(edge);
+          changed = true;
+          what += " " + g.values[g.inputs[k]].name + "[" + std::to_string(d) + "]";
+        }
+        if (!changed) continue;
+        what += " = " + std::to_string(edge);
+        // Declared shapes past the inputs describe the original sizes; inference gives the new ones.
+        for (Value& v : g.values)
+          if (v.producer >= 0) v.shape.reset();
+        for (int threads : {1, 2}) {  // 2: the paths that split work between threads see these dims too
+          ++variants;
+          try {
+            Session session(g, onnx::create_kernel, SessionOptions{threads});
+            std::vector<std::string> names;
+            std::vector<Tensor> inputs;
+            bool fixed = true;
+            for (const IoInfo& io : session.inputs()) {
+              Shape shape;
+              if (!io.shape) fixed = false;
+              for (const Dim& d : io.shape.value_or(SymShape{})) {
+                if (!d.known()) fixed = false;
+                shape.push_back(d.known() ? d.value : 1);
+              }
+              names.push_back(io.name);
+              inputs.push_back(Tensor::allocate(io.dtype, shape, io.name));
             }
-            names.push_back(io.name);
-            inputs.push_back(Tensor::allocate(io.dtype, shape, io.name));
+            if (!fixed) {
+              ++unfed;  // an input of unknown shape: no one shape to feed
+              if (verbose) std::printf("  not run %s: an input's shape is unknown\n", what.c_str());
+              continue;
+            }
+            session.run(names, inputs);
+            ++ran;
+            if (verbose) std::printf("  ran %s\n", what.c_str());
+          } catch (const Error& e) {
+            ++refused;
+            if (verbose) std::printf("  refused %s: %s\n", what.c_str(), e.what());
+          } catch (const std::exception& e) {
+            ++failed;
+            std::printf("FAIL %s at %d threads: not normrt's error: %s\n", what.c_str(), threads, e.what());
           }
-          if (!fixed) {
-            ++unfed;  // an input of unknown shape: no one shape to feed
-            if (verbose) std::printf("  not run %s: an input's shape is unknown\n", what.c_str());
-            continue;
-          }
-          session.run(names, inputs);
-          ++ran;
-          if (verbose) std::printf("  ran %s\n", what.c_str());
-        } catch (const Error& e) {
-          ++refused;
-          if (verbose) std::printf("  refused %s: %s\n", what.c_str(), e.what());
-        } catch (const std::exception& e) {
-          ++failed;
-          std::printf("FAIL %s at %d threads: not normrt's error: %s\n", what.c_str(), threads, e.what());
         }
       }
-    }
   }
-  std::printf("conformance --empty-dims: %d variants of %d models (%d models unsupported): %d ran, %d refused with an error, "
+  std::printf("conformance --edge-dims: %d variants of %d models (%d models unsupported): %d ran, %d refused with an error, "
               "%d not run (an input of unknown shape), %d failed\n",
               variants, static_cast<int>(cases.size()) - unsupported, unsupported, ran, refused, unfed, failed);
   return failed;
@@ -157,12 +158,12 @@ int run_empty_dims(const std::vector<fs::path>& cases, bool verbose) {
 
 int main(int argc, char** argv) {
   std::string dir = NORMRT_NODE_TESTS_DIR, filter;
-  bool verbose = false, empty_dims = false;
+  bool verbose = false, edge_dims = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--filter" && i + 1 < argc) filter = argv[++i];
     else if (a == "--verbose") verbose = true;
-    else if (a == "--empty-dims") empty_dims = true;
+    else if (a == "--edge-dims") edge_dims = true;
     else dir = a;
   }
   if (const char* env = std::getenv("NORMRT_NODE_TESTS")) dir = env;
@@ -189,7 +190,7 @@ int main(int argc, char** argv) {
     if (e.is_directory() && (filter.empty() || e.path().filename().string().find(filter) != std::string::npos))
       cases.push_back(e.path());
   std::sort(cases.begin(), cases.end());
-  if (empty_dims) return run_empty_dims(cases, verbose) ? 1 : 0;
+  if (edge_dims) return run_edge_dims(cases, verbose) ? 1 : 0;
 
   int passed = 0, failed = 0, skipped = 0;
   std::map<std::string, std::vector<std::string>> skips;

@@ -738,6 +738,25 @@ TEST_CASE("ConvTranspose on an input with an empty spatial dim gives the bias; C
   CHECK(msg.find("node 'conv' (Conv): the kernel (with dilation) is larger than the padded input") != std::string::npos);
 }
 
+TEST_CASE("Gemm with a C of rank 0, 1 or 2 broadcast over a single output column") {
+  // N = 1: a C of one value is a bias row in any rank; rank 0 once read C's dim 0 (UB).
+  const std::vector<float> av{1, 2, 3, 4, 5, 6}, bv{0.5f, -1, 2};  // A [2,3], B [3,1]
+  const float want[2] = {1 * 0.5f - 2 + 6, 4 * 0.5f - 5 + 12};
+  for (const Shape& cs : {Shape{}, Shape{1}, Shape{1, 1}, Shape{2, 1}}) {
+    for (float beta : {1.0f, 0.5f}) {
+      INFO("C " << shape_to_string(cs) << " beta " << beta);
+      onnx::ValueSpec c{"C", 1, {}};
+      for (int64_t d : cs) c.dims.push_back(d);
+      onnx::ModelSpec m = one_node("Gemm", {{"A", 1, {int64_t(2), int64_t(3)}}, {"B", 1, {int64_t(3), int64_t(1)}}, c},
+                                   {{"Y", 1, {}, false}}, {{"beta", attr_float(beta)}}, 13);
+      std::vector<float> cvals = cs.size() == 2 && cs[0] == 2 ? std::vector<float>{10, 20} : std::vector<float>{10};
+      Tensor y = open(m)->run({"A", "B", "C"}, {f32({2, 3}, av), f32({3, 1}, bv), f32(cs, cvals)})[0];
+      REQUIRE(y.numel() == 2);
+      for (int i = 0; i < 2; ++i) CHECK(y.data<float>()[i] == doctest::Approx(want[i] + beta * cvals[cvals.size() == 2 ? i : 0]));
+    }
+  }
+}
+
 TEST_CASE("MaxPool and AveragePool match a tap-by-tap reference under large pads, dilations, strides and ceil mode") {
   // The kernel visits only the taps inside the input and counts the rest; the reference walks
   // every tap of every window. Pads far wider than the input (a fuzzer's MaxPool once spent
