@@ -202,7 +202,8 @@ int64_t Tensor::int_at(int64_t i) const {
       // values past int64 have no integer, and converting them is undefined behaviour.
       const double v = double_at(i);
       if (!(std::fabs(v) < 9.2e18))
-        fail(ErrorCode::InvalidArgument, "value " + std::to_string(v) + " of a " + dtype_name(dtype_) + " tensor is not an integer in range");
+        fail(ErrorCode::InvalidArgument,
+             "value " + std::to_string(v) + " of a " + dtype_name(dtype_) + " tensor is not an integer in range");
       return static_cast<int64_t>(v);
     }
   }

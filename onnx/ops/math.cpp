@@ -252,7 +252,8 @@ class Gemm final : public OpKernel {
     const bool add_c = c && beta_ != 0.0f && c->numel() > 0;
     // The common Linear layer (C a bias row, alpha = beta = 1): the bias is added as each tile is
     // stored, in the GEMM's epilogue, instead of in a second pass over Y.
-    const bool bias_row = add_c && alpha_ == 1.0f && beta_ == 1.0f && c->numel() == n && (c->rank() == 1 || (c->rank() == 2 && c->shape()[0] == 1));
+    const bool bias_row =
+        add_c && alpha_ == 1.0f && beta_ == 1.0f && c->numel() == n && (c->rank() == 1 || (c->rank() == 2 && c->shape()[0] == 1));
     for_each_gemm_task(ctx, gk, 1, m, n, k, [&](int64_t, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
       const kernels::GemmEpilogue ep{bias_row ? c->data<float>() + n0 : nullptr};
       kernels::sgemm_rows(gk, n1 - n0, k, av, {bv.data + n0 * bv.col_stride, bv.row_stride, bv.col_stride}, py + n0, n, m0, m1, ep);
