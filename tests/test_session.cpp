@@ -739,7 +739,8 @@ TEST_CASE("ConvTranspose on an input with an empty spatial dim gives the bias; C
 }
 
 TEST_CASE("Gemm with a C of rank 0, 1 or 2 broadcast over a single output column") {
-  // N = 1: a C of one value is a bias row in any rank; rank 0 once read C's dim 0 (UB).
+  // N = 1, so a C of one value may come at rank 0, 1 or 2 (or one value per row); a rank-0 C once
+  // had its dim 0 read (an index into an empty shape).
   const std::vector<float> av{1, 2, 3, 4, 5, 6}, bv{0.5f, -1, 2};  // A [2,3], B [3,1]
   const float want[2] = {1 * 0.5f - 2 + 6, 4 * 0.5f - 5 + 12};
   for (const Shape& cs : {Shape{}, Shape{1}, Shape{1, 1}, Shape{2, 1}}) {
