@@ -7,6 +7,7 @@
 
 #include "onnx/session_factory.h"
 #include "runtime/error.h"
+#include "runtime/op_kernel.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   normrt::SessionOptions o;
@@ -17,12 +18,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<std::string> names;
     std::vector<normrt::Tensor> feeds;
     for (const normrt::IoInfo& io : s->inputs()) {
-      if (!io.shape) return 0;
-      normrt::Shape shape;
-      for (const normrt::Dim& d : *io.shape) {
-        if (!d.known()) return 0;
-        shape.push_back(d.value);
-      }
+      const normrt::ValueType type{io.dtype, io.shape};
+      if (!type.shape_known()) return 0;
+      const normrt::Shape shape = type.concrete_shape();
       names.push_back(io.name);
       normrt::checked_bytes(io.dtype, normrt::checked_numel(shape, "fuzz input"), "fuzz input", size_t(64) << 10);
       feeds.push_back(normrt::Tensor::allocate(io.dtype, shape, "fuzz input"));

@@ -23,6 +23,7 @@
 #include "onnx/op_registry.h"
 #include "onnx/session_factory.h"
 #include "runtime/error.h"
+#include "runtime/op_kernel.h"
 #include "runtime/tensor_compare.h"
 
 namespace fs = std::filesystem;
@@ -54,12 +55,66 @@ std::string skip_reason(const std::string& msg) {
   return "other: " + msg.substr(msg.rfind(": ") + 2);
 }
 
+using DimList = std::vector<std::pair<size_t, size_t>>;  // (graph input, dim) pairs
+
+// The dims one variant sets together: each input dim alone; every dim of one size (the dims that
+// are one dim of the op, a head size or a sequence length, usually share their size, and changing
+// them together keeps the op's shapes consistent where changing one alone is refused); dim d of
+// every input.
+std::vector<DimList> edge_dim_lists(const Graph& model) {
+  std::vector<DimList> lists;
+  std::map<int64_t, DimList> by_size;
+  std::map<size_t, DimList> by_index;
+  for (size_t k = 0; k < model.inputs.size(); ++k) {
+    const auto& shape = model.values[model.inputs[k]].shape;
+    for (size_t d = 0; shape && d < shape->size(); ++d) {
+      lists.push_back({{k, d}});
+      if ((*shape)[d].known()) by_size[(*shape)[d].value].push_back({k, d});
+      by_index[d].push_back({k, d});
+    }
+  }
+  for (const auto& entry : by_size)
+    if (entry.second.size() > 1) lists.push_back(entry.second);
+  for (const auto& entry : by_index)
+    if (entry.second.size() > 1) lists.push_back(entry.second);
+  return lists;
+}
+
+enum class Outcome { Ran, Refused, NotFed, Failed };
+
+// One variant: a session over `g` and a run on zero-filled inputs.
+Outcome run_variant(const Graph& g, int threads, const std::string& what, bool verbose) {
+  try {
+    Session session(g, onnx::create_kernel, SessionOptions{threads});
+    std::vector<std::string> names;
+    std::vector<Tensor> inputs;
+    for (const IoInfo& io : session.inputs()) {
+      const ValueType type{io.dtype, io.shape};
+      if (!type.shape_known()) {
+        if (verbose) std::printf("  not run %s: input '%s' has an unknown shape\n", what.c_str(), io.name.c_str());
+        return Outcome::NotFed;
+      }
+      names.push_back(io.name);
+      inputs.push_back(Tensor::allocate(io.dtype, type.concrete_shape(), io.name));
+    }
+    session.run(names, inputs);
+    if (verbose) std::printf("  ran %s\n", what.c_str());
+    return Outcome::Ran;
+  } catch (const Error& e) {
+    if (verbose) std::printf("  refused %s: %s\n", what.c_str(), e.what());
+    return Outcome::Refused;
+  } catch (const std::exception& e) {
+    std::printf("FAIL %s at %d threads: not normrt's error: %s\n", what.c_str(), threads, e.what());
+    return Outcome::Failed;
+  }
+}
+
 // Each case's model on inputs with one or more dims set to 0 or 1; see --edge-dims above. Returns
 // the number of variants that failed (each printed).
 int run_edge_dims(const std::vector<fs::path>& cases, bool verbose) {
-  int variants = 0, ran = 0, refused = 0, unfed = 0, failed = 0, unsupported = 0;
+  int variants = 0, unsupported = 0;
+  std::map<Outcome, int> outcomes;
   for (const fs::path& c : cases) {
-    const std::string name = c.filename().string();
     Graph model;
     try {
       model = onnx::load_model_file((c / "model.onnx").string());
@@ -68,38 +123,10 @@ int run_edge_dims(const std::vector<fs::path>& cases, bool verbose) {
       ++unsupported;  // the plain conformance run counts and names these
       continue;
     }
-    // (input, dim) pairs to zero, one list per variant.
-    std::vector<std::vector<std::pair<size_t, size_t>>> lists;
-    size_t max_rank = 0;
-    for (size_t k = 0; k < model.inputs.size(); ++k) {
-      const auto& shape = model.values[model.inputs[k]].shape;
-      if (!shape) continue;
-      max_rank = std::max(max_rank, shape->size());
-      for (size_t d = 0; d < shape->size(); ++d) lists.push_back({{k, d}});
-    }
-    // Every dim of the size of some dim: the dims that are one dim of the op (a head size, a
-    // sequence length) usually share their size, and zeroing them together keeps the op's shapes
-    // consistent where zeroing one alone is refused.
-    std::map<int64_t, std::vector<std::pair<size_t, size_t>>> by_size;
-    for (size_t k = 0; k < model.inputs.size(); ++k) {
-      const auto& shape = model.values[model.inputs[k]].shape;
-      for (size_t d = 0; shape && d < shape->size(); ++d)
-        if ((*shape)[d].known()) by_size[(*shape)[d].value].push_back({k, d});
-    }
-    for (const auto& entry : by_size)
-      if (entry.second.size() > 1) lists.push_back(entry.second);
-    for (size_t d = 0; d < max_rank; ++d) {
-      std::vector<std::pair<size_t, size_t>> all;
-      for (size_t k = 0; k < model.inputs.size(); ++k) {
-        const auto& shape = model.values[model.inputs[k]].shape;
-        if (shape && shape->size() > d) all.push_back({k, d});
-      }
-      if (all.size() > 1) lists.push_back(all);
-    }
-    for (const auto& list : lists)
+    for (const DimList& list : edge_dim_lists(model))
       for (int64_t edge : {0, 1}) {
         Graph g = model;
-        std::string what = name + " with";
+        std::string what = c.filename().string() + " with";
         bool changed = false;
         for (auto [k, d] : list) {
           Dim& dim = (*g.values[g.inputs[k]].shape)[d];
@@ -108,50 +135,22 @@ int run_edge_dims(const std::vector<fs::path>& cases, bool verbose) {
           changed = true;
           what += " " + g.values[g.inputs[k]].name + "[" + std::to_string(d) + "]";
         }
-        if (!changed) continue;
+        if (!changed) continue;  // those dims already had that size
         what += " = " + std::to_string(edge);
         // Declared shapes past the inputs describe the original sizes; inference gives the new ones.
         for (Value& v : g.values)
           if (v.producer >= 0) v.shape.reset();
         for (int threads : {1, 2}) {  // 2: the paths that split work between threads see these dims too
           ++variants;
-          try {
-            Session session(g, onnx::create_kernel, SessionOptions{threads});
-            std::vector<std::string> names;
-            std::vector<Tensor> inputs;
-            bool fixed = true;
-            for (const IoInfo& io : session.inputs()) {
-              Shape shape;
-              if (!io.shape) fixed = false;
-              for (const Dim& d : io.shape.value_or(SymShape{})) {
-                if (!d.known()) fixed = false;
-                shape.push_back(d.known() ? d.value : 1);
-              }
-              names.push_back(io.name);
-              inputs.push_back(Tensor::allocate(io.dtype, shape, io.name));
-            }
-            if (!fixed) {
-              ++unfed;  // an input of unknown shape: no one shape to feed
-              if (verbose) std::printf("  not run %s: an input's shape is unknown\n", what.c_str());
-              continue;
-            }
-            session.run(names, inputs);
-            ++ran;
-            if (verbose) std::printf("  ran %s\n", what.c_str());
-          } catch (const Error& e) {
-            ++refused;
-            if (verbose) std::printf("  refused %s: %s\n", what.c_str(), e.what());
-          } catch (const std::exception& e) {
-            ++failed;
-            std::printf("FAIL %s at %d threads: not normrt's error: %s\n", what.c_str(), threads, e.what());
-          }
+          ++outcomes[run_variant(g, threads, what, verbose)];
         }
       }
   }
   std::printf("conformance --edge-dims: %d variants of %d models (%d models unsupported): %d ran, %d refused with an error, "
               "%d not run (an input of unknown shape), %d failed\n",
-              variants, static_cast<int>(cases.size()) - unsupported, unsupported, ran, refused, unfed, failed);
-  return failed;
+              variants, static_cast<int>(cases.size()) - unsupported, unsupported, outcomes[Outcome::Ran], outcomes[Outcome::Refused],
+              outcomes[Outcome::NotFed], outcomes[Outcome::Failed]);
+  return outcomes[Outcome::Failed];
 }
 
 }  // namespace
