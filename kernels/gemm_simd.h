@@ -9,6 +9,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/gemm.h"
+#include "kernels/gemm_tile_6x16_fma3.h"
 #include "kernels/simd_fma.h"
 
 namespace normrt::kernels::simd {
@@ -46,6 +47,20 @@ struct Gemm {
       __builtin_prefetch(c + i * ldc + cols - 1, 1, 3);  // a row that straddles two lines
     }
     B acc[MRE][NVE];
+#if defined(NORMRT_GEMM_TILE_6X16_FMA3)
+    // AVX2's full tile runs its k loop in assembly (gemm_tile_6x16_fma3.h says why).
+    // In-place A with rows past the edge (they repeat the last row) stays on the portable loop.
+    if constexpr (MRE == 6 && NVE == 2 && std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
+      if (Packed || rows == MRE) {
+        alignas(32) float sums[MRE * NVE * W];
+        if constexpr (Packed) gemm_tile_6x16_fma3(kc, a, b, pf, sums);
+        else gemm_tile_6x16_fma3_rows(kc, a, lda, b, pf, sums);
+        for (int i = 0; i < MRE; ++i)
+          for (int v = 0; v < NVE; ++v) acc[i][v] = B::load_aligned(sums + (i * NVE + v) * W);
+        return store_tile(acc, c, ldc, accumulate, rows, cols);
+      }
+    }
+#endif
     for (int i = 0; i < MRE; ++i)
       for (int v = 0; v < NVE; ++v) acc[i][v] = B(0.0f);
     const float* row[MRE];  // in-place A: rows past the edge repeat the last one (computed, never stored)
@@ -74,6 +89,13 @@ struct Gemm {
     else
       for (; p + 4 <= kc; p += 4) step(p), step(p + 1), step(p + 2), step(p + 3);
     for (; p < kc; ++p) step(p);
+    store_tile(acc, c, ldc, accumulate, rows, cols);
+  }
+
+  // The tile's accumulators into C (added to what it holds when accumulate); an edge tile stores
+  // only its valid rows, and of them the valid columns.
+  template <int MRE, int NVE>
+  static void store_tile(B (&acc)[MRE][NVE], float* c, int64_t ldc, bool accumulate, int64_t rows, int64_t cols) {
     if (rows == MRE && cols == NVE * W) {
       for (int i = 0; i < MRE; ++i) {
         float* ci = c + i * ldc;
@@ -84,7 +106,6 @@ struct Gemm {
       }
       return;
     }
-    // Edge tile: only the valid rows, and of them the valid columns.
     for (int64_t i = 0; i < rows; ++i) store_row(acc[i], c + i * ldc, cols, accumulate);
   }
 

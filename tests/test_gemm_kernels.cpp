@@ -167,8 +167,10 @@ TEST_CASE("GEMM epilogues: bias and ReLU / GELU (erf, tanh) fused into the store
 TEST_CASE("sgemm_inplace_a reads A in place and matches the packed-A product bit for bit") {
   for (Isa isa : isas()) {
     const GemmPrimitives& g = gemm_primitives(isa);
-    for (int64_t m : {1, 5, 6, 13, 64}) {
-      const int64_t k = 1000, n = 70, lda = k + 9;  // several depth blocks on every ISA
+    // k = 1000: several depth blocks on every ISA; 7 and 3: depths that are not (or less than) a
+    // multiple of the 4 steps AVX2's tile takes at a time. m = 6 and 12: whole tiles of 6 rows.
+    for (auto [m, k] : {std::pair<int64_t, int64_t>{1, 1000}, {5, 1000}, {6, 1000}, {13, 1000}, {64, 1000}, {6, 7}, {12, 3}, {13, 7}}) {
+      const int64_t n = 70, lda = k + 9;
       std::vector<float> a = random_matrix(m * lda, 6), b = random_matrix(k * n, 7);
       const PackedB pb(g, k, n, MatrixView::row_major(b.data(), n));
       const int64_t depth = pb.depth_block();
@@ -178,10 +180,30 @@ TEST_CASE("sgemm_inplace_a reads A in place and matches the packed-A product bit
         sgemm_inplace_a(g, a.data() + block * depth, lda, m, pb, block, 0, n, in_place.data(), n, true);
         pack_a_block(g, MatrixView::row_major(a.data() + block * depth, lda), m, kc, packed_a.data());
         sgemm_packed_a(g, packed_a.data(), m, pb, block, 0, n, via_pack.data(), n, true);
-        INFO("isa " << std::string(isa_name(isa)) << " m " << m << " depth block " << block);
+        const std::string shape = std::to_string(m) + "," + std::to_string(k);  // clang: no binding captures
+        INFO("isa " << std::string(isa_name(isa)) << " m,k = " << shape << " depth block " << block);
         CHECK(std::memcmp(in_place.data(), via_pack.data(), in_place.size() * sizeof(float)) == 0);
       }
     }
+  }
+}
+
+TEST_CASE("a value of C has the same bits whichever tile computes it: whole tiles, edge tiles, single rows, every ISA") {
+  // Each value is one chain of fused multiply-adds over k in order, however many rows and columns
+  // its tile holds (AVX2's whole tile runs in assembly, its edge tiles and single rows do not).
+  for (Isa isa : isas()) {
+    const GemmPrimitives& g = gemm_primitives(isa);
+    for (int64_t m : {2, 4, 5, 6, 12, 13})
+      for (int64_t n : {8, 16, 40, 50})
+        for (int64_t k : {1, 3, 7, 40, 301}) {
+          const std::vector<float> a = random_matrix(m * k, 31), b = random_matrix(k * n, 32);
+          const PackedB packed(g, k, n, MatrixView::row_major(b.data(), n));
+          std::vector<float> whole(m * n, -1.0f), by_row(m * n, -2.0f);
+          sgemm_rows_packed(g, packed, MatrixView::row_major(a.data(), k), whole.data(), n, 0, m, 0, n);
+          for (int64_t i = 0; i < m; ++i) sgemm_rows_packed(g, packed, MatrixView::row_major(a.data(), k), by_row.data(), n, i, i + 1, 0, n);
+          INFO("isa " << std::string(isa_name(isa)) << " M,N,K = " << m << "," << n << "," << k);
+          CHECK(std::memcmp(whole.data(), by_row.data(), whole.size() * sizeof(float)) == 0);
+        }
   }
 }
 
