@@ -52,11 +52,16 @@ struct Gemm {
     // In-place A with rows past the edge (they repeat the last row) stays on the portable loop.
     if constexpr (MRE == 6 && NVE == 2 && std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) {
       if (Packed || rows == MRE) {
-        alignas(32) float sums[MRE * NVE * W];
-        if constexpr (Packed) gemm_tile_6x16_fma3(kc, a, b, pf, sums);
-        else gemm_tile_6x16_fma3_rows(kc, a, lda, b, pf, sums);
+        // A whole tile goes straight to C; an edge tile's sums through a buffer.
+        const bool whole = rows == MRE && cols == NR;
+        alignas(32) float sums[MRE * NR];
+        float* out = whole ? c : sums;
+        const int64_t ldo = whole ? ldc : NR;
+        if constexpr (Packed) gemm_tile_6x16_fma3(kc, a, b, pf, out, ldo, whole && accumulate);
+        else gemm_tile_6x16_fma3_rows(kc, a, lda, b, pf, out, ldo, whole && accumulate);
+        if (whole) return;
         for (int i = 0; i < MRE; ++i)
-          for (int v = 0; v < NVE; ++v) acc[i][v] = B::load_aligned(sums + (i * NVE + v) * W);
+          for (int v = 0; v < NVE; ++v) acc[i][v] = B::load_aligned(sums + i * NR + v * W);
         return store_tile(acc, c, ldc, accumulate, rows, cols);
       }
     }

@@ -66,19 +66,38 @@ namespace normrt::kernels::simd {
   "vxorps %%ymm14, %%ymm14, %%ymm14\n\t" \
   "vxorps %%ymm15, %%ymm15, %%ymm15\n\t"
 
-#define NORMRT_TILE_STORE                 \
-  "vmovaps %%ymm4, (%[acc])\n\t"          \
-  "vmovaps %%ymm5, 32(%[acc])\n\t"        \
-  "vmovaps %%ymm6, 64(%[acc])\n\t"        \
-  "vmovaps %%ymm7, 96(%[acc])\n\t"        \
-  "vmovaps %%ymm8, 128(%[acc])\n\t"       \
-  "vmovaps %%ymm9, 160(%[acc])\n\t"       \
-  "vmovaps %%ymm10, 192(%[acc])\n\t"      \
-  "vmovaps %%ymm11, 224(%[acc])\n\t"      \
-  "vmovaps %%ymm12, 256(%[acc])\n\t"      \
-  "vmovaps %%ymm13, 288(%[acc])\n\t"      \
-  "vmovaps %%ymm14, 320(%[acc])\n\t"      \
-  "vmovaps %%ymm15, 352(%[acc])\n\t"
+// The 12 sums into C (6 rows, ldc bytes apart, from c), added to what C holds when accumulate.
+// `quads` is 0 here and holds row 3's address from then on.
+#define NORMRT_TILE_STORE                         \
+  "lea (%[c],%[ldc],2), %[quads]\n\t"             \
+  "add %[ldc], %[quads]\n\t"                      \
+  "cmpb $0, %[accumulate]\n\t"                    \
+  "jz 5f\n\t"                                     \
+  "vaddps (%[c]), %%ymm4, %%ymm4\n\t"             \
+  "vaddps 32(%[c]), %%ymm5, %%ymm5\n\t"           \
+  "vaddps (%[c],%[ldc],1), %%ymm6, %%ymm6\n\t"    \
+  "vaddps 32(%[c],%[ldc],1), %%ymm7, %%ymm7\n\t"  \
+  "vaddps (%[c],%[ldc],2), %%ymm8, %%ymm8\n\t"    \
+  "vaddps 32(%[c],%[ldc],2), %%ymm9, %%ymm9\n\t"  \
+  "vaddps (%[quads]), %%ymm10, %%ymm10\n\t"       \
+  "vaddps 32(%[quads]), %%ymm11, %%ymm11\n\t"     \
+  "vaddps (%[quads],%[ldc],1), %%ymm12, %%ymm12\n\t" \
+  "vaddps 32(%[quads],%[ldc],1), %%ymm13, %%ymm13\n\t" \
+  "vaddps (%[quads],%[ldc],2), %%ymm14, %%ymm14\n\t" \
+  "vaddps 32(%[quads],%[ldc],2), %%ymm15, %%ymm15\n" \
+  "5:\n\t"                                        \
+  "vmovups %%ymm4, (%[c])\n\t"                    \
+  "vmovups %%ymm5, 32(%[c])\n\t"                  \
+  "vmovups %%ymm6, (%[c],%[ldc],1)\n\t"           \
+  "vmovups %%ymm7, 32(%[c],%[ldc],1)\n\t"         \
+  "vmovups %%ymm8, (%[c],%[ldc],2)\n\t"           \
+  "vmovups %%ymm9, 32(%[c],%[ldc],2)\n\t"         \
+  "vmovups %%ymm10, (%[quads])\n\t"               \
+  "vmovups %%ymm11, 32(%[quads])\n\t"             \
+  "vmovups %%ymm12, (%[quads],%[ldc],1)\n\t"      \
+  "vmovups %%ymm13, 32(%[quads],%[ldc],1)\n\t"    \
+  "vmovups %%ymm14, (%[quads],%[ldc],2)\n\t"      \
+  "vmovups %%ymm15, 32(%[quads],%[ldc],2)\n\t"
 
 #define NORMRT_TILE_CLOBBERS                                                                                              \
   "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", \
@@ -88,12 +107,15 @@ namespace normrt::kernels::simd {
 // L1 hit) rather than carrying a second copy of the loop.
 alignas(64) inline const float gemm_tile_no_prefetch_target[16] = {};
 
-// acc[i * 16 + j] = sum over p < kc of a[p * 6 + i] * b[p * 16 + j] (b and acc 32-byte aligned).
-// prefetch (may be null): one line every 4 steps from there on, as gemm_simd.h's tile does.
-inline void gemm_tile_6x16_fma3(int64_t kc, const float* a, const float* b, const float* prefetch, float* acc) {
+// c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0) + sum over p < kc of a[p * 6 + i] * b[p * 16 + j],
+// for i < 6 and j < 16 (b 32-byte aligned). prefetch (may be null): one line every 4 steps from
+// there on, as gemm_simd.h's tile does.
+inline void gemm_tile_6x16_fma3(int64_t kc, const float* a, const float* b, const float* prefetch, float* c, int64_t ldc,
+                                bool accumulate) {
   const int64_t prefetch_step = prefetch ? 64 : 0;
   if (!prefetch) prefetch = gemm_tile_no_prefetch_target;
   int64_t quads = kc / 4, singles = kc % 4;
+  const int64_t ldc_bytes = ldc * static_cast<int64_t>(sizeof(float));
   asm volatile(NORMRT_TILE_ZERO
                "test %[quads], %[quads]\n\t"
                "jz 2f\n\t"
@@ -116,16 +138,18 @@ inline void gemm_tile_6x16_fma3(int64_t kc, const float* a, const float* b, cons
                "jnz 3b\n"
                "4:\n\t" NORMRT_TILE_STORE
                : [a] "+r"(a), [b] "+r"(b), [quads] "+r"(quads), [singles] "+r"(singles), [pf] "+r"(prefetch)
-               : [acc] "r"(acc), [pf_step] "r"(prefetch_step)
+               : [c] "r"(c), [ldc] "r"(ldc_bytes), [accumulate] "m"(accumulate), [pf_step] "m"(prefetch_step)
                : NORMRT_TILE_CLOBBERS);
 }
 
 // The same with A's 6 rows read in place, row i at a + i * lda floats (attention's P V product
 // reads the probabilities this way); the sums are bit for bit those of the packed form.
-inline void gemm_tile_6x16_fma3_rows(int64_t kc, const float* a, int64_t lda, const float* b, const float* prefetch, float* acc) {
+inline void gemm_tile_6x16_fma3_rows(int64_t kc, const float* a, int64_t lda, const float* b, const float* prefetch, float* c,
+                                     int64_t ldc, bool accumulate) {
   const int64_t prefetch_step = prefetch ? 64 : 0;
   if (!prefetch) prefetch = gemm_tile_no_prefetch_target;
   int64_t quads = kc / 4, singles = kc % 4;
+  const int64_t ldc_bytes = ldc * static_cast<int64_t>(sizeof(float));
   const int64_t lda_bytes = lda * static_cast<int64_t>(sizeof(float));
   const float* a3 = a + 3 * lda;
   asm volatile(NORMRT_TILE_ZERO
@@ -152,7 +176,7 @@ inline void gemm_tile_6x16_fma3_rows(int64_t kc, const float* a, int64_t lda, co
                "jnz 3b\n"
                "4:\n\t" NORMRT_TILE_STORE
                : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [quads] "+r"(quads), [singles] "+r"(singles), [pf] "+r"(prefetch)
-               : [acc] "r"(acc), [pf_step] "r"(prefetch_step), [lda] "r"(lda_bytes)
+               : [c] "r"(c), [ldc] "r"(ldc_bytes), [accumulate] "m"(accumulate), [pf_step] "m"(prefetch_step), [lda] "r"(lda_bytes)
                : NORMRT_TILE_CLOBBERS);
 }
 
