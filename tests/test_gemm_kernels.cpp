@@ -29,7 +29,8 @@ std::vector<float> random_matrix(int64_t n, uint32_t seed) {
 TEST_CASE("sgemm_rows matches float64 on odd sizes, every ISA") {
   struct Case { int64_t m, n, k; };
   const Case cases[] = {{1, 1, 1}, {1, 7, 17}, {7, 17, 1}, {17, 7, 255}, {7, 255, 17}, {255, 17, 7},
-                        {33, 65, 300}, {1, 1000, 17}, {100, 1000, 7}, {13, 40, 1000}, {6, 32, 256}, {12, 64, 513}};
+                        {33, 65, 300}, {1, 1000, 17}, {100, 1000, 7}, {13, 40, 1000}, {6, 32, 256}, {12, 64, 513},
+                        {20, 112, 1600}, {26, 50, 800}};  // parts ending in a tile of 2 rows, several depth blocks
   for (Isa isa : isas()) {
     const GemmPrimitives& g = gemm_primitives(isa);
     for (const Case& c : cases) {
@@ -193,8 +194,10 @@ TEST_CASE("a value of C has the same bits whichever tile computes it: whole tile
   // its tile holds (AVX2's whole tile runs in assembly, its edge tiles and single rows do not).
   for (Isa isa : isas()) {
     const GemmPrimitives& g = gemm_primitives(isa);
-    for (int64_t m : {2, 4, 5, 6, 12, 13})
-      for (int64_t n : {8, 16, 40, 50})
+    // m = 1, 2, 8, 13, 14: a last tile of 1 or 2 rows; n = 50 and 112: several panels, the last
+    // one partial or not.
+    for (int64_t m : {1, 2, 4, 5, 6, 8, 12, 13, 14})
+      for (int64_t n : {8, 16, 40, 50, 112})
         for (int64_t k : {1, 3, 7, 40, 301}) {
           const std::vector<float> a = random_matrix(m * k, 31), b = random_matrix(k * n, 32);
           const PackedB packed(g, k, n, MatrixView::row_major(b.data(), n));
