@@ -1,10 +1,10 @@
 // The AVX2 + FMA SGEMM tile's k loop (6 rows x 16 columns, 12 ymm accumulators) in x86-64 assembly.
 //
-// Why assembly: GCC 12 compiles the same loop written with intrinsics (gemm_simd.h's `step`, or
-// plain _mm256 intrinsics) into code that needs 17 registers where 16 suffice: it rotates
-// accumulators through the B registers with vfmadd132ps, adds register moves and spills one
-// accumulator to the stack and back every 4 steps, putting a store-to-load round trip on that
-// accumulator's chain. Here each step is 2 aligned B loads, 6 broadcasts and 12 FMAs on fixed
+// Why assembly: the loop needs 15 of AVX2's 16 vector registers (12 accumulators, 2 B vectors, a
+// broadcast), and GCC 12 compiles it, written with xsimd (gemm_simd.h's `step`) or with plain
+// _mm256 intrinsics, into code that rotates accumulators through the B registers with
+// vfmadd132ps, adds register moves and spills one accumulator to the stack and back every 4
+// steps, putting a store-to-load round trip on that accumulator's chain. Here each step is 2 aligned B loads, 6 broadcasts and 12 FMAs on fixed
 // registers (ymm0-1 B, ymm2-3 A, ymm4-15 C), nothing else. Measured on Zen 3 in a standalone
 // harness sweeping packed panels as gemm.cpp does (A 132 x kc, B kc x 768), against the intrinsics
 // loop, both -O3: kc = 768 94.0 against 77.4 GFLOP/s, kc = 256 94.7 against 77.1, kc = 64 91.7

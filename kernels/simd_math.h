@@ -16,12 +16,12 @@ namespace normrt::kernels::simd {
 // k comes from adding 1.5 * 2^23 + 127, which leaves round(x / ln 2) + 127 in the low mantissa
 // bits (no rounding or conversion instructions); shifted into the exponent field (the bits above
 // them shift out) they are 2^k's bits. Adding 1.5 * 2^23 and then subtracting it and adding 127 as
-// integers, two more operations, measured 5% slower in the softmax's exp loop on Zen 3. x is first
-// clamped to -88 or more (-inf, masked scores, included): there k = -127, the bits of 2^k are all 0 and the result is exactly +0, so one max
-// stands in for a compare and a blend; between -88 and -87.3 the result underflows gradually
-// (below 1.2e-38). NaN stays NaN (max(-88, x) returns x, its second operand, when x is NaN). Up
-// to 88.7 it is exact, just above it +inf, and beyond that (which no softmax reaches: x is a
-// score minus its row's max) undefined.
+// integers, two more operations, measured 5% slower in the softmax's exp loop on Zen 3. x is
+// first clamped to -88 or more (-inf, masked scores, included): there k = -127, the bits of 2^k
+// are all 0 and the result is exactly +0, so one max stands in for a compare and a blend; between
+// -88 and -87.3 the result underflows gradually (below 1.2e-38). NaN stays NaN (max(-88, x)
+// returns x, its second operand, when x is NaN). Up to 88.7 it is exact, just above it +inf, and
+// beyond that (which no softmax reaches: x is a score minus its row's max) undefined.
 template <class Arch>
 inline xsimd::batch<float, Arch> fast_exp(const xsimd::batch<float, Arch>& x_in) {
   using B = xsimd::batch<float, Arch>;

@@ -191,7 +191,8 @@ TEST_CASE("sgemm_inplace_a reads A in place and matches the packed-A product bit
 
 TEST_CASE("a value of C has the same bits whichever tile computes it: whole tiles, edge tiles, single rows, every ISA") {
   // Each value is one chain of fused multiply-adds over k in order, however many rows and columns
-  // its tile holds (AVX2's whole tile runs in assembly, its edge tiles and single rows do not).
+  // its tile holds (AVX2's 6 x 16 tile runs in assembly; its 4- and 2-row tiles, its 8-column
+  // tiles and single rows do not).
   for (Isa isa : isas()) {
     const GemmPrimitives& g = gemm_primitives(isa);
     // m = 1, 2, 8, 13, 14: a last tile of 1 or 2 rows; n = 50 and 112: several panels, the last
