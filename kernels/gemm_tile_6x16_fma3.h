@@ -99,6 +99,31 @@ namespace normrt::kernels::simd {
   "vmovups %%ymm14, (%[quads],%[ldc],2)\n\t"      \
   "vmovups %%ymm15, 32(%[quads],%[ldc],2)\n\t"
 
+// Both loops over k: `quads` steps of 4 (STEP(0) to STEP(3), then A's pointers move by
+// advance_quad, B's by 4 steps, the prefetch by one line), then `singles` single steps, then the
+// store. The accumulators start at +0.
+#define NORMRT_TILE_LOOPS(STEP, advance_quad, advance_single) \
+  NORMRT_TILE_ZERO                                            \
+  "test %[quads], %[quads]\n\t"                               \
+  "jz 2f\n\t"                                                 \
+  ".p2align 5\n"                                              \
+  "1:\n\t"                                                    \
+  "prefetcht0 (%[pf])\n\t" STEP(0) STEP(1) STEP(2) STEP(3)     \
+  advance_quad                                                \
+  "add $256, %[b]\n\t"                                        \
+  "add %[pf_step], %[pf]\n\t"                                 \
+  "dec %[quads]\n\t"                                          \
+  "jnz 1b\n"                                                  \
+  "2:\n\t"                                                    \
+  "test %[singles], %[singles]\n\t"                           \
+  "jz 4f\n"                                                   \
+  "3:\n\t" STEP(0)                                            \
+  advance_single                                              \
+  "add $64, %[b]\n\t"                                         \
+  "dec %[singles]\n\t"                                        \
+  "jnz 3b\n"                                                  \
+  "4:\n\t" NORMRT_TILE_STORE
+
 #define NORMRT_TILE_CLOBBERS                                                                                              \
   "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", \
       "xmm13", "xmm14", "xmm15"
@@ -116,27 +141,7 @@ inline void gemm_tile_6x16_fma3(int64_t kc, const float* a, const float* b, cons
   if (!prefetch) prefetch = gemm_tile_no_prefetch_target;
   int64_t quads = kc / 4, singles = kc % 4;
   const int64_t ldc_bytes = ldc * static_cast<int64_t>(sizeof(float));
-  asm volatile(NORMRT_TILE_ZERO
-               "test %[quads], %[quads]\n\t"
-               "jz 2f\n\t"
-               ".p2align 5\n"
-               "1:\n\t"
-               "prefetcht0 (%[pf])\n\t" NORMRT_TILE_STEP_PACKED(0) NORMRT_TILE_STEP_PACKED(1) NORMRT_TILE_STEP_PACKED(2)
-                   NORMRT_TILE_STEP_PACKED(3)
-               "add $96, %[a]\n\t"
-               "add $256, %[b]\n\t"
-               "add %[pf_step], %[pf]\n\t"
-               "dec %[quads]\n\t"
-               "jnz 1b\n"
-               "2:\n\t"
-               "test %[singles], %[singles]\n\t"
-               "jz 4f\n"
-               "3:\n\t" NORMRT_TILE_STEP_PACKED(0)
-               "add $24, %[a]\n\t"
-               "add $64, %[b]\n\t"
-               "dec %[singles]\n\t"
-               "jnz 3b\n"
-               "4:\n\t" NORMRT_TILE_STORE
+  asm volatile(NORMRT_TILE_LOOPS(NORMRT_TILE_STEP_PACKED, "add $96, %[a]\n\t", "add $24, %[a]\n\t")
                : [a] "+r"(a), [b] "+r"(b), [quads] "+r"(quads), [singles] "+r"(singles), [pf] "+r"(prefetch)
                : [c] "r"(c), [ldc] "r"(ldc_bytes), [accumulate] "m"(accumulate), [pf_step] "m"(prefetch_step)
                : NORMRT_TILE_CLOBBERS);
@@ -152,29 +157,7 @@ inline void gemm_tile_6x16_fma3_rows(int64_t kc, const float* a, int64_t lda, co
   const int64_t ldc_bytes = ldc * static_cast<int64_t>(sizeof(float));
   const int64_t lda_bytes = lda * static_cast<int64_t>(sizeof(float));
   const float* a3 = a + 3 * lda;
-  asm volatile(NORMRT_TILE_ZERO
-               "test %[quads], %[quads]\n\t"
-               "jz 2f\n\t"
-               ".p2align 5\n"
-               "1:\n\t"
-               "prefetcht0 (%[pf])\n\t" NORMRT_TILE_STEP_ROWS(0) NORMRT_TILE_STEP_ROWS(1) NORMRT_TILE_STEP_ROWS(2)
-                   NORMRT_TILE_STEP_ROWS(3)
-               "add $16, %[a]\n\t"
-               "add $16, %[a3]\n\t"
-               "add $256, %[b]\n\t"
-               "add %[pf_step], %[pf]\n\t"
-               "dec %[quads]\n\t"
-               "jnz 1b\n"
-               "2:\n\t"
-               "test %[singles], %[singles]\n\t"
-               "jz 4f\n"
-               "3:\n\t" NORMRT_TILE_STEP_ROWS(0)
-               "add $4, %[a]\n\t"
-               "add $4, %[a3]\n\t"
-               "add $64, %[b]\n\t"
-               "dec %[singles]\n\t"
-               "jnz 3b\n"
-               "4:\n\t" NORMRT_TILE_STORE
+  asm volatile(NORMRT_TILE_LOOPS(NORMRT_TILE_STEP_ROWS, "add $16, %[a]\n\tadd $16, %[a3]\n\t", "add $4, %[a]\n\tadd $4, %[a3]\n\t")
                : [a] "+r"(a), [a3] "+r"(a3), [b] "+r"(b), [quads] "+r"(quads), [singles] "+r"(singles), [pf] "+r"(prefetch)
                : [c] "r"(c), [ldc] "r"(ldc_bytes), [accumulate] "m"(accumulate), [pf_step] "m"(prefetch_step), [lda] "r"(lda_bytes)
                : NORMRT_TILE_CLOBBERS);
@@ -185,6 +168,7 @@ inline void gemm_tile_6x16_fma3_rows(int64_t kc, const float* a, int64_t lda, co
 #undef NORMRT_TILE_STEP_ROWS
 #undef NORMRT_TILE_ZERO
 #undef NORMRT_TILE_STORE
+#undef NORMRT_TILE_LOOPS
 #undef NORMRT_TILE_CLOBBERS
 
 }  // namespace normrt::kernels::simd
