@@ -81,19 +81,19 @@ PoolAttrs pool_attrs(const Node& n) {
 // and inside the explicit pads. The window is their product over the dims, so only the taps that
 // read the input are visited: a window mostly in padding costs what it reads, not its size.
 struct PoolWindow {
-  std::vector<int64_t> lo, hi, w;
+  std::vector<int64_t> start, lo, hi, w;  // start: the input position of tap 0, per dim
   int64_t inside = 1, in_pads = 1;
 
-  explicit PoolWindow(size_t k) : lo(k), hi(k), w(k) {}
+  explicit PoolWindow(size_t k) : start(k), lo(k), hi(k), w(k) {}
 
   // Tap t of dim d reads position start + t * dilation. Counted, not walked: a kernel of a million
   // taps over pads of a million costs per output what the input holds, not a million steps.
   void place(const PoolGeometry& g, const std::vector<int64_t>& op) {
     inside = in_pads = 1;
     for (size_t d = 0; d < g.in.size(); ++d) {
-      const int64_t start = op[d] * g.stride[d] - g.pad_begin[d], dil = g.dilation[d], k = g.kernel[d];
-      auto taps_below = [&](int64_t end) {  // taps t with start + t * dil < end
-        return end <= start ? 0 : std::min(k, (end - start + dil - 1) / dil);
+      const int64_t s = start[d] = op[d] * g.stride[d] - g.pad_begin[d], dil = g.dilation[d], k = g.kernel[d];
+      auto taps_below = [&](int64_t end) {  // taps t with s + t * dil < end
+        return end <= s ? 0 : std::min(k, (end - s + dil - 1) / dil);
       };
       lo[d] = taps_below(0), hi[d] = taps_below(g.in[d]);
       if (hi[d] <= lo[d]) lo[d] = hi[d] = 0;
@@ -102,16 +102,17 @@ struct PoolWindow {
     }
   }
 
-  // f(offset in the plane) for every tap inside the input, in row-major window order.
+  // f(offset in the plane) for every tap inside the input of the window place() set, in row-major
+  // window order.
   template <class F>
-  void for_inside(const PoolGeometry& g, const std::vector<int64_t>& op, F&& f) {
+  void for_inside(const PoolGeometry& g, F&& f) {
     if (inside == 0) return;
     const size_t k = g.in.size(), last = k - 1;
     for (size_t d = 0; d < k; ++d) w[d] = lo[d];
     for (;;) {
       int64_t base = 0;  // the plane offset of the tap at w, but with the last dim at its start
-      for (size_t d = 0; d < last; ++d) base = (base + op[d] * g.stride[d] - g.pad_begin[d] + w[d] * g.dilation[d]) * g.in[d + 1];
-      base += op[last] * g.stride[last] - g.pad_begin[last];
+      for (size_t d = 0; d < last; ++d) base = (base + start[d] + w[d] * g.dilation[d]) * g.in[d + 1];
+      base += start[last];
       for (int64_t t = lo[last]; t < hi[last]; ++t) f(base + t * g.dilation[last]);
       size_t d = last;
       while (d-- > 0) {
@@ -178,7 +179,7 @@ class Pool final : public OpKernel {
             int64_t arg = -1;
             bool nan = false;
             window.place(g, op);
-            window.for_inside(g, op, [&](int64_t off) {
+            window.for_inside(g, [&](int64_t off) {
               const double v = double(C(xp[off]));
               if (max_) {
                 if (v != v) nan = true;
