@@ -4,6 +4,7 @@
 # ../shared/onnx-node-tests. New crashers land in BUILD/fuzz-artifacts; copy them into
 # tests/fuzz_regressions/ with the fix. Exits 1 if a target crashed.
 #   scripts/fuzz.sh [SECONDS] [FUZZ_BUILD_DIR (default build/asan, made by scripts/sanitize_test.sh)]
+# FUZZ_SEED (default 1, what CI uses) picks libFuzzer's seed: another value explores other inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -34,8 +35,9 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=
 status=0
 for target in model tensor; do
   bin="$dir/fuzz/fuzz_${target}_load"; [ "$target" = tensor ] && bin="$dir/fuzz/fuzz_tensor_proto"
-  # A fixed seed, so a run explores the same inputs first every time (CI results do not depend on luck).
-  if ! "$bin" "$work/corpus_$target" "$work/seed_$target" -seed=1 -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2560 \
+  # A fixed seed, so a run explores the same inputs first every time (CI results do not depend on luck);
+  # FUZZ_SEED changes it for runs by hand.
+  if ! "$bin" "$work/corpus_$target" "$work/seed_$target" -seed="${FUZZ_SEED:-1}" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2560 \
        -max_len=262144 -artifact_prefix="$dir/../fuzz-artifacts/${target}_" -print_final_stats=1 >"$work/$target.log" 2>&1; then
     status=1
     echo "fuzz: $(basename "$bin") FOUND A CRASH:" >&2
