@@ -6,8 +6,9 @@
 // Cycles come from wall time and the core clock, measured here as the rate of a chain of dependent
 // integer adds (one per cycle on every x86-64 and AArch64 core): the time-stamp counter ticks at a
 // fixed rate that is not the core's (2.45 GHz against about 2.85 GHz on the Zen 3 host of the
-// eighteenth session), and virtual machines often expose no cycle counter. Each figure is the
-// fastest of several rounds, all cases interleaved, since the host's speed drifts between rounds.
+// eighteenth session), and virtual machines often expose no cycle counter. The cases are timed in
+// alternation (perf::time_medians_interleaved, as the peer benchmarks), since the host's speed
+// drifts; each timed call runs a case enough times to cover about 32768 floats.
 //   build/perf/normrt_norm_loop_probe [ISA (auto, scalar, avx2, avx512, neon)] [d (default 768)]
 #include <algorithm>
 #include <chrono>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "kernels/norm.h"
+#include "perf/bench_timing.h"
 
 using namespace normrt::kernels;
 
@@ -60,7 +62,7 @@ struct Buffer {
 
 struct Case {
   std::string name;
-  int64_t vectors;  // 8-float vectors of output (or of input, for the sums) per call
+  int64_t floats;  // floats of output (or of input, for the sums) per run
   std::function<void()> run;
 };
 
@@ -88,45 +90,39 @@ int main(int argc, char** argv) {
   // Channels of d / 4 values: a GroupNorm unit of 4 channels, as the pipeline sweeps it.
   std::vector<float> ch_a(4, 1.1f), ch_c(4, 0.1f);
   double s = 0, ss = 0;
-  const int64_t v1 = d / 8;
-  auto row_norm_rows = [&](int64_t r) {
-    return [&, r] {
-      RowNormArgs a{x.p, y.p, d, 1e-5, false, g.p, b.p};
-      row_norm(k, a, 0, r);
-    };
+  auto layer_norm = [&](int64_t r) {
+    RowNormArgs a{x.p, y.p, d, 1e-5, false, g.p, b.p};
+    row_norm(k, a, 0, r);
   };
   std::vector<Case> cases = {
-      {"memcpy of one row", v1, [&] { std::memcpy(y.p, x.p, d * sizeof(float)); }},
-      {"shifted_sums", v1, [&] { k.shifted_sums(x.p + d, d, 0.5f, &s, &ss); }},
-      {"normalize_vec, no gamma/beta", v1, [&] { k.normalize_vec(x.p, y.p, d, 0.0f, 1.1f, 0.1f, nullptr, nullptr, false); }},
-      {"normalize_vec, gamma and beta", v1, [&] { k.normalize_vec(x.p, y.p, d, 0.0f, 1.1f, 0.1f, g.p, b.p, false); }},
-      {"normalize_and_sum (LayerNorm's pipeline step)", v1,
+      {"memcpy of one row", d, [&] { std::memcpy(y.p, x.p, d * sizeof(float)); }},
+      {"shifted_sums", d, [&] { k.shifted_sums(x.p + d, d, 0.5f, &s, &ss); }},
+      {"normalize_vec, no gamma/beta", d, [&] { k.normalize_vec(x.p, y.p, d, 0.0f, 1.1f, 0.1f, nullptr, nullptr, false); }},
+      {"normalize_vec, gamma and beta", d, [&] { k.normalize_vec(x.p, y.p, d, 0.0f, 1.1f, 0.1f, g.p, b.p, false); }},
+      {"normalize_and_sum (LayerNorm's pipeline step)", d,
        [&] { k.normalize_and_sum(x.p, y.p, d, 0.0f, 1.1f, 0.1f, g.p, b.p, false, x.p + d, 0.5f, &s, &ss); }},
-      {"normalize_channels_and_sum (GroupNorm's)", v1,
+      {"normalize_channels_and_sum (GroupNorm's)", d,
        [&] { k.normalize_channels_and_sum(x.p, y.p, 0, d, d / 4, 0.0f, ch_a.data(), ch_c.data(), false, x.p + d, 0.5f, &s, &ss); }},
-      {"row_norm, 16 rows (in L1/L2)", 16 * v1, row_norm_rows(16)},
-      {"memcpy of 16 rows", 16 * v1, [&] { std::memcpy(y.p, x.p, 16 * d * sizeof(float)); }},
-      {"row_norm, 128 rows", rows * v1, row_norm_rows(rows)},
-      {"memcpy of 128 rows", rows * v1, [&] { std::memcpy(y.p, x.p, rows * d * sizeof(float)); }},
+      {"row_norm, 16 rows (in L1/L2)", 16 * d, [&] { layer_norm(16); }},
+      {"memcpy of 16 rows", 16 * d, [&] { std::memcpy(y.p, x.p, 16 * d * sizeof(float)); }},
+      {"row_norm, 128 rows", rows * d, [&] { layer_norm(rows); }},
+      {"memcpy of 128 rows", rows * d, [&] { std::memcpy(y.p, x.p, rows * d * sizeof(float)); }},
   };
   const double ghz = core_ghz();
-  std::vector<double> best(cases.size(), 1e30);
-  for (int round = 0; round < 7; ++round) {
-    for (size_t c = 0; c < cases.size(); ++c) {
-      // About 2 ms per case and round.
-      const int64_t calls = std::max<int64_t>(4, 2'000'000 / std::max<int64_t>(1, cases[c].vectors) / 2);
-      const auto t0 = Clock::now();
-      for (int64_t i = 0; i < calls; ++i) {
-        cases[c].run();
-        asm volatile("" ::: "memory");
-      }
-      best[c] = std::min(best[c], std::chrono::duration<double>(Clock::now() - t0).count() / double(calls * cases[c].vectors));
-    }
+  std::vector<int64_t> reps;
+  std::vector<std::function<void()>> timed;
+  for (const Case& c : cases) {
+    reps.push_back(std::max<int64_t>(1, 32768 / c.floats));
+    timed.push_back([&run = c.run, n = reps.back()] {
+      for (int64_t i = 0; i < n; ++i) run();
+    });
   }
+  const std::vector<double> seconds = normrt::perf::time_medians_interleaved(timed, 0.2);
   std::printf("normrt_norm_loop_probe: ISA %s, d = %lld, core clock %.2f GHz (dependent adds)\n", isa_name(k.isa),
               static_cast<long long>(d), ghz);
   std::printf("| loop | core cycles per 8 floats |\n| --- | ---: |\n");
-  for (size_t c = 0; c < cases.size(); ++c) std::printf("| %s | %.2f |\n", cases[c].name.c_str(), best[c] * ghz * 1e9);
+  for (size_t c = 0; c < cases.size(); ++c)
+    std::printf("| %s | %.2f |\n", cases[c].name.c_str(), seconds[c] / double(reps[c] * cases[c].floats) * 8 * ghz * 1e9);
   volatile double sink = s + ss;
   (void)sink;
   return 0;
