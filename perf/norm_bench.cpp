@@ -4,8 +4,14 @@
 // single-op model; the per-call cost of a session run (LayerNorm on [1,8], same thread count) is
 // measured in the same run and subtracted for the kernel column the ratios use, as the peer script
 // does for ONNX Runtime. The session column keeps it.
+// A third reference is the traffic of normrt's own pipeline with no arithmetic (pipeline_traffic
+// below): how near the kernels are to what their memory access allows on this host, where memcpy
+// moves fewer bytes through the caches than a statistics-then-normalize design can.
 //   build/perf/normrt_norm_bench [--markdown] [--min-seconds S]
 #include <omp.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -18,6 +24,7 @@
 #include <vector>
 
 #include "dnnl.hpp"
+#include "kernels/norm.h"
 #include "onnx/model_builder.h"
 #include "onnx/session_factory.h"
 #include "perf/bench_timing.h"
@@ -96,6 +103,81 @@ struct DnnlLayerNorm {
   }
 };
 
+// The memory traffic of normrt's pipelines (kernels::row_norm's for LayerNorm rows, group_norm's
+// for GroupNorm units) with one addition per value in place of the arithmetic: per unit (a row, or
+// a sample's group), the next unit is read and summed while this one, read a second time (from
+// cache where the unit fits), is copied to y; stored non-temporally where the kernels stream
+// (kernels::prefers_stream_stores). Units are split across threads in chunks as the op does.
+// Where a unit is larger than L1 (GroupNorm's), its second read comes from L2: one more line in
+// per value than memcpy, whatever the kernel computes.
+#if defined(__x86_64__)
+template <bool Stream>
+__attribute__((target("avx2"))) float traffic_step(const float* cur, float* y, const float* next, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_add_ps(s0, _mm256_loadu_ps(next + i));
+    s1 = _mm256_add_ps(s1, _mm256_loadu_ps(next + i + 8));
+    const __m256 a = _mm256_loadu_ps(cur + i), b = _mm256_loadu_ps(cur + i + 8);
+    if constexpr (Stream) {
+      _mm256_stream_ps(y + i, a);
+      _mm256_stream_ps(y + i + 8, b);
+    } else {
+      _mm256_storeu_ps(y + i, a);
+      _mm256_storeu_ps(y + i + 8, b);
+    }
+  }
+  alignas(32) float t[8];
+  _mm256_store_ps(t, _mm256_add_ps(s0, s1));
+  float s = t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+  for (; i < n; ++i) s += next[i], y[i] = cur[i];
+  return s;
+}
+__attribute__((target("avx2"))) float traffic_sum(const float* x, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_add_ps(s0, _mm256_loadu_ps(x + i));
+    s1 = _mm256_add_ps(s1, _mm256_loadu_ps(x + i + 8));
+  }
+  alignas(32) float t[8];
+  _mm256_store_ps(t, _mm256_add_ps(s0, s1));
+  float s = t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+  for (; i < n; ++i) s += x[i];
+  return s;
+}
+bool has_pipeline_traffic() { return __builtin_cpu_supports("avx2"); }
+#else
+bool has_pipeline_traffic() { return false; }
+#endif
+
+// units of len floats from x to y; returns the sum so the reads are not optimized away.
+float pipeline_traffic(Parallel& par, const float* x, float* y, int64_t units, int64_t len, bool stream) {
+#if defined(__x86_64__)
+  // Non-temporal stores need 32-byte aligned vectors: y's units must start on one.
+  stream = stream && reinterpret_cast<uintptr_t>(y) % 32 == 0 && (len * sizeof(float)) % 32 == 0;
+  std::vector<float> partial(units, 0.0f);
+  par.run([&] {
+    par.for_range(units, 1, [&](int64_t u0, int64_t u1) {
+      float s = traffic_sum(x + u0 * len, len);  // the first unit's statistics pass
+      for (int64_t u = u0; u < u1; ++u) {
+        const float* cur = x + u * len;
+        const float* next = u + 1 < u1 ? cur + len : cur;  // the last unit is copied, as the kernel normalizes it alone
+        s += stream ? traffic_step<true>(cur, y + u * len, next, len) : traffic_step<false>(cur, y + u * len, next, len);
+      }
+      partial[u0] = s;
+      if (stream) _mm_sfence();
+    });
+  });
+  float total = 0;
+  for (float v : partial) total += v;
+  return total;
+#else
+  (void)par, (void)x, (void)y, (void)units, (void)len, (void)stream;
+  return 0;
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -116,11 +198,14 @@ int main(int argc, char** argv) {
     overhead[threads] = perf::time_median([&] { session->run({"X"}, {x}); }, min_seconds);
     std::printf("per-call cost of a session run (LN [1,8]), %d thread(s): %.2f us\n", threads, overhead[threads] * 1e6);
   }
-  std::printf("\n| op, shape | threads | MiB moved | memcpy GB/s | normrt session GB/s | normrt kernel GB/s | oneDNN GB/s | normrt/memcpy | normrt/oneDNN |\n");
-  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  std::printf("\n| op, shape | threads | MiB moved | memcpy GB/s | pipeline traffic GB/s | normrt session GB/s | normrt kernel GB/s | "
+              "oneDNN GB/s | normrt/memcpy | normrt/traffic | normrt/oneDNN |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
   for (const Case& c : cases) {
     const Tensor x = random_tensor(c.shape, 1);
     const double bytes = 2.0 * x.byte_size();
+    const int64_t len = c.groups ? x.numel() / (c.shape[0] * c.groups) : c.shape.back(), units = x.numel() / len;
+    const bool stream = kernels::prefers_stream_stores(static_cast<int64_t>(bytes));
     for (int threads : {1, 2}) {
       auto session = normrt_session(c, threads);
       // Session, memcpy of the same bytes and oneDNN in alternation (perf::time_medians_interleaved),
@@ -128,6 +213,8 @@ int main(int argc, char** argv) {
       Parallel par(threads);
       std::vector<float> copy(x.numel());
       const float* src = x.data<float>();
+      Tensor traffic_y = Tensor::allocate(DType::Float32, x.shape());  // 64-byte aligned, as the session's outputs
+      volatile float traffic_sum = 0;
       std::vector<std::function<void()>> fns = {
           [&] { session->run({"X"}, {x}); },
           [&] {
@@ -135,6 +222,9 @@ int main(int argc, char** argv) {
               par.for_range(x.numel(), 1 << 16, [&](int64_t i0, int64_t i1) { std::memcpy(copy.data() + i0, src + i0, (i1 - i0) * 4); });
             });
           }};
+      if (has_pipeline_traffic())
+        fns.push_back([&] { traffic_sum = pipeline_traffic(par, src, traffic_y.data<float>(), units, len, stream); });
+      const size_t traffic_at = has_pipeline_traffic() ? 2 : 0;
       std::unique_ptr<DnnlLayerNorm> dnnl_ln;
       if (c.op == "LayerNormalization") {
         omp_set_num_threads(threads);
@@ -142,16 +232,21 @@ int main(int argc, char** argv) {
         fns.push_back([&] { dnnl_ln->run(); });
       }
       const std::vector<double> med = perf::time_medians_interleaved(fns, min_seconds);
-      const double t_session = med[0], t_copy = med[1], t_dnnl = dnnl_ln ? med[2] : 0;
+      const double t_session = med[0], t_copy = med[1], t_dnnl = dnnl_ln ? med.back() : 0;
+      const double t_traffic = traffic_at ? med[traffic_at] : 0;
       const double t_norm = std::max(t_session - overhead[threads], 0.5 * t_session);
       auto gbs = [&](double t) { return bytes / t / 1e9; };
-      char dnnl_col[32] = "n/a", dnnl_ratio[32] = "n/a";
+      char dnnl_col[32] = "n/a", dnnl_ratio[32] = "n/a", traffic_col[32] = "n/a", traffic_ratio[32] = "n/a";
+      if (t_traffic > 0) {
+        std::snprintf(traffic_col, sizeof traffic_col, "%.1f", gbs(t_traffic));
+        std::snprintf(traffic_ratio, sizeof traffic_ratio, "%.2fx", t_traffic / t_norm);
+      }
       if (t_dnnl > 0) {
         std::snprintf(dnnl_col, sizeof dnnl_col, "%.1f", gbs(t_dnnl));
         std::snprintf(dnnl_ratio, sizeof dnnl_ratio, "%.2fx", t_dnnl / t_norm);
       }
-      std::printf("| %s | %d | %.1f | %.1f | %.1f | %.1f | %s | %.2fx | %s |\n", c.label().c_str(), threads, bytes / (1 << 20),
-                  gbs(t_copy), gbs(t_session), gbs(t_norm), dnnl_col, t_copy / t_norm, dnnl_ratio);
+      std::printf("| %s | %d | %.1f | %.1f | %s | %.1f | %.1f | %s | %.2fx | %s | %s |\n", c.label().c_str(), threads, bytes / (1 << 20),
+                  gbs(t_copy), traffic_col, gbs(t_session), gbs(t_norm), dnnl_col, t_copy / t_norm, traffic_ratio, dnnl_ratio);
       std::fflush(stdout);
     }
   }
