@@ -316,3 +316,27 @@ TEST_CASE("LayerNormalization with epsilon 0 on a constant row matches the float
     }
   }
 }
+
+TEST_CASE("Attention with no query heads: an empty output and the present key/value, not a division by zero") {
+  // Q [1, 0, 16, 8] against K, V [1, 2, 16, 8] (16 queries: the keys and values are packed): 0 is a multiple of the 2 key/value heads, so the
+  // model is valid; fuzz_model_load found the group of 0 query heads per key/value head divided by.
+  onnx::ModelSpec m;
+  m.opsets = {{"", 23}};
+  m.inputs = {{"Q", 1, {int64_t(1), int64_t(0), int64_t(16), int64_t(8)}},
+              {"K", 1, {int64_t(1), int64_t(2), int64_t(16), int64_t(8)}},
+              {"V", 1, {int64_t(1), int64_t(2), int64_t(16), int64_t(8)}}};
+  m.outputs = {{"Y", 1, {}, false}, {"present_key", 1, {}, false}, {"present_value", 1, {}, false}};
+  m.nodes = {{"Attention", {"Q", "K", "V", "", "", ""}, {"Y", "present_key", "present_value"}, {}, "attend"}};
+  auto s = open(m, SessionOptions{1});
+  std::vector<float> kv(256);
+  for (size_t i = 0; i < kv.size(); ++i) kv[i] = 0.25f * float(i);
+  const std::vector<Tensor> out =
+      s->run({"Q", "K", "V"}, {f32({1, 0, 16, 8}, {}), f32({1, 2, 16, 8}, kv), f32({1, 2, 16, 8}, kv)});
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].shape() == Shape{1, 0, 16, 8});
+  CHECK(out[1].shape() == Shape{1, 2, 16, 8});
+  for (int64_t i = 0; i < 256; ++i) {
+    CHECK(out[1].data<float>()[i] == kv[i]);
+    CHECK(out[2].data<float>()[i] == kv[i]);
+  }
+}
