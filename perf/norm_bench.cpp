@@ -162,7 +162,8 @@ float pipeline_traffic(Parallel& par, const float* x, float* y, int64_t units, i
       float s = traffic_sum(x + u0 * len, len);  // the first unit's statistics pass
       for (int64_t u = u0; u < u1; ++u) {
         const float* cur = x + u * len;
-        const float* next = u + 1 < u1 ? cur + len : cur;  // the last unit is copied, as the kernel normalizes it alone
+        // The last unit has no next one: it sums itself again from cache (the kernel just normalizes it).
+        const float* next = u + 1 < u1 ? cur + len : cur;
         s += stream ? traffic_step<true>(cur, y + u * len, next, len) : traffic_step<false>(cur, y + u * len, next, len);
       }
       partial[u0] = s;
