@@ -14,7 +14,7 @@ namespace normrt::test {
 inline Tensor f32(Shape shape, std::vector<float> values) {
   Tensor t = Tensor::allocate(DType::Float32, std::move(shape));
   REQUIRE(static_cast<size_t>(t.numel()) == values.size());
-  std::memcpy(t.raw(), values.data(), values.size() * 4);
+  if (!values.empty()) std::memcpy(t.raw(), values.data(), values.size() * 4);  // an empty vector's data() may be null
   return t;
 }
 
@@ -22,7 +22,7 @@ template <class T>
 Tensor typed(DType dt, Shape shape, const std::vector<T>& values) {
   Tensor t = Tensor::allocate(dt, std::move(shape));
   REQUIRE(static_cast<size_t>(t.numel()) == values.size());
-  std::memcpy(t.raw(), values.data(), values.size() * sizeof(T));
+  if (!values.empty()) std::memcpy(t.raw(), values.data(), values.size() * sizeof(T));
   return t;
 }
 
