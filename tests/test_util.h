@@ -11,20 +11,15 @@
 
 namespace normrt::test {
 
-inline Tensor f32(Shape shape, std::vector<float> values) {
-  Tensor t = Tensor::allocate(DType::Float32, std::move(shape));
-  REQUIRE(static_cast<size_t>(t.numel()) == values.size());
-  if (!values.empty()) std::memcpy(t.raw(), values.data(), values.size() * 4);  // an empty vector's data() may be null
-  return t;
-}
-
 template <class T>
 Tensor typed(DType dt, Shape shape, const std::vector<T>& values) {
   Tensor t = Tensor::allocate(dt, std::move(shape));
   REQUIRE(static_cast<size_t>(t.numel()) == values.size());
-  if (!values.empty()) std::memcpy(t.raw(), values.data(), values.size() * sizeof(T));
+  if (!values.empty()) std::memcpy(t.raw(), values.data(), values.size() * sizeof(T));  // an empty vector's data() may be null
   return t;
 }
+
+inline Tensor f32(Shape shape, const std::vector<float>& values) { return typed(DType::Float32, std::move(shape), values); }
 
 inline std::unique_ptr<Session> open(const onnx::ModelSpec& spec, SessionOptions options = {1}) {
   const std::string bytes = onnx::serialize_model(spec);
