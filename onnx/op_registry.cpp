@@ -23,6 +23,7 @@ const OpRegistry& OpRegistry::builtin() {
     register_pool_ops(r);
     register_resize_ops(r);
     register_einsum_ops(r);
+    register_index_ops(r);
     return r;
   }();
   return registry;

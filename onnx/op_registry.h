@@ -55,5 +55,6 @@ void register_conv_ops(OpRegistry& r);
 void register_pool_ops(OpRegistry& r);
 void register_resize_ops(OpRegistry& r);
 void register_einsum_ops(OpRegistry& r);
+void register_index_ops(OpRegistry& r);
 
 }  // namespace normrt::onnx

@@ -549,9 +549,11 @@ class ModOp final : public OpKernel {
 };
 
 // Dropout at inference: the identity (ratio and training_mode are ignored unless training_mode is
-// a constant true, which is refused); the optional mask output is all true.
+// a constant true, which is refused); the optional mask output is all true: bool from opset 10,
+// the input's own type (ones) at opsets 7-9.
 class DropoutOp final : public OpKernel {
  public:
+  explicit DropoutOp(bool bool_mask) : bool_mask_(bool_mask) {}
   void infer(InferContext& ctx) const override {
     if (ctx.has_input(2)) {
       const Tensor* t = ctx.input(2).value;
@@ -561,18 +563,27 @@ class DropoutOp final : public OpKernel {
         ctx.unsupported("training_mode=true (dropout with randomness) is not supported");
       }
     }
+    if (!bool_mask_ && ctx.num_outputs() > 1) ctx.expect_type(0, kFloatTypes);
     ctx.output(0) = ctx.input(0);
     ctx.output(0).value = nullptr;
     if (ctx.num_outputs() > 1) {
-      ctx.output(1).dtype = DType::Bool;
+      ctx.output(1).dtype = bool_mask_ ? DType::Bool : ctx.input(0).dtype;
       ctx.output(1).shape = ctx.input(0).shape;
     }
   }
   void compute(ComputeContext& ctx) const override {
     std::memcpy(ctx.outputs[0]->raw(), ctx.inputs[0]->raw(), ctx.inputs[0]->byte_size());
-    if (ctx.outputs.size() > 1 && ctx.outputs[1])
-      std::fill(ctx.outputs[1]->data<bool>(), ctx.outputs[1]->data<bool>() + ctx.outputs[1]->numel(), true);
+    if (ctx.outputs.size() < 2 || !ctx.outputs[1]) return;
+    Tensor& mask = *ctx.outputs[1];
+    if (bool_mask_) {
+      std::fill(mask.data<bool>(), mask.data<bool>() + mask.numel(), true);
+      return;
+    }
+    visit_float(mask.dtype(), [&]<class T>() { std::fill(mask.data<T>(), mask.data<T>() + mask.numel(), T(1.0f)); });
   }
+
+ private:
+  bool bool_mask_;
 };
 
 template <class Op>
@@ -660,7 +671,10 @@ void register_elementwise_ops(OpRegistry& r) {
   });
   r.add("", "PRelu", 9, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<PReluOp>(); });
   r.add("", "Mod", 10, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<ModOp>(n.attr_int("fmod", 0) != 0); });
-  r.add("", "Dropout", 12, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<DropoutOp>(); });
+  // Opset 7 dropped is_test (always inference here), 10 made the mask bool, 12 turned ratio into an input.
+  r.add("", "Dropout", 7, kMaxDefaultOpset, [](const Node&, int64_t opset) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<DropoutOp>(opset >= 10);
+  });
   r.add("", "Clip", 6, 10, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
     return std::make_unique<ClipOp>(false, n.attr_float("min", std::numeric_limits<float>::lowest()),
                                     n.attr_float("max", std::numeric_limits<float>::max()));

@@ -1,4 +1,4 @@
-// MatMul (numpy semantics) and Softmax / LogSoftmax.
+// MatMul (numpy semantics), MatMulInteger, Gemm, and Softmax / LogSoftmax.
 #include <algorithm>
 
 #include "kernels/gemm.h"
@@ -75,6 +75,58 @@ void for_each_gemm_task(const ComputeContext& ctx, const kernels::GemmPrimitives
 
 // MatMul; as the internal FusedMatMul (from the matmul_bias pass), also a bias row (input 2) and
 // an activation applied in the GEMM's epilogue.
+// numpy matmul's output shape for A and B (1-D operands promoted, batch dims broadcast); `a` and
+// `b` are the shapes as the node has them, for the error message.
+SymShape matmul_shape(SymShape sa, SymShape sb, const SymShape& a, const SymShape& b, const InferContext& ctx) {
+  if (sa.empty() || sb.empty()) ctx.error(ctx.node().op_type + " inputs must have rank >= 1");
+  const bool a_vec = sa.size() == 1, b_vec = sb.size() == 1;
+  if (a_vec) sa.insert(sa.begin(), Dim::of(1));
+  if (b_vec) sb.push_back(Dim::of(1));
+  const Dim ka = sa.back(), kb = sb[sb.size() - 2];
+  if (ka.known() && kb.known() && ka.value != kb.value) ctx.error("inner dimensions differ: " + sym_shape_to_string(a) + " x " + sym_shape_to_string(b));
+  SymShape batch = broadcast_sym(SymShape(sa.begin(), sa.end() - 2), SymShape(sb.begin(), sb.end() - 2), ctx);
+  if (!a_vec) batch.push_back(sa[sa.size() - 2]);
+  if (!b_vec) batch.push_back(sb.back());
+  return batch;
+}
+
+// The products of a numpy matmul of concrete shapes: M, K, N, how many products the broadcast
+// batch holds, and for each the offset (in whole matrices) of its A and B.
+struct MatMulBatches {
+  int64_t m = 0, k = 0, n = 0, count = 0;
+  std::vector<int64_t> a_offset, b_offset;
+  MatMulBatches(Shape sa, Shape sb) {
+    if (sa.size() == 1) sa.insert(sa.begin(), 1);
+    if (sb.size() == 1) sb.push_back(1);
+    m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
+    const Shape ba(sa.begin(), sa.end() - 2), bb(sb.begin(), sb.end() - 2);
+    Shape batch;
+    kernels::broadcast_shapes(ba, bb, batch);
+    count = checked_numel(batch, "MatMul batch");
+    a_offset = offsets(batch, ba), b_offset = offsets(batch, bb);
+  }
+  // Offset of each batch index into an operand with batch dims s; broadcast dims step 0.
+  std::vector<int64_t> offsets(const Shape& batch, const Shape& s) const {
+    Shape p(batch.size() - s.size(), 1);
+    p.insert(p.end(), s.begin(), s.end());
+    std::vector<int64_t> stride(batch.size()), off(count);
+    int64_t acc = 1;
+    for (size_t d = batch.size(); d-- > 0;) {
+      stride[d] = p[d] == 1 ? 0 : acc;
+      acc *= p[d];
+    }
+    for (int64_t i = 0; i < count; ++i) {
+      int64_t rem = i, o = 0;
+      for (size_t d = batch.size(); d-- > 0;) {
+        o += (rem % batch[d]) * stride[d];
+        rem /= batch[d];
+      }
+      off[i] = o;
+    }
+    return off;
+  }
+};
+
 class MatMul final : public OpKernel {
  public:
   MatMul() = default;
@@ -100,21 +152,11 @@ class MatMul final : public OpKernel {
     ctx.output(0).dtype = a.dtype;
     if (!a.shape || !b.shape) return;
     SymShape sa = *a.shape, sb = *b.shape;
-    if (sa.empty() || sb.empty()) ctx.error("MatMul inputs must have rank >= 1");
     if (transpose_b_) {
       if (sb.size() != 2 || !b.value) ctx.error("a transposed B must be a constant 2-D weight");
       std::swap(sb[0], sb[1]);
     }
-    const bool a_vec = sa.size() == 1, b_vec = sb.size() == 1;
-    if (a_vec) sa.insert(sa.begin(), Dim::of(1));
-    if (b_vec) sb.push_back(Dim::of(1));
-    const Dim ka = sa.back(), kb = sb[sb.size() - 2];
-    if (ka.known() && kb.known() && ka.value != kb.value)
-      ctx.error("inner dimensions differ: " + sym_shape_to_string(*a.shape) + " x " + sym_shape_to_string(*b.shape));
-    SymShape batch = broadcast_sym(SymShape(sa.begin(), sa.end() - 2), SymShape(sb.begin(), sb.end() - 2), ctx);
-    if (!a_vec) batch.push_back(sa[sa.size() - 2]);
-    if (!b_vec) batch.push_back(sb.back());
-    ctx.output(0).shape = batch;
+    ctx.output(0).shape = matmul_shape(sa, sb, *a.shape, *b.shape, ctx);
   }
 
   void compute(ComputeContext& ctx) const override {
@@ -125,35 +167,9 @@ class MatMul final : public OpKernel {
       if (!packed_) ctx.error("internal: a transposed B was not packed");
       std::swap(sb[0], sb[1]);
     }
-    if (sa.size() == 1) sa.insert(sa.begin(), 1);
-    if (sb.size() == 1) sb.push_back(1);
-    const int64_t m = sa[sa.size() - 2], k = sa.back(), n = sb.back();
-    const Shape ba(sa.begin(), sa.end() - 2), bb(sb.begin(), sb.end() - 2);
-    // Offsets (in matrices) of A and B for every broadcast batch index.
-    Shape batch;
-    kernels::broadcast_shapes(ba, bb, batch);
-    const int64_t nbatch = checked_numel(batch, "MatMul batch");
-    // Offset (in whole matrices) of each batch index into an operand; broadcast dims step 0.
-    auto batch_offsets = [&](const Shape& s) {
-      Shape p(batch.size() - s.size(), 1);
-      p.insert(p.end(), s.begin(), s.end());
-      std::vector<int64_t> stride(batch.size()), off(nbatch);
-      int64_t acc = 1;
-      for (size_t d = batch.size(); d-- > 0;) {
-        stride[d] = p[d] == 1 ? 0 : acc;
-        acc *= p[d];
-      }
-      for (int64_t i = 0; i < nbatch; ++i) {
-        int64_t rem = i, o = 0;
-        for (size_t d = batch.size(); d-- > 0;) {
-          o += (rem % batch[d]) * stride[d];
-          rem /= batch[d];
-        }
-        off[i] = o;
-      }
-      return off;
-    };
-    const std::vector<int64_t> a_off = batch_offsets(ba), b_off = batch_offsets(bb);
+    const MatMulBatches mb(sa, sb);
+    const int64_t m = mb.m, k = mb.k, n = mb.n, nbatch = mb.count;
+    const std::vector<int64_t> &a_off = mb.a_offset, &b_off = mb.b_offset;
     const float* pa = a.data<float>();
     const float* pb = b.data<float>();
     float* pc = c.data<float>();
@@ -209,6 +225,82 @@ class MatMul final : public OpKernel {
   bool fused_ = false;
   kernels::Activation act_ = kernels::Activation::None;
   bool transpose_b_ = false;
+};
+
+// MatMulInteger (10): int32 C = (A - a_zero_point) x (B - b_zero_point) for int8/uint8 A and B,
+// with MatMul's broadcasting. a_zero_point is a scalar or one value per row of A (shape [M] for a
+// 2-D A, [..., M, 1] otherwise); b_zero_point a scalar or one per column of B ([N], [..., 1, N]).
+// Each B, less its zero points, is widened once to int16 (|b - zp| <= 255); rows accumulate in
+// int32 over k, a loop of multiply-adds over N the compiler vectorizes.
+class MatMulInteger final : public OpKernel {
+ public:
+  void infer(InferContext& ctx) const override {
+    ctx.expect_type(0, {DType::Int8, DType::UInt8});
+    ctx.expect_type(1, {DType::Int8, DType::UInt8});
+    for (size_t z : {2, 3})
+      if (ctx.has_input(z) && ctx.input(z).dtype != ctx.input(z - 2).dtype)
+        ctx.error(std::string(z == 2 ? "a" : "b") + "_zero_point has element type " + dtype_name(ctx.input(z).dtype) + " but " + (z == 2 ? "A" : "B") +
+                  " has " + dtype_name(ctx.input(z - 2).dtype));
+    ctx.output(0).dtype = DType::Int32;
+    const ValueType &a = ctx.input(0), &b = ctx.input(1);
+    if (!a.shape || !b.shape) return;
+    ctx.output(0).shape = matmul_shape(*a.shape, *b.shape, *a.shape, *b.shape, ctx);
+  }
+
+  // The zero point of row (or column) i of matrix `mat`: per tensor, or one per row of each matrix.
+  static int32_t zero_point(const Tensor* zp, int64_t mat, int64_t per_mat, int64_t i) {
+    if (!zp) return 0;
+    const int64_t at = zp->numel() == 1 ? 0 : mat * per_mat + i;
+    return zp->dtype() == DType::Int8 ? zp->data<int8_t>()[at] : zp->data<uint8_t>()[at];
+  }
+
+  void compute(ComputeContext& ctx) const override {
+    const Tensor &a = *ctx.inputs[0], &b = *ctx.inputs[1];
+    const Tensor* azp = ctx.inputs.size() > 2 ? ctx.inputs[2] : nullptr;
+    const Tensor* bzp = ctx.inputs.size() > 3 ? ctx.inputs[3] : nullptr;
+    Tensor& c = *ctx.outputs[0];
+    const MatMulBatches mb(a.shape(), b.shape());
+    const int64_t m = mb.m, k = mb.k, n = mb.n;
+    const int64_t a_mats = m * k ? a.numel() / (m * k) : 0, b_mats = k * n ? b.numel() / (k * n) : 0;
+    if (azp && azp->numel() != 1 && azp->numel() != a_mats * m)
+      ctx.error("a_zero_point must hold 1 value or one per row of A (" + std::to_string(a_mats * m) + "), it holds " + std::to_string(azp->numel()));
+    if (bzp && bzp->numel() != 1 && bzp->numel() != b_mats * n)
+      ctx.error("b_zero_point must hold 1 value or one per column of B (" + std::to_string(b_mats * n) + "), it holds " +
+                std::to_string(bzp->numel()));
+    int32_t* out = c.data<int32_t>();
+    if (c.numel() == 0) return;
+    if (k == 0) {
+      std::fill(out, out + c.numel(), 0);
+      return;
+    }
+    std::vector<int16_t> wide(static_cast<size_t>(b_mats * k * n));
+    for (int64_t bm = 0; bm < b_mats; ++bm)
+      for (int64_t kk = 0; kk < k; ++kk)
+        for (int64_t j = 0; j < n; ++j) {
+          const int64_t at = (bm * k + kk) * n + j;
+          const int32_t v = b.dtype() == DType::Int8 ? b.data<int8_t>()[at] : b.data<uint8_t>()[at];
+          wide[at] = static_cast<int16_t>(v - zero_point(bzp, bm, n, j));
+        }
+    const bool a_signed = a.dtype() == DType::Int8;
+    ctx.parallel.for_range(mb.count * m, std::max<int64_t>(1, kParallelMacs / std::max<int64_t>(1, k * n)), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t bi = r / m, i = r % m, am = mb.a_offset[bi];
+        const int32_t zp = zero_point(azp, am, m, i);
+        const int64_t arow = (am * m + i) * k;
+        const int16_t* bw = wide.data() + mb.b_offset[bi] * k * n;
+        // Sums wrap at 2^32 past K of about 33000 (as int32 in ONNX Runtime): added as unsigned,
+        // where wrapping is defined, through the unsigned view the language allows of int32 storage.
+        uint32_t* crow = reinterpret_cast<uint32_t*>(out + r * n);
+        std::fill(crow, crow + n, 0u);
+        for (int64_t kk = 0; kk < k; ++kk) {
+          const int32_t av = (a_signed ? int32_t(a.data<int8_t>()[arow + kk]) : int32_t(a.data<uint8_t>()[arow + kk])) - zp;
+          if (av == 0) continue;
+          const int16_t* brow = bw + kk * n;
+          for (int64_t j = 0; j < n; ++j) crow[j] += static_cast<uint32_t>(av * int32_t(brow[j]));
+        }
+      }
+    });
+  }
 };
 
 // Gemm: Y = alpha * A' * B' + beta * C, A' = transA ? A^T : A (2-D), C broadcast to [M, N].
@@ -353,6 +445,9 @@ void register_math_ops(OpRegistry& r) {
   });
   r.add("", "MatMul", 1, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> {
     return std::make_unique<MatMul>();
+  });
+  r.add("", "MatMulInteger", 10, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<MatMulInteger>();
   });
   // Opset 7 brought multidirectional broadcasting of C (before: a 'broadcast' attribute); 11 made
   // C optional, which the kernel accepts throughout.

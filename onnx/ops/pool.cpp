@@ -1,6 +1,6 @@
 // Pooling and padding over [N, C, spatial...]: AveragePool, MaxPool (with Indices), GlobalAveragePool,
 // GlobalMaxPool (any number of spatial dims; strides, dilations, pads, auto_pad, ceil_mode,
-// count_include_pad), and Pad (constant, reflect, edge, wrap; attribute and input forms).
+// count_include_pad), MaxUnpool, and Pad (constant, reflect, edge, wrap; attribute and input forms).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -314,6 +314,115 @@ class Pad final : public OpKernel {
   float value_;
 };
 
+// MaxUnpool (9, 11): the partial inverse of MaxPool. X [N, C, spatial...] holds pooled values and
+// I (int64, X's shape) their flat positions in the unpooled tensor of the inferred shape
+// [N, C, (in - 1) * stride - pad_begin - pad_end + kernel ...]; every other element is 0. With
+// output_shape the pads are ignored and the inferred tensor sits at the start of each dim of the
+// larger output, as ONNX's reference and conformance cases define it (ONNX Runtime instead reads
+// the positions as flat offsets into output_shape).
+class MaxUnpool final : public OpKernel {
+ public:
+  MaxUnpool(std::vector<int64_t> kernel, std::vector<int64_t> strides, std::vector<int64_t> pads)
+      : kernel_(std::move(kernel)), strides_(std::move(strides)), pads_(std::move(pads)) {}
+
+  // The inferred shape for X's shape; its spatial dims need X's spatial dims known.
+  template <class Error>
+  SymShape inferred(const SymShape& x, bool has_output_shape, Error&& error) const {
+    const size_t k = kernel_.size();
+    if (x.size() != k + 2) error("X must be [N, C] and " + std::to_string(k) + " spatial dims (kernel_shape's count), got " + sym_shape_to_string(x));
+    if (!strides_.empty() && strides_.size() != k) error("strides needs one value per spatial dim (" + std::to_string(k) + ")");
+    if (!pads_.empty() && pads_.size() != 2 * k) error("pads needs two values per spatial dim (" + std::to_string(2 * k) + ")");
+    SymShape out(x.begin(), x.begin() + 2);
+    for (size_t d = 0; d < k; ++d) {
+      const Dim& in = x[d + 2];
+      if (!in.known()) {
+        out.push_back(Dim());
+        continue;
+      }
+      const int64_t stride = strides_.empty() ? 1 : strides_[d];
+      const int64_t pad = has_output_shape || pads_.empty() ? 0 : pads_[d] + pads_[k + d];
+      const int64_t v = (in.value - 1) * stride - pad + kernel_[d];
+      if (v < 0) error("the pads exceed the unpooled size of spatial dim " + std::to_string(d));
+      out.push_back(Dim::of(v));
+    }
+    return out;
+  }
+
+  void infer(InferContext& ctx) const override {
+    const ValueType &x = ctx.input(0), &idx = ctx.input(1);
+    ctx.expect_type(0, kFloatTypes);
+    ctx.expect_type(1, {DType::Int64});
+    const bool has_shape = ctx.has_input(2);
+    if (has_shape) ctx.expect_type(2, {DType::Int64});
+    ctx.output(0).dtype = x.dtype;
+    if (!x.shape) return;
+    if (idx.shape && !(idx.shape->size() == x.shape->size() && std::equal(idx.shape->begin(), idx.shape->end(), x.shape->begin(), [](const Dim& a, const Dim& b) {
+          return !a.known() || !b.known() || a.value == b.value;
+        })))
+      ctx.error("I " + sym_shape_to_string(*idx.shape) + " must have X's shape " + sym_shape_to_string(*x.shape));
+    const SymShape inf = inferred(*x.shape, has_shape, [&](const std::string& m) { ctx.error(m); });
+    if (!has_shape) {
+      ctx.output(0).shape = inf;
+      return;
+    }
+    const Tensor* shape = ctx.input(2).value;
+    if (!shape) {
+      ctx.output(0).shape = SymShape(x.shape->size());
+      return;
+    }
+    if (shape->rank() != 1 || shape->numel() != static_cast<int64_t>(x.shape->size()))
+      ctx.error("output_shape must be 1-D with one value per dim of X (" + std::to_string(x.shape->size()) + ")");
+    SymShape out;
+    for (int64_t d = 0; d < shape->numel(); ++d) {
+      const int64_t v = shape->data<int64_t>()[d];
+      if (inf[d].known() ? v < inf[d].value : v < 0)
+        ctx.error("output_shape " + sym_shape_to_string(to_sym(Shape(shape->data<int64_t>(), shape->data<int64_t>() + shape->numel()))) +
+                  " is smaller than the unpooled shape " + sym_shape_to_string(inf));
+      out.push_back(Dim::of(v));
+    }
+    ctx.output(0).shape = out;
+  }
+
+  void compute(ComputeContext& ctx) const override {
+    const Tensor &x = *ctx.inputs[0], &idx = *ctx.inputs[1];
+    Tensor& y = *ctx.outputs[0];
+    const bool has_shape = ctx.inputs.size() > 2 && ctx.inputs[2];
+    const Shape inf = [&] {
+      const SymShape s = inferred(to_sym(x.shape()), has_shape, [&](const std::string& m) { ctx.error(m); });
+      Shape r;
+      for (const Dim& d : s) r.push_back(d.value);
+      return r;
+    }();
+    const int64_t total = checked_numel(inf, "MaxUnpool unpooled shape");
+    const int64_t* pos = idx.data<int64_t>();
+    for (int64_t i = 0; i < idx.numel(); ++i)
+      if (pos[i] < 0 || pos[i] >= total)
+        ctx.error("index " + std::to_string(pos[i]) + " is outside the unpooled tensor " + sym_shape_to_string(to_sym(inf)) + " (" + std::to_string(total) + " elements)");
+    std::memset(y.raw(), 0, y.byte_size());
+    const size_t width = dtype_size(x.dtype());
+    const char* src = static_cast<const char*>(x.raw());
+    char* dst = static_cast<char*>(y.raw());
+    const bool same = inf == y.shape();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      int64_t o = pos[i];
+      if (!same) {
+        // The flat position in the inferred shape, re-addressed in the output's.
+        int64_t rem = o, stride = 1;
+        o = 0;
+        for (size_t d = inf.size(); d-- > 0;) {
+          o += (rem % inf[d]) * stride;
+          rem /= inf[d];
+          stride *= y.shape()[d];
+        }
+      }
+      std::memcpy(dst + o * width, src + i * width, width);
+    }
+  }
+
+ private:
+  std::vector<int64_t> kernel_, strides_, pads_;
+};
+
 }  // namespace
 
 void register_pool_ops(OpRegistry& r) {
@@ -329,6 +438,17 @@ void register_pool_ops(OpRegistry& r) {
         [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Pool>(false, true, PoolAttrs{}, false); });
   r.add("", "GlobalMaxPool", 1, kMaxDefaultOpset,
         [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Pool>(true, true, PoolAttrs{}, false); });
+  r.add("", "MaxUnpool", 9, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    const std::vector<int64_t> kernel = n.attr_ints("kernel_shape"), strides = n.attr_ints("strides"), pads = n.attr_ints("pads");
+    if (kernel.empty()) fail(ErrorCode::InvalidModel, n.label() + ": kernel_shape is required");
+    for (int64_t v : kernel)
+      if (v < 1) fail(ErrorCode::InvalidModel, n.label() + ": kernel_shape values must be >= 1");
+    for (int64_t v : strides)
+      if (v < 1) fail(ErrorCode::InvalidModel, n.label() + ": strides must be >= 1");
+    for (int64_t v : pads)
+      if (v < 0) fail(ErrorCode::InvalidModel, n.label() + ": pads must be >= 0");
+    return std::make_unique<MaxUnpool>(kernel, strides, pads);
+  });
   r.add("", "Pad", 2, 10, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
     return std::make_unique<Pad>(false, n.attr_string("mode", "constant"), n.attr_ints("pads"), n.attr_float("value", 0.0f));
   });

@@ -1,7 +1,7 @@
 // Shape and data-movement ops: Shape, Size, Concat, Split, Slice, Squeeze, Unsqueeze, Flatten,
-// Expand, Tile, ConstantOfShape, Range, Trilu, CastLike, CumSum. Ops whose output shape depends
-// on an input's values (Slice starts, Expand shape, ...) infer it when that value is known: at
-// session creation for constants, and at every run.
+// Expand, Tile, ConstantOfShape, Range, Trilu, CastLike, CumSum, DepthToSpace, SpaceToDepth.
+// Ops whose output shape depends on an input's values (Slice starts, Expand shape, ...) infer it
+// when that value is known: at session creation for constants, and at every run.
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -638,6 +638,97 @@ class CumSum final : public OpKernel {
   bool exclusive_, reverse_;
 };
 
+// DepthToSpace (1; 11+ with mode) and SpaceToDepth (1+) on [N, C, H, W] with block size b.
+// DepthToSpace moves channel blocks of b*b into b x b spatial tiles: y[n, c, h*b+i, w*b+j] =
+// x[n, (i*b+j)*C/b² + c, h, w] in DCR mode (the default), x[n, c*b² + i*b+j, h, w] in CRD mode.
+// SpaceToDepth is DCR's inverse: y[n, (i*b+j)*C + c, h, w] = x[n, c, h*b+i, w*b+j].
+class SpaceDepth final : public OpKernel {
+ public:
+  enum class Kind { DepthToSpaceDCR, DepthToSpaceCRD, SpaceToDepth };
+  SpaceDepth(Kind kind, int64_t block) : kind_(kind), b_(block) {}
+  static std::unique_ptr<OpKernel> make(const Node& n, Kind kind) {
+    const int64_t b = n.attr_int("blocksize", 0);
+    if (b < 1) fail(ErrorCode::InvalidModel, n.label() + ": blocksize must be >= 1, got " + std::to_string(b));
+    return std::make_unique<SpaceDepth>(kind, b);
+  }
+  void infer(InferContext& ctx) const override {
+    const ValueType& x = ctx.input(0);
+    ctx.output(0).dtype = x.dtype;
+    if (!x.shape) return;
+    if (x.shape->size() != 4) ctx.error("input must be 4-D [N, C, H, W], got " + sym_shape_to_string(*x.shape));
+    SymShape out = *x.shape;
+    const Dim &c = out[1], &h = out[2], &w = out[3];
+    if (kind_ == Kind::SpaceToDepth) {
+      for (const Dim* d : {&h, &w})
+        if (d->known() && d->value % b_ != 0)
+          ctx.error("H and W must be multiples of blocksize " + std::to_string(b_) + ", got " + sym_shape_to_string(*x.shape));
+      out[1] = c.known() ? Dim::of(c.value * b_ * b_) : Dim();
+      out[2] = h.known() ? Dim::of(h.value / b_) : Dim();
+      out[3] = w.known() ? Dim::of(w.value / b_) : Dim();
+    } else {
+      if (c.known() && c.value % (b_ * b_) != 0)
+        ctx.error("C must be a multiple of blocksize² (" + std::to_string(b_ * b_) + "), got " + sym_shape_to_string(*x.shape));
+      out[1] = c.known() ? Dim::of(c.value / (b_ * b_)) : Dim();
+      out[2] = h.known() ? Dim::of(h.value * b_) : Dim();
+      out[3] = w.known() ? Dim::of(w.value * b_) : Dim();
+    }
+    ctx.output(0).shape = out;
+  }
+  void compute(ComputeContext& ctx) const override {
+    const Tensor& x = *ctx.inputs[0];
+    Tensor& y = *ctx.outputs[0];
+    if (y.numel() == 0) return;
+    const int64_t n = x.shape()[0], c = x.shape()[1], h = x.shape()[2], w = x.shape()[3], b = b_;
+    const size_t width = dtype_size(x.dtype());
+    const char* src = static_cast<const char*>(x.raw());
+    char* dst = static_cast<char*>(y.raw());
+    auto run = [&]<class U>() {
+      const U* in = reinterpret_cast<const U*>(src);
+      U* out = reinterpret_cast<U*>(dst);
+      if (kind_ == Kind::SpaceToDepth) {
+        // One task per input plane (n, c): its b² phases go to b² output planes.
+        const int64_t ho = h / b, wo = w / b;
+        ctx.parallel.for_range(n * c, std::max<int64_t>(1, kMinParallelElements / std::max<int64_t>(1, h * w)), [&](int64_t p0, int64_t p1) {
+          for (int64_t p = p0; p < p1; ++p) {
+            const int64_t ni = p / c, ci = p % c;
+            const U* plane = in + p * h * w;
+            for (int64_t i = 0; i < b; ++i)
+              for (int64_t j = 0; j < b; ++j) {
+                U* o = out + ((ni * c * b * b) + (i * b + j) * c + ci) * ho * wo;
+                for (int64_t hh = 0; hh < ho; ++hh)
+                  for (int64_t ww = 0; ww < wo; ++ww) o[hh * wo + ww] = plane[(hh * b + i) * w + ww * b + j];
+              }
+          }
+        });
+        return;
+      }
+      // One task per output plane (n, c): its b² phases come from b² input planes.
+      const int64_t co = c / (b * b), wb = w * b;
+      ctx.parallel.for_range(n * co, std::max<int64_t>(1, kMinParallelElements / std::max<int64_t>(1, h * w * b * b)), [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+          const int64_t ni = p / co, ci = p % co;
+          U* o = out + p * h * w * b * b;
+          for (int64_t i = 0; i < b; ++i)
+            for (int64_t j = 0; j < b; ++j) {
+              const int64_t src_c = kind_ == Kind::DepthToSpaceDCR ? (i * b + j) * co + ci : ci * b * b + i * b + j;
+              const U* plane = in + (ni * c + src_c) * h * w;
+              for (int64_t hh = 0; hh < h; ++hh)
+                for (int64_t ww = 0; ww < w; ++ww) o[(hh * b + i) * wb + ww * b + j] = plane[hh * w + ww];
+            }
+        }
+      });
+    };
+    if (width == 1) run.template operator()<uint8_t>();
+    else if (width == 2) run.template operator()<uint16_t>();
+    else if (width == 4) run.template operator()<uint32_t>();
+    else run.template operator()<uint64_t>();
+  }
+
+ private:
+  Kind kind_;
+  int64_t b_;
+};
+
 }  // namespace
 
 // CastLike is Cast to the second input's type: registered with Cast in shape_ops.cpp.
@@ -683,6 +774,14 @@ void register_tensor_ops(OpRegistry& r) {
   // Range, while any op that may have changed there is still refused by name.
   r.add("", "Range", 11, 26, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Range>(); });
   r.add("", "Range", 27, 27, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Range>(stash_type_of(n)); });
+  using SD = SpaceDepth;
+  r.add("", "DepthToSpace", 1, 10, [](const Node& n, int64_t) { return SD::make(n, SD::Kind::DepthToSpaceDCR); });
+  r.add("", "DepthToSpace", 11, kMaxDefaultOpset, [](const Node& n, int64_t) {
+    const std::string mode = n.attr_string("mode", "DCR");
+    if (mode != "DCR" && mode != "CRD") fail(ErrorCode::InvalidModel, n.label() + ": mode must be DCR or CRD, got '" + mode + "'");
+    return SD::make(n, mode == "DCR" ? SD::Kind::DepthToSpaceDCR : SD::Kind::DepthToSpaceCRD);
+  });
+  r.add("", "SpaceToDepth", 1, kMaxDefaultOpset, [](const Node& n, int64_t) { return SD::make(n, SD::Kind::SpaceToDepth); });
   r.add("", "Trilu", 14, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<Trilu>(n.attr_int("upper", 1) != 0); });
   r.add("", "CumSum", 11, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
     return std::make_unique<CumSum>(n.attr_int("exclusive", 0) != 0, n.attr_int("reverse", 0) != 0);

@@ -1,0 +1,263 @@
+// The index-driven ops (GatherElements, GatherND, ScatterElements, ScatterND, OneHot, NonZero),
+// DepthToSpace / SpaceToDepth, MaxUnpool, MatMulInteger and Dropout before opset 12: the cases
+// ONNX's conformance files leave out (reductions over repeated targets, bad indices, values known
+// only at run time, wrap-around, round trips), each against a plain reference written here.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include "runtime/session.h"
+#include "test_util.h"
+
+using namespace normrt;
+using namespace normrt::test;
+
+namespace {
+
+// An input or output of any shape (known only at run time).
+onnx::ValueSpec any(const std::string& name, int elem_type = 1) { return {name, elem_type, {}, false}; }
+
+constexpr int kFloat = 1, kUInt8 = 2, kInt8 = 3, kInt32 = 6, kInt64 = 7, kBool = 9;
+
+Tensor i64(Shape s, const std::vector<int64_t>& v) { return typed<int64_t>(DType::Int64, std::move(s), v); }
+
+std::vector<float> values(const Tensor& t) { return std::vector<float>(t.data<float>(), t.data<float>() + t.numel()); }
+
+}  // namespace
+
+TEST_CASE("GatherElements: int32 and negative indices, smaller index dims, a bad index names the node") {
+  auto s = open(one_node("GatherElements", {any("D"), any("I", kInt32)}, {any("Y")}, {{"axis", attr_int(0)}}, 13));
+  // data [3, 3]; indices [2, 2] (smaller than data in the non-axis dim).
+  const Tensor d = f32({3, 3}, {0, 1, 2, 10, 11, 12, 20, 21, 22});
+  Tensor y = s->run({"D", "I"}, {d, typed<int32_t>(DType::Int32, {2, 2}, {2, -3, -1, 1})})[0];
+  CHECK(y.shape() == Shape{2, 2});
+  CHECK(values(y) == std::vector<float>{20, 1, 20, 11});
+  auto [code, msg] = error_of([&] { s->run({"D", "I"}, {d, typed<int32_t>(DType::Int32, {1, 1}, {3})}); });
+  CHECK(code == ErrorCode::RuntimeError);
+  CHECK(msg.find("the_GatherElements") != std::string::npos);
+  CHECK(msg.find("index 3 is out of range") != std::string::npos);
+  auto [code2, msg2] = error_of([&] { s->run({"D", "I"}, {d, typed<int32_t>(DType::Int32, {1, 4}, {0, 0, 0, 0})}); });
+  CHECK(msg2.find("exceeds data's") != std::string::npos);
+}
+
+TEST_CASE("ScatterElements: reductions over repeated targets in order, Scatter-9, refusals") {
+  const Tensor d = f32({2, 3}, {1, 2, 3, 4, 5, 6});
+  const Tensor idx = i64({2, 2}, {1, 1, 0, 0});  // row 0 writes column 1 twice, row 1 column 0 twice
+  const Tensor u = f32({2, 2}, {10, 20, 30, 40});
+  struct Case { const char* reduction; int64_t opset; std::vector<float> want; };
+  for (const Case& c : {Case{"none", 13, {1, 20, 3, 40, 5, 6}}, Case{"add", 16, {1, 32, 3, 74, 5, 6}},
+                        Case{"mul", 16, {1, 400, 3, 4800, 5, 6}}, Case{"max", 18, {1, 20, 3, 40, 5, 6}},
+                        Case{"min", 18, {1, 2, 3, 4, 5, 6}}}) {
+    CAPTURE(c.reduction);
+    std::map<std::string, Attribute> attrs{{"axis", attr_int(1)}};
+    if (std::string(c.reduction) != "none") attrs["reduction"] = string_attribute(c.reduction);
+    auto s = open(one_node("ScatterElements", {any("D"), any("I", kInt64), any("U")}, {any("Y")}, attrs, c.opset));
+    CHECK(values(s->run({"D", "I", "U"}, {d, idx, u})[0]) == c.want);
+  }
+  // The deprecated Scatter (opset 9-10) is ScatterElements without a reduction; negative indices.
+  auto s9 = open(one_node("Scatter", {any("D"), any("I", kInt64), any("U")}, {any("Y")}, {{"axis", attr_int(0)}}, 9));
+  CHECK(values(s9->run({"D", "I", "U"}, {d, i64({1, 3}, {-1, 0, 1}), f32({1, 3}, {7, 8, 9})})[0]) == std::vector<float>{1, 8, 3, 7, 5, 9});
+  // A reduction the opset does not define is refused at creation, naming it.
+  auto [code, msg] = error_of([&] {
+    open(one_node("ScatterElements", {any("D"), any("I", kInt64), any("U")}, {any("Y")}, {{"reduction", string_attribute("max")}}, 16));
+  });
+  CHECK(code == ErrorCode::InvalidModel);
+  CHECK(msg.find("reduction 'max' is not defined at opset 16") != std::string::npos);
+  auto s16 = open(one_node("ScatterElements", {any("D"), any("I", kInt64), any("U")}, {any("Y")}, {{"axis", attr_int(1)}}, 16));
+  auto [code2, msg2] = error_of([&] { s16->run({"D", "I", "U"}, {d, i64({2, 2}, {1, 3, 0, 0}), u}); });
+  CHECK(code2 == ErrorCode::RuntimeError);
+  CHECK(msg2.find("index 3 is out of range") != std::string::npos);
+  auto [code3, msg3] = error_of([&] { s16->run({"D", "I", "U"}, {d, idx, f32({1, 2}, {1, 2})}); });
+  CHECK(msg3.find("must have the indices' shape") != std::string::npos);
+}
+
+TEST_CASE("GatherND with batch_dims and negative indices; ScatterND reductions and bad tuples") {
+  // data [2, 2, 3]; batch_dims 1; each batch entry picks rows by a 1-entry tuple.
+  auto g = open(one_node("GatherND", {any("D"), any("I", kInt64)}, {any("Y")}, {{"batch_dims", attr_int(1)}}, 13));
+  const Tensor d = f32({2, 2, 3}, {0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15});
+  Tensor y = g->run({"D", "I"}, {d, i64({2, 2, 1}, {1, 0, -1, -2})})[0];
+  CHECK(y.shape() == Shape{2, 2, 3});
+  CHECK(values(y) == std::vector<float>{3, 4, 5, 0, 1, 2, 13, 14, 15, 10, 11, 12});
+  // Full tuples pick single elements.
+  y = g->run({"D", "I"}, {d, i64({2, 1, 2}, {0, 2, 1, 1})})[0];
+  CHECK(y.shape() == Shape{2, 1});
+  CHECK(values(y) == std::vector<float>{2, 14});
+  auto [code, msg] = error_of([&] { g->run({"D", "I"}, {d, i64({2, 1, 1}, {0, 2})}); });
+  CHECK(code == ErrorCode::RuntimeError);
+  CHECK(msg.find("index 2 is out of range for an axis of size 2") != std::string::npos);
+  auto [code2, msg2] = error_of([&] { g->run({"D", "I"}, {d, i64({2, 1, 3}, {0, 0, 0, 0, 0, 0})}); });
+  CHECK(msg2.find("must lie in [1, 2]") != std::string::npos);
+
+  auto sc = open(one_node("ScatterND", {any("D"), any("I", kInt64), any("U")}, {any("Y")}, {{"reduction", string_attribute("add")}}, 16));
+  const Tensor base = f32({4}, {1, 1, 1, 1});
+  CHECK(values(sc->run({"D", "I", "U"}, {base, i64({3, 1}, {2, -2, 0}), f32({3}, {5, 6, 7})})[0]) == std::vector<float>{8, 1, 12, 1});
+  auto [code3, msg3] = error_of([&] { sc->run({"D", "I", "U"}, {base, i64({1, 1}, {4}), f32({1}, {5})}); });
+  CHECK(code3 == ErrorCode::RuntimeError);
+  CHECK(msg3.find("the_ScatterND") != std::string::npos);
+  CHECK(msg3.find("index 4 is out of range") != std::string::npos);
+}
+
+TEST_CASE("OneHot: depth known only at run time, float indices, NaN and out-of-range rows, opset 9 negatives") {
+  auto s = open(one_node("OneHot", {any("I"), any("depth"), any("values")}, {any("Y")}, {{"axis", attr_int(0)}}, 11));
+  // float indices truncate; NaN and 5 give rows of off values; -1 wraps to depth - 1.
+  Tensor y = s->run({"I", "depth", "values"}, {f32({4}, {1.7f, NAN, 5, -1}), f32({}, {3.5f}), f32({2}, {-1, 2})})[0];
+  CHECK(y.shape() == Shape{3, 4});  // axis 0: depth first
+  CHECK(values(y) == std::vector<float>{-1, -1, -1, -1, /**/ 2, -1, -1, -1, /**/ -1, -1, -1, 2});
+  auto [code, msg] = error_of([&] { s->run({"I", "depth", "values"}, {f32({1}, {0}), f32({}, {0}), f32({2}, {0, 1})}); });
+  CHECK(code == ErrorCode::RuntimeError);
+  CHECK(msg.find("depth must be a positive number") != std::string::npos);
+  auto [code2, msg2] = error_of([&] { s->run({"I", "depth", "values"}, {f32({1}, {0}), f32({}, {2}), f32({3}, {0, 1, 2})}); });
+  CHECK(msg2.find("exactly two elements") != std::string::npos);
+  // Opset 9 has no negative indices: -1 is outside [0, depth).
+  auto s9 = open(one_node("OneHot", {any("I", kInt64), any("depth", kInt64), any("values")}, {any("Y")}, {}, 9));
+  y = s9->run({"I", "depth", "values"}, {i64({2}, {-1, 1}), i64({1}, {2}), f32({2}, {0, 1})})[0];
+  CHECK(y.shape() == Shape{2, 2});
+  CHECK(values(y) == std::vector<float>{0, 0, 0, 1});
+}
+
+TEST_CASE("NonZero: counts at run time, folds a constant, negative zero is zero, scalars and bool") {
+  auto s = open(one_node("NonZero", {any("X")}, {any("Y", kInt64)}, {}, 13));
+  Tensor y = s->run({"X"}, {f32({2, 3}, {0, 1, -0.0f, 2, 0, NAN})})[0];
+  CHECK(y.shape() == Shape{2, 3});
+  CHECK(std::vector<int64_t>(y.data<int64_t>(), y.data<int64_t>() + 6) == std::vector<int64_t>{0, 1, 1, 1, 0, 2});
+  y = s->run({"X"}, {f32({2, 2}, {0, 0, 0, 0})})[0];
+  CHECK(y.shape() == Shape{2, 0});
+  y = s->run({"X"}, {f32({}, {5})})[0];
+  CHECK(y.shape() == Shape{1, 1});
+  CHECK(y.data<int64_t>()[0] == 0);
+  auto b = open(one_node("NonZero", {any("X", kBool)}, {any("Y", kInt64)}, {}, 13));
+  y = b->run({"X"}, {typed<uint8_t>(DType::Bool, {3}, {1, 0, 1})})[0];
+  CHECK(std::vector<int64_t>(y.data<int64_t>(), y.data<int64_t>() + y.numel()) == std::vector<int64_t>{0, 2});
+
+  // A constant input: the node folds at session creation.
+  onnx::ModelSpec m = one_node("NonZero", {}, {any("Y", kInt64)}, {}, 13);
+  m.nodes[0].inputs = {"C"};
+  onnx::TensorSpec c;
+  c.name = "C", c.data_type = kInt64, c.dims = {3}, c.int64_data = {0, 4, 4};
+  m.initializers.push_back(c);
+  auto f = open(m);
+  CHECK(f->folded_nodes() == 1);
+  y = f->run({}, {})[0];
+  CHECK(std::vector<int64_t>(y.data<int64_t>(), y.data<int64_t>() + y.numel()) == std::vector<int64_t>{1, 2});
+}
+
+TEST_CASE("DepthToSpace (DCR, CRD) against the spec's reshape-transpose, and SpaceToDepth inverts DCR") {
+  const int64_t n = 2, c = 8, h = 3, w = 2, b = 2, co = c / (b * b);
+  Tensor x = Tensor::allocate(DType::Float32, {n, c, h, w});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = float(i);
+  for (const char* mode : {"DCR", "CRD"}) {
+    CAPTURE(mode);
+    auto s = open(one_node("DepthToSpace", {any("X")}, {any("Y")}, {{"blocksize", attr_int(b)}, {"mode", string_attribute(mode)}}, 13));
+    Tensor y = s->run({"X"}, {x})[0];
+    REQUIRE(y.shape() == Shape{n, co, h * b, w * b});
+    bool ok = true;
+    for (int64_t ni = 0; ni < n; ++ni)
+      for (int64_t ci = 0; ci < co; ++ci)
+        for (int64_t hh = 0; hh < h * b; ++hh)
+          for (int64_t ww = 0; ww < w * b; ++ww) {
+            const int64_t i = hh % b, j = ww % b;
+            const int64_t src_c = std::string(mode) == "DCR" ? (i * b + j) * co + ci : ci * b * b + i * b + j;
+            const float want = x.data<float>()[((ni * c + src_c) * h + hh / b) * w + ww / b];
+            ok = ok && y.data<float>()[((ni * co + ci) * h * b + hh) * w * b + ww] == want;
+          }
+    CHECK(ok);
+    if (std::string(mode) == "DCR") {
+      auto back = open(one_node("SpaceToDepth", {any("X")}, {any("Y")}, {{"blocksize", attr_int(b)}}, 13));
+      Tensor z = back->run({"X"}, {y})[0];
+      CHECK(z.shape() == x.shape());
+      CHECK(values(z) == values(x));
+    }
+  }
+  auto s = open(one_node("DepthToSpace", {any("X")}, {any("Y")}, {{"blocksize", attr_int(3)}}, 13));
+  auto [code, msg] = error_of([&] { s->run({"X"}, {x}); });
+  CHECK(code == ErrorCode::RuntimeError);
+  CHECK(msg.find("multiple of blocksize") != std::string::npos);
+  auto [code2, msg2] = error_of([&] { open(one_node("SpaceToDepth", {any("X")}, {any("Y")}, {{"blocksize", attr_int(0)}}, 13)); });
+  CHECK(code2 == ErrorCode::InvalidModel);
+  CHECK(msg2.find("blocksize must be >= 1") != std::string::npos);
+}
+
+TEST_CASE("MaxUnpool undoes MaxPool's values at MaxPool's indices, over a batch; bad indices are errors") {
+  onnx::ModelSpec m;
+  m.opsets = {{"", 11}};
+  m.inputs = {any("X")};
+  m.outputs = {any("Y"), any("P")};
+  onnx::NodeSpec pool{"MaxPool", {"X"}, {"P", "I"}, {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}}, "pool"};
+  onnx::NodeSpec unpool{"MaxUnpool", {"P", "I"}, {"Y"}, {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}}, "unpool"};
+  m.nodes = {pool, unpool};
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1, 1);
+  Tensor x = Tensor::allocate(DType::Float32, {2, 3, 4, 6});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = u(rng);
+  auto out = open(m)->run({"X"}, {x});
+  const Tensor &y = out[0], &p = out[1];
+  REQUIRE(y.shape() == x.shape());
+  // Every pooled maximum is back at its place; every other element is 0.
+  int64_t kept = 0;
+  bool ok = true;
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    const float v = y.data<float>()[i];
+    if (v != 0) {
+      ++kept;
+      ok = ok && v == x.data<float>()[i];
+    }
+  }
+  CHECK(ok);
+  CHECK(kept == p.numel());
+
+  auto s = open(one_node("MaxUnpool", {any("X"), any("I", kInt64)}, {any("Y")}, {{"kernel_shape", attr_ints({2})}}, 11));
+  auto [code, msg] = error_of([&] { s->run({"X", "I"}, {f32({1, 1, 2}, {1, 2}), i64({1, 1, 2}, {0, 3})}); });
+  CHECK(code == ErrorCode::RuntimeError);
+  CHECK(msg.find("index 3 is outside the unpooled tensor") != std::string::npos);
+}
+
+TEST_CASE("MatMulInteger against an int64 reference: zero points per row and column, batch broadcasting, int32 wrap") {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> byte(0, 255);
+  // A uint8 [2, 3, 5, 7] with per-row zero points [2, 3, 5, 1]; B int8 [7, 4] with per-column ones.
+  const Shape as{2, 3, 5, 7}, bs{7, 4};
+  std::vector<uint8_t> a(2 * 3 * 5 * 7), azp(2 * 3 * 5);
+  std::vector<int8_t> b(7 * 4), bzp(4);
+  for (auto& v : a) v = uint8_t(byte(rng));
+  for (auto& v : azp) v = uint8_t(byte(rng));
+  for (auto& v : b) v = int8_t(byte(rng) - 128);
+  for (auto& v : bzp) v = int8_t(byte(rng) - 128);
+  auto s = open(one_node("MatMulInteger", {any("A", kUInt8), any("B", kInt8), any("AZ", kUInt8), any("BZ", kInt8)}, {any("C", kInt32)}, {}, 10));
+  Tensor c = s->run({"A", "B", "AZ", "BZ"}, {typed<uint8_t>(DType::UInt8, as, a), typed<int8_t>(DType::Int8, bs, b),
+                                             typed<uint8_t>(DType::UInt8, {2, 3, 5, 1}, azp), typed<int8_t>(DType::Int8, {4}, bzp)})[0];
+  REQUIRE(c.shape() == Shape{2, 3, 5, 4});
+  bool ok = true;
+  for (int64_t r = 0; r < 30; ++r)
+    for (int64_t j = 0; j < 4; ++j) {
+      int64_t want = 0;
+      for (int64_t k = 0; k < 7; ++k) want += (int64_t(a[r * 7 + k]) - azp[r]) * (int64_t(b[k * 4 + j]) - bzp[j]);
+      ok = ok && c.data<int32_t>()[r * 4 + j] == want;
+    }
+  CHECK(ok);
+  // Past 2^31 the int32 sum wraps (as in ONNX Runtime), without undefined behaviour.
+  const int64_t k = 70000;
+  auto w = open(one_node("MatMulInteger", {any("A", kUInt8), any("B", kInt8)}, {any("C", kInt32)}, {}, 10));
+  Tensor cw = w->run({"A", "B"}, {typed<uint8_t>(DType::UInt8, {1, k}, std::vector<uint8_t>(k, 255)),
+                                  typed<int8_t>(DType::Int8, {k, 1}, std::vector<int8_t>(k, -128))})[0];
+  CHECK(cw.data<int32_t>()[0] == static_cast<int32_t>(static_cast<uint32_t>(int64_t(255) * -128 * k)));
+  auto [code, msg] = error_of([&] {
+    s->run({"A", "B", "AZ", "BZ"}, {typed<uint8_t>(DType::UInt8, as, a), typed<int8_t>(DType::Int8, bs, b),
+                                    typed<uint8_t>(DType::UInt8, {2}, {0, 0}), typed<int8_t>(DType::Int8, {4}, bzp)});
+  });
+  CHECK(code == ErrorCode::RuntimeError);
+  CHECK(msg.find("a_zero_point must hold 1 value or one per row of A (30)") != std::string::npos);
+}
+
+TEST_CASE("Dropout before opset 12: the identity, with a mask of ones in the input's type (7-9) or bool (10-11)") {
+  const Tensor x = f32({3}, {1, -2, 3});
+  for (int64_t opset : {7, 10}) {
+    CAPTURE(opset);
+    auto s = open(one_node("Dropout", {any("X")}, {any("Y"), any("M", opset >= 10 ? kBool : kFloat)}, {{"ratio", attr_float(0.5f)}}, opset));
+    auto out = s->run({"X"}, {x});
+    CHECK(values(out[0]) == values(x));
+    CHECK(out[1].dtype() == (opset >= 10 ? DType::Bool : DType::Float32));
+    if (opset < 10) CHECK(values(out[1]) == std::vector<float>{1, 1, 1});
+    else CHECK(std::vector<uint8_t>(out[1].data<uint8_t>(), out[1].data<uint8_t>() + 3) == std::vector<uint8_t>{1, 1, 1});
+  }
+}
