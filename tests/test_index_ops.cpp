@@ -241,6 +241,11 @@ TEST_CASE("MatMulInteger against an int64 reference: zero points per row and col
   Tensor cw = w->run({"A", "B"}, {typed<uint8_t>(DType::UInt8, {1, k}, std::vector<uint8_t>(k, 255)),
                                   typed<int8_t>(DType::Int8, {k, 1}, std::vector<int8_t>(k, -128))})[0];
   CHECK(cw.data<int32_t>()[0] == static_cast<int32_t>(static_cast<uint32_t>(int64_t(255) * -128 * k)));
+  // K = 0: zeros, per-row zero points still one per row.
+  Tensor c0 = s->run({"A", "B", "AZ", "BZ"}, {typed<uint8_t>(DType::UInt8, {3, 0}, {}), typed<int8_t>(DType::Int8, {0, 2}, {}),
+                                              typed<uint8_t>(DType::UInt8, {3}, {1, 2, 3}), typed<int8_t>(DType::Int8, {}, {4})})[0];
+  CHECK(c0.shape() == Shape{3, 2});
+  CHECK(std::vector<int32_t>(c0.data<int32_t>(), c0.data<int32_t>() + 6) == std::vector<int32_t>(6, 0));
   auto [code, msg] = error_of([&] {
     s->run({"A", "B", "AZ", "BZ"}, {typed<uint8_t>(DType::UInt8, as, a), typed<int8_t>(DType::Int8, bs, b),
                                     typed<uint8_t>(DType::UInt8, {2}, {0, 0}), typed<int8_t>(DType::Int8, {4}, bzp)});

@@ -261,7 +261,13 @@ class MatMulInteger final : public OpKernel {
     Tensor& c = *ctx.outputs[0];
     const MatMulBatches mb(a.shape(), b.shape());
     const int64_t m = mb.m, k = mb.k, n = mb.n;
-    const int64_t a_mats = m * k ? a.numel() / (m * k) : 0, b_mats = k * n ? b.numel() / (k * n) : 0;
+    // Matrices each operand holds: the product of its batch dims (not numel / (m k), which K = 0 leaves undefined).
+    auto mats = [](const Shape& s) {
+      int64_t p = 1;
+      for (size_t d = 0; d + 2 < s.size(); ++d) p *= s[d];
+      return p;
+    };
+    const int64_t a_mats = mats(a.shape()), b_mats = mats(b.shape());
     if (azp && azp->numel() != 1 && azp->numel() != a_mats * m)
       ctx.error("a_zero_point must hold 1 value or one per row of A (" + std::to_string(a_mats * m) + "), it holds " + std::to_string(azp->numel()));
     if (bzp && bzp->numel() != 1 && bzp->numel() != b_mats * n)
