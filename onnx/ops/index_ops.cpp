@@ -80,6 +80,44 @@ void visit_scatter(DType t, Reduction r, F&& f) {
 
 // ---------------------------------------------------------------------------------------------
 
+// GatherElements and ScatterElements: indices of data's rank whose dims other than axis do not
+// exceed data's.
+void check_element_indices(const SymShape& data, const SymShape& idx, int64_t axis_attr, const InferContext& ctx) {
+  const int64_t rank = static_cast<int64_t>(data.size());
+  if (rank == 0) ctx.error("data must have rank >= 1");
+  if (static_cast<int64_t>(idx.size()) != rank)
+    ctx.error("indices have rank " + std::to_string(idx.size()) + " but data has rank " + std::to_string(rank));
+  const int64_t axis = normalize_axis(axis_attr, rank, ctx);
+  for (int64_t d = 0; d < rank; ++d)
+    if (d != axis && idx[d].known() && data[d].known() && idx[d].value > data[d].value)
+      ctx.error("indices dim " + std::to_string(d) + " (" + std::to_string(idx[d].value) + ") exceeds data's (" + std::to_string(data[d].value) + ")");
+}
+
+// Calls f(i, offset) for the elements i of indices in rows [r0, r1) of its last dim, with offset
+// the data element it addresses: i's position with the axis coordinate replaced by indices[i]
+// (already checked to lie in [-len, len)).
+template <class F>
+void for_each_element_target(const Shape& data, const Tensor& idx, int64_t axis, int64_t r0, int64_t r1, F&& f) {
+  const int64_t rank = static_cast<int64_t>(data.size()), axis_len = data[axis];
+  const std::vector<int64_t> stride = strides_of(data);
+  const Shape& is = idx.shape();
+  const int64_t inner = is.back();
+  for (int64_t r = r0; r < r1; ++r) {
+    // Offset into data of this row's position, leaving out the axis (its index varies).
+    int64_t base = 0, rem = r;
+    for (int64_t d = rank - 1; d-- > 0;) {
+      const int64_t p = rem % is[d];
+      rem /= is[d];
+      if (d != axis) base += p * stride[d];
+    }
+    for (int64_t j = 0; j < inner; ++j) {
+      int64_t v = idx.int_at(r * inner + j);
+      if (v < 0) v += axis_len;
+      f(r * inner + j, axis == rank - 1 ? base + v : base + j + v * stride[axis]);
+    }
+  }
+}
+
 // GatherElements (11, 13): output[p] = data[p with p[axis] replaced by indices[p]]; the output has
 // the indices' shape, whose dims other than axis may not exceed data's.
 class GatherElements final : public OpKernel {
@@ -90,17 +128,7 @@ class GatherElements final : public OpKernel {
     ctx.expect_type(1, {DType::Int32, DType::Int64});
     ctx.output(0).dtype = data.dtype;
     ctx.output(0).shape = idx.shape;
-    if (!data.shape || !idx.shape) return;
-    const int64_t rank = static_cast<int64_t>(data.shape->size());
-    if (rank == 0) ctx.error("data must have rank >= 1");
-    if (idx.shape->size() != data.shape->size())
-      ctx.error("indices have rank " + std::to_string(idx.shape->size()) + " but data has rank " + std::to_string(rank));
-    const int64_t axis = normalize_axis(axis_, rank, ctx);
-    for (int64_t d = 0; d < rank; ++d) {
-      const Dim &di = (*idx.shape)[d], &dd = (*data.shape)[d];
-      if (d != axis && di.known() && dd.known() && di.value > dd.value)
-        ctx.error("indices dim " + std::to_string(d) + " (" + std::to_string(di.value) + ") exceeds data's (" + std::to_string(dd.value) + ")");
-    }
+    if (data.shape && idx.shape) check_element_indices(*data.shape, *idx.shape, axis_, ctx);
   }
   void compute(ComputeContext& ctx) const override {
     const Tensor &data = *ctx.inputs[0], &idx = *ctx.inputs[1];
@@ -110,28 +138,12 @@ class GatherElements final : public OpKernel {
     const int64_t axis_len = data.shape()[axis];
     for (int64_t i = 0; i < idx.numel(); ++i) checked_index(idx, i, axis_len, ctx, "index");
     if (y.numel() == 0) return;
-    const std::vector<int64_t> dstride = strides_of(data.shape());
-    const Shape& is = idx.shape();
-    const int64_t inner = is.back(), rows = idx.numel() / inner;
+    const int64_t inner = idx.shape().back(), rows = idx.numel() / inner;
     visit_width(dtype_size(data.dtype()), [&]<class U>() {
       const U* src = static_cast<const U*>(data.raw());
       U* dst = static_cast<U*>(y.raw());
       ctx.parallel.for_range(rows, std::max<int64_t>(1, 16384 / inner), [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          // Offset into data of this row's position, leaving out the axis (its index varies).
-          int64_t base = 0, rem = r;
-          for (int64_t d = rank - 1; d-- > 0;) {
-            const int64_t p = rem % is[d];
-            rem /= is[d];
-            if (d != axis) base += p * dstride[d];
-          }
-          for (int64_t j = 0; j < inner; ++j) {
-            int64_t v = idx.int_at(r * inner + j);
-            if (v < 0) v += axis_len;
-            const int64_t off = axis == rank - 1 ? base + v : base + j + v * dstride[axis];
-            dst[r * inner + j] = src[off];
-          }
-        }
+        for_each_element_target(data.shape(), idx, axis, r0, r1, [&](int64_t i, int64_t off) { dst[i] = src[off]; });
       });
     });
   }
@@ -154,19 +166,8 @@ class ScatterElements final : public OpKernel {
     ctx.output(0).dtype = data.dtype;
     ctx.output(0).shape = data.shape;
     if (!data.shape || !idx.shape) return;
-    const int64_t rank = static_cast<int64_t>(data.shape->size());
-    if (rank == 0) ctx.error("data must have rank >= 1");
-    if (idx.shape->size() != data.shape->size())
-      ctx.error("indices have rank " + std::to_string(idx.shape->size()) + " but data has rank " + std::to_string(rank));
-    const int64_t axis = normalize_axis(axis_, rank, ctx);
-    for (int64_t d = 0; d < rank; ++d) {
-      const Dim &di = (*idx.shape)[d], &dd = (*data.shape)[d];
-      if (d != axis && di.known() && dd.known() && di.value > dd.value)
-        ctx.error("indices dim " + std::to_string(d) + " (" + std::to_string(di.value) + ") exceeds data's (" + std::to_string(dd.value) + ")");
-    }
-    if (upd.shape && !(upd.shape->size() == idx.shape->size() &&
-                       std::equal(upd.shape->begin(), upd.shape->end(), idx.shape->begin(),
-                                  [](const Dim& a, const Dim& b) { return !a.known() || !b.known() || a.value == b.value; })))
+    check_element_indices(*data.shape, *idx.shape, axis_, ctx);
+    if (upd.shape && !shapes_may_match(*upd.shape, *idx.shape))
       ctx.error("updates " + sym_shape_to_string(*upd.shape) + " must have the indices' shape " + sym_shape_to_string(*idx.shape));
   }
   void compute(ComputeContext& ctx) const override {
@@ -178,26 +179,11 @@ class ScatterElements final : public OpKernel {
     for (int64_t i = 0; i < idx.numel(); ++i) checked_index(idx, i, axis_len, ctx, "index");
     if (y.raw() != data.raw() && data.byte_size()) std::memcpy(y.raw(), data.raw(), data.byte_size());
     if (idx.numel() == 0) return;
-    const std::vector<int64_t> dstride = strides_of(data.shape());
-    const Shape& is = idx.shape();
-    const int64_t inner = is.back(), rows = idx.numel() / inner;
     visit_scatter(data.dtype(), reduction_, [&]<class T>() {
       const T* u = static_cast<const T*>(upd.raw());
       T* dst = static_cast<T*>(y.raw());
-      for (int64_t r = 0; r < rows; ++r) {
-        int64_t base = 0, rem = r;
-        for (int64_t d = rank - 1; d-- > 0;) {
-          const int64_t p = rem % is[d];
-          rem /= is[d];
-          if (d != axis) base += p * dstride[d];
-        }
-        for (int64_t j = 0; j < inner; ++j) {
-          int64_t v = idx.int_at(r * inner + j);
-          if (v < 0) v += axis_len;
-          const int64_t off = axis == rank - 1 ? base + v : base + j + v * dstride[axis];
-          reduce_into(dst[off], u[r * inner + j], reduction_);
-        }
-      }
+      for_each_element_target(data.shape(), idx, axis, 0, idx.numel() / idx.shape().back(),
+                              [&](int64_t i, int64_t off) { reduce_into(dst[off], u[i], reduction_); });
     });
   }
 
@@ -303,9 +289,7 @@ class ScatterND final : public OpKernel {
     if (k < 0 || !upd.shape) return;
     SymShape want(idx.shape->begin(), idx.shape->end() - 1);
     want.insert(want.end(), data.shape->begin() + k, data.shape->end());
-    if (!(upd.shape->size() == want.size() && std::equal(upd.shape->begin(), upd.shape->end(), want.begin(), [](const Dim& a, const Dim& b) {
-          return !a.known() || !b.known() || a.value == b.value;
-        })))
+    if (!shapes_may_match(*upd.shape, want))
       ctx.error("updates " + sym_shape_to_string(*upd.shape) + " must have shape " + sym_shape_to_string(want));
   }
   void compute(ComputeContext& ctx) const override {

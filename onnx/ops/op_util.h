@@ -71,6 +71,14 @@ std::optional<size_t> length_as_rank(const ValueType& v);
 // Maps axis in [-rank, rank) to [0, rank); `what` names it in the error.
 int64_t normalize_axis(int64_t axis, int64_t rank, const InferContext& ctx, const std::string& what = "axis");
 
+// True when two possibly symbolic shapes have the same rank and no pair of known dims differs.
+inline bool shapes_may_match(const SymShape& a, const SymShape& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t d = 0; d < a.size(); ++d)
+    if (a[d].known() && b[d].known() && a[d].value != b[d].value) return false;
+  return true;
+}
+
 // Numpy broadcasting of two possibly symbolic shapes; an error through ctx if incompatible.
 SymShape broadcast_sym(const SymShape& a, const SymShape& b, const InferContext& ctx);
 

@@ -356,9 +356,7 @@ class MaxUnpool final : public OpKernel {
     if (has_shape) ctx.expect_type(2, {DType::Int64});
     ctx.output(0).dtype = x.dtype;
     if (!x.shape) return;
-    if (idx.shape && !(idx.shape->size() == x.shape->size() && std::equal(idx.shape->begin(), idx.shape->end(), x.shape->begin(), [](const Dim& a, const Dim& b) {
-          return !a.known() || !b.known() || a.value == b.value;
-        })))
+    if (idx.shape && !shapes_may_match(*idx.shape, *x.shape))
       ctx.error("I " + sym_shape_to_string(*idx.shape) + " must have X's shape " + sym_shape_to_string(*x.shape));
     const SymShape inf = inferred(*x.shape, has_shape, [&](const std::string& m) { ctx.error(m); });
     if (!has_shape) {
