@@ -1,7 +1,8 @@
-// The index-driven ops (GatherElements, GatherND, ScatterElements, ScatterND, OneHot, NonZero),
-// DepthToSpace / SpaceToDepth, MaxUnpool, MatMulInteger and Dropout before opset 12: the cases
-// ONNX's conformance files leave out (reductions over repeated targets, bad indices, values known
-// only at run time, wrap-around, round trips), each against a plain reference written here.
+// The index-driven ops (GatherElements, GatherND, ScatterElements, ScatterND, OneHot, NonZero,
+// TopK), DepthToSpace / SpaceToDepth, MaxUnpool, MatMulInteger, Sum / Mean and Dropout before
+// opset 12: the cases ONNX's conformance files leave out (reductions over repeated targets, bad
+// indices, values known only at run time, wrap-around, ties, round trips), each against a plain
+// reference written here.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -265,4 +266,76 @@ TEST_CASE("Dropout before opset 12: the identity, with a mask of ones in the inp
     if (opset < 10) CHECK(values(out[1]) == std::vector<float>{1, 1, 1});
     else CHECK(std::vector<uint8_t>(out[1].data<uint8_t>(), out[1].data<uint8_t>() + 3) == std::vector<uint8_t>{1, 1, 1});
   }
+}
+
+TEST_CASE("TopK: largest and smallest, ties keep the lower index, NaN ranks highest, k known only at run time") {
+  auto s = open(one_node("TopK", {any("X"), any("K", kInt64)}, {any("V"), any("I", kInt64)}, {{"axis", attr_int(1)}}, 11));
+  // x [2, 5] along axis 1.
+  const Tensor x = f32({2, 5}, {3, 1, 3, NAN, 2, /**/ -1, 5, 5, 0, -7});
+  auto out = s->run({"X", "K"}, {x, i64({1}, {3})});
+  REQUIRE(out[0].shape() == Shape{2, 3});
+  const float* v = out[0].data<float>();
+  const int64_t* ix = out[1].data<int64_t>();
+  CHECK(std::isnan(v[0]));
+  CHECK(std::vector<float>{v[1], v[2], v[3], v[4], v[5]} == std::vector<float>{3, 3, 5, 5, 0});
+  CHECK(std::vector<int64_t>(ix, ix + 6) == std::vector<int64_t>{3, 0, 2, 1, 2, 3});
+  auto small = open(one_node("TopK", {any("X"), any("K", kInt64)}, {any("V"), any("I", kInt64)}, {{"largest", attr_int(0)}}, 11));
+  out = small->run({"X", "K"}, {x, i64({1}, {2})});
+  CHECK(values(out[0]) == std::vector<float>{1, 2, -7, -1});
+  CHECK(std::vector<int64_t>(out[1].data<int64_t>(), out[1].data<int64_t>() + 4) == std::vector<int64_t>{1, 4, 4, 0});
+  // Against a sort along axis 0 of a random [7, 3, 4] tensor, k = 7 (the whole axis).
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> small_ints(-3, 3);  // many ties
+  Tensor r = Tensor::allocate(DType::Float32, {7, 3, 4});
+  for (int64_t i = 0; i < r.numel(); ++i) r.data<float>()[i] = float(small_ints(rng));
+  auto s0 = open(one_node("TopK", {any("X"), any("K", kInt64)}, {any("V"), any("I", kInt64)}, {{"axis", attr_int(-3)}}, 11));
+  out = s0->run({"X", "K"}, {r, i64({1}, {7})});
+  bool ok = true;
+  for (int64_t i = 0; i < 12; ++i) {
+    std::vector<std::pair<float, int64_t>> line;
+    for (int64_t s = 0; s < 7; ++s) line.push_back({-r.data<float>()[s * 12 + i], s});
+    std::sort(line.begin(), line.end());
+    for (int64_t s = 0; s < 7; ++s)
+      ok = ok && out[0].data<float>()[s * 12 + i] == -line[s].first && out[1].data<int64_t>()[s * 12 + i] == line[s].second;
+  }
+  CHECK(ok);
+  auto [code, msg] = error_of([&] { s->run({"X", "K"}, {x, i64({1}, {6})}); });
+  CHECK(code == ErrorCode::RuntimeError);
+  CHECK(msg.find("k = 6 must lie in [0, 5]") != std::string::npos);
+  // Opset 1 takes k as an attribute; it is required.
+  auto s1 = open(one_node("TopK", {any("X")}, {any("V"), any("I", kInt64)}, {{"k", attr_int(1)}}, 9));
+  CHECK(values(s1->run({"X"}, {f32({1, 3}, {1, 9, 4})})[0]) == std::vector<float>{9});
+  auto [code2, msg2] = error_of([&] { open(one_node("TopK", {any("X")}, {any("V"), any("I", kInt64)}, {}, 9)); });
+  CHECK(code2 == ErrorCode::InvalidModel);
+  CHECK(msg2.find("the int attribute k is required") != std::string::npos);
+}
+
+TEST_CASE("Sum and Mean over several broadcast inputs, against float64") {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> n(0, 1);
+  auto rnd = [&](Shape sh) {
+    Tensor t = Tensor::allocate(DType::Float32, std::move(sh));
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = n(rng);
+    return t;
+  };
+  const Tensor a = rnd({2, 3}), b = rnd({3}), c = rnd({2, 1});
+  for (const char* op : {"Sum", "Mean"}) {
+    CAPTURE(op);
+    auto s = open(one_node(op, {any("A"), any("B"), any("C")}, {any("Y")}, {}, 13));
+    Tensor y = s->run({"A", "B", "C"}, {a, b, c})[0];
+    REQUIRE(y.shape() == Shape{2, 3});
+    double worst = 0;
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t j = 0; j < 3; ++j) {
+        double want = double(a.data<float>()[i * 3 + j]) + b.data<float>()[j] + c.data<float>()[i];
+        if (std::string(op) == "Mean") want /= 3;
+        worst = std::max(worst, std::fabs(y.data<float>()[i * 3 + j] - want));
+      }
+    CHECK(worst < 1e-6);
+    CHECK(values(open(one_node(op, {any("A")}, {any("Y")}, {}, 13))->run({"A"}, {a})[0]) == values(a));
+  }
+  // Mean and Sum are defined on floating-point types only.
+  auto [code, msg] = error_of([&] { open(one_node("Mean", {{"A", kInt32, {int64_t(2)}}}, {any("Y", kInt32)}, {}, 13)); });
+  CHECK(code == ErrorCode::NotImplemented);
+  CHECK(msg.find("the_Mean") != std::string::npos);
 }

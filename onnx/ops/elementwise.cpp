@@ -300,13 +300,16 @@ class PowOp final : public OpKernel {
   }
 };
 
-// Min / Max over 1..N inputs with broadcasting; NaN propagates.
-class MinMax final : public OpKernel {
+// Max, Min, Sum and Mean over 1..N inputs with broadcasting, folded left (each step broadcast to
+// the next shape, float16/bfloat16 rounded at every step as a chain of binary ops would be); Max
+// and Min propagate NaN; Mean is the sum divided by N once at the end.
+class Variadic final : public OpKernel {
  public:
-  explicit MinMax(bool is_max) : max_(is_max) {}
+  enum class Mode { Max, Min, Sum, Mean };
+  explicit Variadic(Mode mode) : mode_(mode) {}
   void infer(InferContext& ctx) const override {
     if (ctx.num_inputs() == 0) ctx.error("needs at least one input");
-    ctx.expect_type(0, kNumericTypes);
+    ctx.expect_type(0, mode_ == Mode::Max || mode_ == Mode::Min ? kNumericTypes : kFloatTypes);
     std::optional<SymShape> shape = ctx.input(0).shape;
     for (size_t i = 1; i < ctx.num_inputs(); ++i) {
       if (ctx.input(i).dtype != ctx.input(0).dtype) ctx.error("inputs have different element types");
@@ -320,13 +323,13 @@ class MinMax final : public OpKernel {
     Tensor& y = *ctx.outputs[0];
     visit_numeric(y.dtype(), [&]<class T>() {
       using C = kernels::compute_t<T>;
-      auto pick = [mx = max_](T x, T z) {
+      auto step = [mode = mode_](T x, T z) {
         const C u = C(x), v = C(z);
+        if (mode == Mode::Sum || mode == Mode::Mean) return T(static_cast<C>(u + v));
         if constexpr (std::is_floating_point_v<C>)
           if (u != u || v != v) return T(static_cast<C>(std::numeric_limits<C>::quiet_NaN()));
-        return (mx ? u >= v : u <= v) ? x : z;
+        return ((mode == Mode::Max) ? u >= v : u <= v) ? x : z;
       };
-      // Fold left: acc = pick(acc, input i), each step broadcast to the next shape.
       Tensor acc = *ctx.inputs[0];
       for (size_t i = 1; i < ctx.inputs.size(); ++i) {
         const Tensor& b = *ctx.inputs[i];
@@ -334,16 +337,23 @@ class MinMax final : public OpKernel {
         Shape out_shape;
         kernels::broadcast_shapes(acc.shape(), b.shape(), out_shape);
         Tensor next = Tensor::allocate(y.dtype(), out_shape);
-        kernels::broadcast_map(acc.data<T>(), b.data<T>(), next.data<T>(), plan, 0, plan.outer, pick);
+        kernels::broadcast_map(acc.data<T>(), b.data<T>(), next.data<T>(), plan, 0, plan.outer, step);
         acc = std::move(next);
       }
-      if (acc.numel() != y.numel()) ctx.error("internal: Min/Max result shape");
+      if (acc.numel() != y.numel()) ctx.error("internal: the result has another shape than inferred");
+      const C n = C(ctx.inputs.size());
+      if constexpr (std::is_floating_point_v<C>) {
+        if (mode_ == Mode::Mean) {
+          for (int64_t i = 0; i < acc.numel(); ++i) y.data<T>()[i] = T(static_cast<C>(C(acc.data<T>()[i]) / n));
+          return;
+        }
+      }
       std::copy(acc.data<T>(), acc.data<T>() + acc.numel(), y.data<T>());
     });
   }
 
  private:
-  bool max_;
+  Mode mode_;
 };
 
 // Where(condition, X, Y) with three-way broadcasting.
@@ -643,8 +653,11 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("", "Xor", 7, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<LogicOp>(Logic::Xor); });
   r.add("", "Not", 1, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<NotOp>(); });
   r.add("", "Pow", 7, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<PowOp>(); });
-  r.add("", "Max", 8, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<MinMax>(true); });
-  r.add("", "Min", 8, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<MinMax>(false); });
+  using V = Variadic;
+  r.add("", "Max", 8, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<V>(V::Mode::Max); });
+  r.add("", "Min", 8, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<V>(V::Mode::Min); });
+  r.add("", "Sum", 8, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<V>(V::Mode::Sum); });
+  r.add("", "Mean", 8, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<V>(V::Mode::Mean); });
   r.add("", "Where", 9, kMaxDefaultOpset, [](const Node&, int64_t) -> std::unique_ptr<OpKernel> { return std::make_unique<WhereOp>(); });
   r.add("", "LeakyRelu", 6, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
     return std::make_unique<F>(leaky_relu_fn, nullptr, std::vector<double>{n.attr_float("alpha", 0.01f)});

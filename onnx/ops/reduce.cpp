@@ -1,6 +1,6 @@
 // Reductions: ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceSumSquare, ReduceL1,
 // ReduceL2, ReduceLogSum, ReduceLogSumExp (axes as an attribute, or as an input from opset 13 for
-// ReduceSum and 18 for the others; keepdims; noop_with_empty_axes), and ArgMax / ArgMin.
+// ReduceSum and 18 for the others; keepdims; noop_with_empty_axes), ArgMax / ArgMin, and TopK.
 // Floating-point sums accumulate in double, so a mean over a long axis keeps float32 precision.
 #include <algorithm>
 #include <array>
@@ -260,6 +260,88 @@ class ArgReduce final : public OpKernel {
   bool keepdims_, last_;
 };
 
+// TopK (1: k an attribute; 10: k an input; 11: largest, sorted, negative axis): the k largest (or
+// smallest) values along an axis and their int64 indices, in order; equal values keep the lower
+// index first, and NaN ranks above every number (as numpy's sort places it). sorted=0 allows any
+// order; the sorted one is returned.
+class TopK final : public OpKernel {
+ public:
+  TopK(int64_t axis, bool largest, std::optional<int64_t> k_attr) : axis_(axis), largest_(largest), k_attr_(k_attr) {}
+  int64_t k_of(const Tensor* k_input, int64_t len, const InferContext* ictx, const ComputeContext* cctx) const {
+    auto error = [&](const std::string& m) {
+      if (ictx) ictx->error(m);
+      cctx->error(m);
+    };
+    int64_t k = 0;
+    if (k_attr_) {
+      k = *k_attr_;
+    } else {
+      if (k_input->numel() != 1) error("K must hold exactly one value, it holds " + std::to_string(k_input->numel()));
+      k = k_input->int_at(0);
+    }
+    if (k < 0 || (len >= 0 && k > len)) error("k = " + std::to_string(k) + " must lie in [0, " + std::to_string(len) + "], the axis size");
+    return k;
+  }
+  void infer(InferContext& ctx) const override {
+    const ValueType& x = ctx.input(0);
+    ctx.expect_type(0, kNumericTypes);
+    if (!k_attr_) ctx.expect_type(1, {DType::Int64});
+    ctx.output(0).dtype = x.dtype;
+    if (ctx.num_outputs() > 1) ctx.output(1).dtype = DType::Int64;
+    if (!x.shape) return;
+    const int64_t axis = normalize_axis(axis_, static_cast<int64_t>(x.shape->size()), ctx);
+    const Dim& len = (*x.shape)[axis];
+    SymShape out = *x.shape;
+    const Tensor* k_input = k_attr_ ? nullptr : ctx.input(1).value;
+    out[axis] = k_attr_ || k_input ? Dim::of(k_of(k_input, len.known() ? len.value : -1, &ctx, nullptr)) : Dim();
+    for (size_t o = 0; o < ctx.num_outputs(); ++o) ctx.output(o).shape = out;
+  }
+  void compute(ComputeContext& ctx) const override {
+    const Tensor& x = *ctx.inputs[0];
+    const int64_t rank = static_cast<int64_t>(x.rank()), axis = axis_ < 0 ? axis_ + rank : axis_;
+    const int64_t len = x.shape()[axis];
+    const int64_t k = k_of(k_attr_ ? nullptr : ctx.inputs[1], len, nullptr, &ctx);
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < axis; ++d) outer *= x.shape()[d];
+    for (int64_t d = axis + 1; d < rank; ++d) inner *= x.shape()[d];
+    Tensor* values = ctx.outputs[0];
+    Tensor* indices = ctx.outputs.size() > 1 ? ctx.outputs[1] : nullptr;
+    if (k == 0 || outer * inner == 0) return;
+    visit_numeric(x.dtype(), [&]<class T>() {
+      using C = kernels::compute_t<T>;
+      const T* in = x.data<T>();
+      // a before b: higher (lower) value first, NaN highest, then the lower index.
+      auto before = [largest = largest_](const std::pair<C, int64_t>& a, const std::pair<C, int64_t>& b) {
+        const bool an = a.first != a.first, bn = b.first != b.first;
+        if (an || bn) {
+          if (an && bn) return a.second < b.second;
+          return largest ? an : bn;
+        }
+        if (a.first != b.first) return largest ? a.first > b.first : a.first < b.first;
+        return a.second < b.second;
+      };
+      ctx.parallel.for_range(outer * inner, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, len)), [&](int64_t l0, int64_t l1) {
+        std::vector<std::pair<C, int64_t>> line(static_cast<size_t>(len));
+        for (int64_t l = l0; l < l1; ++l) {
+          const int64_t o = l / inner, i = l % inner;
+          for (int64_t s = 0; s < len; ++s) line[s] = {C(in[(o * len + s) * inner + i]), s};
+          std::partial_sort(line.begin(), line.begin() + k, line.end(), before);
+          for (int64_t s = 0; s < k; ++s) {
+            const int64_t at = (o * k + s) * inner + i;
+            values->data<T>()[at] = in[(o * len + line[s].second) * inner + i];
+            if (indices) indices->data<int64_t>()[at] = line[s].second;
+          }
+        }
+      });
+    });
+  }
+
+ private:
+  int64_t axis_;
+  bool largest_;
+  std::optional<int64_t> k_attr_;
+};
+
 template <ReduceMode M>
 std::unique_ptr<OpKernel> make_reduce(const Node& n, bool axes_input) {
   return std::make_unique<Reduce>(M, axes_input, n.attr_ints("axes"), n.attr_int("keepdims", 1) != 0,
@@ -284,6 +366,17 @@ void register_reduce_ops(OpRegistry& r) {
   NORMRT_REDUCE("ReduceLogSum", LogSum)
   NORMRT_REDUCE("ReduceLogSumExp", LogSumExp)
 #undef NORMRT_REDUCE
+  r.add("", "TopK", 1, 9, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    const Attribute* k = n.attributes.count("k") ? &n.attributes.at("k") : nullptr;
+    if (!k || k->kind != Attribute::Kind::Int) fail(ErrorCode::InvalidModel, n.label() + ": the int attribute k is required");
+    return std::make_unique<TopK>(n.attr_int("axis", -1), true, k->i);
+  });
+  r.add("", "TopK", 10, 10, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<TopK>(n.attr_int("axis", -1), true, std::nullopt);
+  });
+  r.add("", "TopK", 11, kMaxDefaultOpset, [](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
+    return std::make_unique<TopK>(n.attr_int("axis", -1), n.attr_int("largest", 1) != 0, std::nullopt);
+  });
   for (bool is_max : {true, false})
     r.add("", is_max ? "ArgMax" : "ArgMin", 1, kMaxDefaultOpset,
           is_max ? +[](const Node& n, int64_t) -> std::unique_ptr<OpKernel> {
