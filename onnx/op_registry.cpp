@@ -24,6 +24,7 @@ const OpRegistry& OpRegistry::builtin() {
     register_resize_ops(r);
     register_einsum_ops(r);
     register_index_ops(r);
+    register_quantize_ops(r);
     return r;
   }();
   return registry;

@@ -56,5 +56,6 @@ void register_pool_ops(OpRegistry& r);
 void register_resize_ops(OpRegistry& r);
 void register_einsum_ops(OpRegistry& r);
 void register_index_ops(OpRegistry& r);
+void register_quantize_ops(OpRegistry& r);
 
 }  // namespace normrt::onnx

@@ -339,3 +339,71 @@ TEST_CASE("Sum and Mean over several broadcast inputs, against float64") {
   CHECK(code == ErrorCode::NotImplemented);
   CHECK(msg.find("the_Mean") != std::string::npos);
 }
+
+TEST_CASE("QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear: ties to even, saturation, per axis, and a quantized MatMul") {
+  // Per tensor, uint8 with zero point 10: 2.5 -> 2 (ties to even) + 10, 3.5 -> 4 + 10, saturation
+  // both ways, NaN -> 0.
+  auto q = open(one_node("QuantizeLinear", {any("X"), any("S"), any("Z", kUInt8)}, {any("Y", kUInt8)}, {}, 13));
+  Tensor y = q->run({"X", "S", "Z"}, {f32({5}, {2.5f, 3.5f, 1e6f, -1e6f, NAN}), f32({}, {1}), typed<uint8_t>(DType::UInt8, {}, {10})})[0];
+  CHECK(std::vector<uint8_t>(y.data<uint8_t>(), y.data<uint8_t>() + 5) == std::vector<uint8_t>{12, 14, 255, 0, 0});
+  // Per axis 1 of [2, 3], int8 (1 / 2 = 0.5 rounds to 0).
+  auto qa = open(one_node("QuantizeLinear", {any("X"), any("S"), any("Z", kInt8)}, {any("Y", kInt8)}, {{"axis", attr_int(1)}}, 13));
+  y = qa->run({"X", "S", "Z"}, {f32({2, 3}, {1, 1, 1, -300, 300, 0}), f32({3}, {0.5f, 1, 2}), typed<int8_t>(DType::Int8, {3}, {0, -1, 1})})[0];
+  CHECK(std::vector<int8_t>(y.data<int8_t>(), y.data<int8_t>() + 6) == std::vector<int8_t>{2, 0, 1, -128, 127, 1});
+  auto [code, msg] = error_of([&] { qa->run({"X", "S", "Z"}, {f32({2, 3}, {1, 1, 1, 1, 1, 1}), f32({2}, {1, 1}), typed<int8_t>(DType::Int8, {2}, {0, 0})}); });
+  CHECK(code == ErrorCode::RuntimeError);
+  CHECK(msg.find("one value per element of axis 1 (3)") != std::string::npos);
+  auto dq = open(one_node("DequantizeLinear", {any("X", kInt8), any("S"), any("Z", kInt8)}, {any("Y")}, {{"axis", attr_int(0)}}, 13));
+  y = dq->run({"X", "S", "Z"}, {typed<int8_t>(DType::Int8, {2, 2}, {-128, 127, 5, 6}), f32({2}, {0.5f, 2}), typed<int8_t>(DType::Int8, {2}, {1, 5})})[0];
+  CHECK(values(y) == std::vector<float>{-64.5f, 63, 0, 2});
+  auto [code2, msg2] = error_of([&] {
+    open(one_node("DequantizeLinear", {any("X", kInt8), any("S")}, {any("Y")}, {{"block_size", attr_int(32)}}, 21));
+  });
+  CHECK(code2 == ErrorCode::NotImplemented);
+  CHECK(msg2.find("block_size") != std::string::npos);
+
+  // ONNX's documented example: scale 5/255, zero point 153.
+  auto dyn = open(one_node("DynamicQuantizeLinear", {any("X")}, {any("Y", kUInt8), any("S"), any("Z", kUInt8)}, {}, 11));
+  auto out = dyn->run({"X"}, {f32({6}, {0, 2, -3, -2.5f, 1.34f, 0.5f})});
+  CHECK(std::vector<uint8_t>(out[0].data<uint8_t>(), out[0].data<uint8_t>() + 6) == std::vector<uint8_t>{153, 255, 0, 26, 221, 179});
+  CHECK(out[1].data<float>()[0] == doctest::Approx(5.0 / 255).epsilon(1e-6));
+  CHECK(out[2].data<uint8_t>()[0] == 153);
+
+  // The graph ONNX Runtime's dynamic quantization writes for X [4, 16] x W [16, 8]: X quantized at
+  // run time, W (uint8, zero point 128) as a constant, the int32 product scaled back to float.
+  std::mt19937 rng(17);
+  std::normal_distribution<float> nd(0, 1);
+  Tensor x = Tensor::allocate(DType::Float32, {4, 16}), w = Tensor::allocate(DType::Float32, {16, 8});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = nd(rng);
+  float wmax = 0;
+  for (int64_t i = 0; i < w.numel(); ++i) wmax = std::max(wmax, std::fabs(w.data<float>()[i] = nd(rng)));
+  const float w_scale = wmax / 127;
+  onnx::ModelSpec m;
+  m.opsets = {{"", 13}};
+  m.inputs = {any("X")};
+  m.outputs = {any("Y")};
+  onnx::TensorSpec wq{"Wq", kUInt8, {16, 8}, {}}, wz{"Wz", kUInt8, {}, {}}, ws{"Ws", kFloat, {}, {}};
+  for (int64_t i = 0; i < w.numel(); ++i) wq.raw_data.push_back(char(uint8_t(std::lround(w.data<float>()[i] / w_scale) + 128)));
+  wz.raw_data = std::string(1, char(128));
+  ws.float_data = {w_scale};
+  m.initializers = {wq, wz, ws};
+  m.nodes = {{"DynamicQuantizeLinear", {"X"}, {"Xq", "Xs", "Xz"}, {}, "dql"},
+             {"MatMulInteger", {"Xq", "Wq", "Xz", "Wz"}, {"P"}, {}, "mmi"},
+             {"Cast", {"P"}, {"Pf"}, {{"to", attr_int(kFloat)}}, "cast"},
+             {"Mul", {"Xs", "Ws"}, {"S"}, {}, "scales"},
+             {"Mul", {"Pf", "S"}, {"Y"}, {}, "rescale"}};
+  Tensor yq = open(m)->run({"X"}, {x})[0];
+  REQUIRE(yq.shape() == Shape{4, 8});
+  double worst = 0, xmax = 0;
+  for (int64_t i = 0; i < x.numel(); ++i) xmax = std::max(xmax, double(std::fabs(x.data<float>()[i])));
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t j = 0; j < 8; ++j) {
+      double want = 0;
+      for (int64_t k = 0; k < 16; ++k) want += double(x.data<float>()[i * 16 + k]) * w.data<float>()[k * 8 + j];
+      worst = std::max(worst, std::fabs(yq.data<float>()[i * 8 + j] - want));
+    }
+  // Each of the 16 terms is off by at most half a step of X's scale times |w| plus half of W's times |x|.
+  const double bound = 16 * (0.5 * (2 * xmax / 255) * wmax + 0.5 * w_scale * xmax) * 1.01;
+  CHECK(worst < bound);
+  CHECK(worst > 0);  // quantized: not the float product
+}
