@@ -29,19 +29,6 @@ int64_t checked_index(const Tensor& idx, int64_t i, int64_t axis_len, const Comp
   return v < 0 ? v + axis_len : v;
 }
 
-// Calls f.template operator()<U>() with an unsigned integer type of the element width: the ops
-// that only move elements copy them through it.
-template <class F>
-void visit_width(size_t width, F&& f) {
-  switch (width) {
-    case 1: return f.template operator()<uint8_t>();
-    case 2: return f.template operator()<uint16_t>();
-    case 4: return f.template operator()<uint32_t>();
-    case 8: return f.template operator()<uint64_t>();
-    default: fail(ErrorCode::NotImplemented, "elements of " + std::to_string(width) + " bytes cannot be moved here");
-  }
-}
-
 // The scatter reductions (ScatterElements and ScatterND opset 16 adds add and mul, 18 max and min).
 enum class Reduction { None, Add, Mul, Max, Min };
 

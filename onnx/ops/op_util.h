@@ -47,6 +47,19 @@ decltype(auto) visit_float(DType t, F&& f) {
   }
 }
 
+// Calls f.template operator()<U>() with the unsigned integer type of an element's width: for the
+// ops that only move elements, whatever their type.
+template <class F>
+void visit_width(size_t width, F&& f) {
+  switch (width) {
+    case 1: return f.template operator()<uint8_t>();
+    case 2: return f.template operator()<uint16_t>();
+    case 4: return f.template operator()<uint32_t>();
+    case 8: return f.template operator()<uint64_t>();
+    default: fail(ErrorCode::NotImplemented, "elements of " + std::to_string(width) + " bytes cannot be moved here");
+  }
+}
+
 constexpr std::initializer_list<DType> kFloatTypes = {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16};
 constexpr std::initializer_list<DType> kNumericTypes = {
     DType::Float32, DType::Float64, DType::Float16, DType::BFloat16, DType::Int8,  DType::UInt8,

@@ -435,14 +435,10 @@ class Expand final : public OpKernel {
     const kernels::BroadcastPlan plan = kernels::make_broadcast_plan(x.shape(), y.shape());
     const size_t width = dtype_size(x.dtype());
     // The element type only matters for its size: copy through same-width integers.
-    auto run = [&]<class T>() {
+    visit_width(width, [&]<class T>() {
       kernels::broadcast_map(static_cast<const T*>(x.raw()), static_cast<const T*>(y.raw()), static_cast<T*>(y.raw()), plan, 0, plan.outer,
                              [](T a, T) { return a; });
-    };
-    if (width == 1) run.template operator()<uint8_t>();
-    else if (width == 2) run.template operator()<uint16_t>();
-    else if (width == 4) run.template operator()<uint32_t>();
-    else run.template operator()<uint64_t>();
+    });
   }
 };
 
@@ -682,7 +678,7 @@ class SpaceDepth final : public OpKernel {
     const size_t width = dtype_size(x.dtype());
     const char* src = static_cast<const char*>(x.raw());
     char* dst = static_cast<char*>(y.raw());
-    auto run = [&]<class U>() {
+    visit_width(width, [&]<class U>() {
       const U* in = reinterpret_cast<const U*>(src);
       U* out = reinterpret_cast<U*>(dst);
       if (kind_ == Kind::SpaceToDepth) {
@@ -717,11 +713,7 @@ class SpaceDepth final : public OpKernel {
             }
         }
       });
-    };
-    if (width == 1) run.template operator()<uint8_t>();
-    else if (width == 2) run.template operator()<uint16_t>();
-    else if (width == 4) run.template operator()<uint32_t>();
-    else run.template operator()<uint64_t>();
+    });
   }
 
  private:
