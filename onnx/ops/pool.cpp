@@ -396,6 +396,7 @@ class MaxUnpool final : public OpKernel {
     for (int64_t i = 0; i < idx.numel(); ++i)
       if (pos[i] < 0 || pos[i] >= total)
         ctx.error("index " + std::to_string(pos[i]) + " is outside the unpooled tensor " + sym_shape_to_string(to_sym(inf)) + " (" + std::to_string(total) + " elements)");
+    if (y.numel() == 0) return;  // (an empty tensor's storage may be null, which memset must not get)
     std::memset(y.raw(), 0, y.byte_size());
     const size_t width = dtype_size(x.dtype());
     const char* src = static_cast<const char*>(x.raw());
