@@ -47,11 +47,25 @@ BroadcastPlan make_broadcast_plan(const std::vector<int64_t>& a, const std::vect
 
 enum class BinaryOp { Add, Sub, Mul, Div };
 
+// x op y for an integer type, wrapping modulo 2^bits as the hardware does: done in an unsigned
+// type at least as wide as unsigned int, since signed overflow is undefined in C++ and so is the
+// product of two uint16 once promoted to int.
+template <class C, class Op> inline C wrapping(C x, C y, Op op) {
+  using U = std::conditional_t<(sizeof(C) < sizeof(unsigned)), unsigned, std::make_unsigned_t<C>>;
+  return static_cast<C>(op(static_cast<U>(x), static_cast<U>(y)));
+}
+
 template <class C> inline C apply_binary(BinaryOp op, C x, C y) {
   switch (op) {
-    case BinaryOp::Add: return x + y;
-    case BinaryOp::Sub: return x - y;
-    case BinaryOp::Mul: return x * y;
+    case BinaryOp::Add:
+      if constexpr (std::is_integral_v<C>) return wrapping(x, y, [](auto a, auto b) { return a + b; });
+      else return x + y;
+    case BinaryOp::Sub:
+      if constexpr (std::is_integral_v<C>) return wrapping(x, y, [](auto a, auto b) { return a - b; });
+      else return x - y;
+    case BinaryOp::Mul:
+      if constexpr (std::is_integral_v<C>) return wrapping(x, y, [](auto a, auto b) { return a * b; });
+      else return x * y;
     case BinaryOp::Div:
       if constexpr (std::is_integral_v<C>) {
         // Integer division truncates (as ONNX's reference); division by zero, undefined in C++,

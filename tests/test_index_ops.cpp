@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "runtime/session.h"
@@ -406,4 +407,21 @@ TEST_CASE("QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear: ties to even
   const double bound = 16 * (0.5 * (2 * xmax / 255) * wmax + 0.5 * w_scale * xmax) * 1.01;
   CHECK(worst < bound);
   CHECK(worst > 0);  // quantized: not the float product
+}
+
+TEST_CASE("Integer Add, Mul and scatter reductions wrap modulo 2^bits, without undefined behaviour") {
+  const int32_t big = std::numeric_limits<int32_t>::max();
+  auto add = open(one_node("Add", {any("A", kInt32), any("B", kInt32)}, {any("C", kInt32)}, {}, 14));
+  Tensor c = add->run({"A", "B"}, {typed<int32_t>(DType::Int32, {2}, {big, -big}), typed<int32_t>(DType::Int32, {2}, {1, -2})})[0];
+  CHECK(c.data<int32_t>()[0] == std::numeric_limits<int32_t>::min());
+  CHECK(c.data<int32_t>()[1] == big);
+  // uint16 x uint16 is computed in int after promotion in C++, where 65535 * 65535 overflows.
+  auto mul = open(one_node("Mul", {any("A", 4), any("B", 4)}, {any("C", 4)}, {}, 14));
+  Tensor m = mul->run({"A", "B"}, {typed<uint16_t>(DType::UInt16, {1}, {65535}), typed<uint16_t>(DType::UInt16, {1}, {65535})})[0];
+  CHECK(m.data<uint16_t>()[0] == 1);
+  auto sc = open(one_node("ScatterElements", {any("D", kInt64), any("I", kInt64), any("U", kInt64)}, {any("Y", kInt64)},
+                          {{"reduction", string_attribute("add")}}, 16));
+  const int64_t top = std::numeric_limits<int64_t>::max();
+  Tensor y = sc->run({"D", "I", "U"}, {typed<int64_t>(DType::Int64, {1}, {top}), i64({2}, {0, 0}), typed<int64_t>(DType::Int64, {2}, {1, 1})})[0];
+  CHECK(y.data<int64_t>()[0] == std::numeric_limits<int64_t>::min() + 1);
 }

@@ -49,8 +49,8 @@ void reduce_into(T& dst, T src, Reduction r) {
   const C a = C(dst), b = C(src);
   switch (r) {
     case Reduction::None: dst = src; return;
-    case Reduction::Add: dst = T(C(a + b)); return;
-    case Reduction::Mul: dst = T(C(a * b)); return;
+    case Reduction::Add: dst = T(kernels::apply_binary(kernels::BinaryOp::Add, a, b)); return;  // integers wrap
+    case Reduction::Mul: dst = T(kernels::apply_binary(kernels::BinaryOp::Mul, a, b)); return;
     case Reduction::Max: dst = T(std::max(a, b)); return;
     case Reduction::Min: dst = T(std::min(a, b)); return;
   }
