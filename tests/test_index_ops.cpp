@@ -409,7 +409,7 @@ TEST_CASE("QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear: ties to even
   CHECK(worst > 0);  // quantized: not the float product
 }
 
-TEST_CASE("Integer Add, Mul and scatter reductions wrap modulo 2^bits, without undefined behaviour") {
+TEST_CASE("Integer Add, Mul, CumSum and scatter reductions wrap modulo 2^bits, without undefined behaviour") {
   const int32_t big = std::numeric_limits<int32_t>::max();
   auto add = open(one_node("Add", {any("A", kInt32), any("B", kInt32)}, {any("C", kInt32)}, {}, 14));
   Tensor c = add->run({"A", "B"}, {typed<int32_t>(DType::Int32, {2}, {big, -big}), typed<int32_t>(DType::Int32, {2}, {1, -2})})[0];
@@ -424,4 +424,7 @@ TEST_CASE("Integer Add, Mul and scatter reductions wrap modulo 2^bits, without u
   const int64_t top = std::numeric_limits<int64_t>::max();
   Tensor y = sc->run({"D", "I", "U"}, {typed<int64_t>(DType::Int64, {1}, {top}), i64({2}, {0, 0}), typed<int64_t>(DType::Int64, {2}, {1, 1})})[0];
   CHECK(y.data<int64_t>()[0] == std::numeric_limits<int64_t>::min() + 1);
+  auto cs = open(one_node("CumSum", {any("X", kInt32), any("A", kInt64)}, {any("Y", kInt32)}, {}, 14));
+  Tensor z = cs->run({"X", "A"}, {typed<int32_t>(DType::Int32, {2}, {big, 2}), i64({}, {0})})[0];
+  CHECK(z.data<int32_t>()[1] == std::numeric_limits<int32_t>::min() + 1);
 }

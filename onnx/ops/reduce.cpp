@@ -145,15 +145,9 @@ class Reduce final : public OpKernel {
  private:
   // Integer sums, products and negations wrap (two's complement) instead of being undefined.
   template <class Acc>
-  static Acc wrap_add(Acc a, Acc b) {
-    if constexpr (std::is_integral_v<Acc>) return Acc(std::make_unsigned_t<Acc>(a) + std::make_unsigned_t<Acc>(b));
-    else return a + b;
-  }
+  static Acc wrap_add(Acc a, Acc b) { return kernels::apply_binary(kernels::BinaryOp::Add, a, b); }
   template <class Acc>
-  static Acc wrap_mul(Acc a, Acc b) {
-    if constexpr (std::is_integral_v<Acc>) return Acc(std::make_unsigned_t<Acc>(a) * std::make_unsigned_t<Acc>(b));
-    else return a * b;
-  }
+  static Acc wrap_mul(Acc a, Acc b) { return kernels::apply_binary(kernels::BinaryOp::Mul, a, b); }
 
   template <class T, class C, class Acc>
   Acc reduce_one(const T* in, const ReducePlan& p, int64_t base) const {

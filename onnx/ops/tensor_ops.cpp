@@ -620,9 +620,9 @@ class CumSum final : public OpKernel {
             const C v = C(x.data<T>()[off]);
             if (exclusive_) {
               y.data<T>()[off] = T(acc);
-              acc = static_cast<C>(acc + v);
+              acc = kernels::apply_binary(kernels::BinaryOp::Add, acc, v);  // integers wrap
             } else {
-              acc = static_cast<C>(acc + v);
+              acc = kernels::apply_binary(kernels::BinaryOp::Add, acc, v);  // integers wrap
               y.data<T>()[off] = T(acc);
             }
           }
