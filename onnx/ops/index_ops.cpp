@@ -65,6 +65,12 @@ void visit_scatter(DType t, Reduction r, F&& f) {
   else visit_numeric(t, std::forward<F>(f));
 }
 
+// ScatterElements and ScatterND: updates of data's element type, and a reduction only over numbers.
+void check_scatter_types(const ValueType& data, const ValueType& upd, Reduction r, const InferContext& ctx) {
+  if (upd.dtype != data.dtype) ctx.error("updates have element type " + dtype_name(upd.dtype) + " but data has " + dtype_name(data.dtype));
+  if (r != Reduction::None && data.dtype == DType::Bool) ctx.unsupported("a reduction over bool elements");
+}
+
 // ---------------------------------------------------------------------------------------------
 
 // GatherElements and ScatterElements: indices of data's rank whose dims other than axis do not
@@ -148,8 +154,7 @@ class ScatterElements final : public OpKernel {
   void infer(InferContext& ctx) const override {
     const ValueType &data = ctx.input(0), &idx = ctx.input(1), &upd = ctx.input(2);
     ctx.expect_type(1, {DType::Int32, DType::Int64});
-    if (upd.dtype != data.dtype) ctx.error("updates have element type " + dtype_name(upd.dtype) + " but data has " + dtype_name(data.dtype));
-    if (reduction_ != Reduction::None && data.dtype == DType::Bool) ctx.unsupported("a reduction over bool elements");
+    check_scatter_types(data, upd, reduction_, ctx);
     ctx.output(0).dtype = data.dtype;
     ctx.output(0).shape = data.shape;
     if (!data.shape || !idx.shape) return;
@@ -267,8 +272,7 @@ class ScatterND final : public OpKernel {
   void infer(InferContext& ctx) const override {
     const ValueType &data = ctx.input(0), &idx = ctx.input(1), &upd = ctx.input(2);
     ctx.expect_type(1, {DType::Int64});
-    if (upd.dtype != data.dtype) ctx.error("updates have element type " + dtype_name(upd.dtype) + " but data has " + dtype_name(data.dtype));
-    if (reduction_ != Reduction::None && data.dtype == DType::Bool) ctx.unsupported("a reduction over bool elements");
+    check_scatter_types(data, upd, reduction_, ctx);
     ctx.output(0).dtype = data.dtype;
     ctx.output(0).shape = data.shape;
     if (!data.shape || !idx.shape) return;
@@ -336,21 +340,17 @@ class OneHot final : public OpKernel {
     const int64_t depth = y.shape()[axis];
     int64_t inner = 1;
     for (int64_t d = axis + 1; d < rank; ++d) inner *= y.shape()[d];
-    const bool float_idx = idx.dtype() == DType::Float32 || idx.dtype() == DType::Float64 || idx.dtype() == DType::Float16 ||
-                           idx.dtype() == DType::BFloat16;
     visit_width(dtype_size(values.dtype()), [&]<class U>() {
       const U off = static_cast<const U*>(values.raw())[0], on = static_cast<const U*>(values.raw())[1];
       U* out = static_cast<U*>(y.raw());
       std::fill(out, out + y.numel(), off);
       for (int64_t i = 0; i < idx.numel(); ++i) {
-        int64_t v;
-        if (float_idx) {
-          const double d = idx.double_at(i);
-          if (!(std::fabs(d) < double(depth) + 1)) continue;  // NaN, infinite or far outside: no position
-          v = static_cast<int64_t>(d);
-        } else {
-          v = idx.dtype() == DType::UInt64 ? static_cast<int64_t>(std::min<uint64_t>(idx.data<uint64_t>()[i], uint64_t(depth))) : idx.int_at(i);
-        }
+        // Every index type read as double: exact for any integer within reach of a real depth (an
+        // output that large could not be allocated), and NaN, infinities and indices far outside
+        // (int64 or uint64 beyond 2^53 included) fail the range test without an overflowing cast.
+        const double d = idx.double_at(i);
+        if (!(std::fabs(d) < double(depth) + 1)) continue;
+        int64_t v = static_cast<int64_t>(d);
         if (v < 0 && negative_) v += depth;
         if (v < 0 || v >= depth) continue;
         const int64_t o = i / inner, in = i % inner;
@@ -428,8 +428,7 @@ class NonZero final : public OpKernel {
   void compute(ComputeContext& ctx) const override {
     const Tensor& x = *ctx.inputs[0];
     Tensor& y = *ctx.outputs[0];
-    if (y.shape()[1] != count(x)) ctx.error("internal: the output was sized for another count of non-zero elements");
-    fill(x, y);
+    fill(x, y);  // sized by infer(), which counted these same values at this run
   }
 };
 

@@ -230,8 +230,9 @@ class MatMul final : public OpKernel {
 // MatMulInteger (10): int32 C = (A - a_zero_point) x (B - b_zero_point) for int8/uint8 A and B,
 // with MatMul's broadcasting. a_zero_point is a scalar or one value per row of A (shape [M] for a
 // 2-D A, [..., M, 1] otherwise); b_zero_point a scalar or one per column of B ([N], [..., 1, N]).
-// Each B, less its zero points, is widened once to int16 (|b - zp| <= 255); rows accumulate in
-// int32 over k, a loop of multiply-adds over N the compiler vectorizes.
+// B, less its zero points, is widened to int16 (|b - zp| <= 255), once at session creation when
+// it is a constant; rows accumulate in int32 over k, a loop of multiply-adds over N the compiler
+// vectorizes.
 class MatMulInteger final : public OpKernel {
  public:
   void infer(InferContext& ctx) const override {
@@ -247,11 +248,44 @@ class MatMulInteger final : public OpKernel {
     ctx.output(0).shape = matmul_shape(*a.shape, *b.shape, *a.shape, *b.shape, ctx);
   }
 
+  // A constant B (a weight) with a constant or absent b_zero_point is widened here once, not at
+  // every run.
+  void prepare(const std::vector<const Tensor*>& constants, const std::vector<std::optional<SymShape>>&, kernels::Isa) override {
+    const Tensor* b = constants.size() > 1 ? constants[1] : nullptr;
+    const Tensor* bzp = constants.size() > 3 ? constants[3] : nullptr;
+    if (!b || (constants.size() > 3 && !bzp) || b->rank() == 0) return;
+    if (bzp && bzp->numel() != 1 && bzp->numel() != matrices(b->shape()) * columns(b->shape())) return;  // compute() reports it
+    wide_b_ = std::make_shared<const std::vector<int16_t>>(widen(*b, bzp));
+  }
+  bool consumes_constant_input(size_t i) const override { return i == 1 && wide_b_ != nullptr; }
+
+  // Matrices an operand holds: the product of its batch dims (not numel / (m k), which K = 0
+  // leaves undefined); columns of B (1 for a 1-D B).
+  static int64_t matrices(const Shape& s) {
+    int64_t p = 1;
+    for (size_t d = 0; d + 2 < s.size(); ++d) p *= s[d];
+    return p;
+  }
+  static int64_t columns(const Shape& b) { return b.size() == 1 ? 1 : b.back(); }
+
   // The zero point of row (or column) i of matrix `mat`: per tensor, or one per row of each matrix.
   static int32_t zero_point(const Tensor* zp, int64_t mat, int64_t per_mat, int64_t i) {
     if (!zp) return 0;
     const int64_t at = zp->numel() == 1 ? 0 : mat * per_mat + i;
     return zp->dtype() == DType::Int8 ? zp->data<int8_t>()[at] : zp->data<uint8_t>()[at];
+  }
+
+  // B less its zero points, as int16 (|b - zp| <= 255), in B's layout.
+  static std::vector<int16_t> widen(const Tensor& b, const Tensor* bzp) {
+    const int64_t n = columns(b.shape()), rows = n ? b.numel() / n : 0, k = b.rank() == 1 ? b.numel() : b.shape()[b.rank() - 2];
+    std::vector<int16_t> wide(static_cast<size_t>(b.numel()));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t at = r * n + j;
+        const int32_t v = b.dtype() == DType::Int8 ? b.data<int8_t>()[at] : b.data<uint8_t>()[at];
+        wide[at] = static_cast<int16_t>(v - zero_point(bzp, k ? r / k : 0, n, j));
+      }
+    return wide;
   }
 
   void compute(ComputeContext& ctx) const override {
@@ -261,13 +295,7 @@ class MatMulInteger final : public OpKernel {
     Tensor& c = *ctx.outputs[0];
     const MatMulBatches mb(a.shape(), b.shape());
     const int64_t m = mb.m, k = mb.k, n = mb.n;
-    // Matrices each operand holds: the product of its batch dims (not numel / (m k), which K = 0 leaves undefined).
-    auto mats = [](const Shape& s) {
-      int64_t p = 1;
-      for (size_t d = 0; d + 2 < s.size(); ++d) p *= s[d];
-      return p;
-    };
-    const int64_t a_mats = mats(a.shape()), b_mats = mats(b.shape());
+    const int64_t a_mats = matrices(a.shape()), b_mats = matrices(b.shape());
     if (azp && azp->numel() != 1 && azp->numel() != a_mats * m)
       ctx.error("a_zero_point must hold 1 value or one per row of A (" + std::to_string(a_mats * m) + "), it holds " + std::to_string(azp->numel()));
     if (bzp && bzp->numel() != 1 && bzp->numel() != b_mats * n)
@@ -279,14 +307,8 @@ class MatMulInteger final : public OpKernel {
       std::fill(out, out + c.numel(), 0);
       return;
     }
-    std::vector<int16_t> wide(static_cast<size_t>(b_mats * k * n));
-    for (int64_t bm = 0; bm < b_mats; ++bm)
-      for (int64_t kk = 0; kk < k; ++kk)
-        for (int64_t j = 0; j < n; ++j) {
-          const int64_t at = (bm * k + kk) * n + j;
-          const int32_t v = b.dtype() == DType::Int8 ? b.data<int8_t>()[at] : b.data<uint8_t>()[at];
-          wide[at] = static_cast<int16_t>(v - zero_point(bzp, bm, n, j));
-        }
+    const std::vector<int16_t> per_run = wide_b_ ? std::vector<int16_t>{} : widen(b, bzp);
+    const std::vector<int16_t>& wide = wide_b_ ? *wide_b_ : per_run;
     const bool a_signed = a.dtype() == DType::Int8;
     ctx.parallel.for_range(mb.count * m, std::max<int64_t>(1, kParallelMacs / std::max<int64_t>(1, k * n)), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
@@ -311,6 +333,9 @@ class MatMulInteger final : public OpKernel {
       }
     });
   }
+
+ private:
+  std::shared_ptr<const std::vector<int16_t>> wide_b_;  // set by prepare() for a constant B
 };
 
 // Gemm: Y = alpha * A' * B' + beta * C, A' = transA ? A^T : A (2-D), C broadcast to [M, N].

@@ -261,19 +261,16 @@ class ArgReduce final : public OpKernel {
 class TopK final : public OpKernel {
  public:
   TopK(int64_t axis, bool largest, std::optional<int64_t> k_attr) : axis_(axis), largest_(largest), k_attr_(k_attr) {}
-  int64_t k_of(const Tensor* k_input, int64_t len, const InferContext* ictx, const ComputeContext* cctx) const {
-    auto error = [&](const std::string& m) {
-      if (ictx) ictx->error(m);
-      cctx->error(m);
-    };
+  // k from the attribute or the K input, checked against the axis size (-1: not known yet).
+  int64_t k_of(const Tensor* k_input, int64_t len, const InferContext& ctx) const {
     int64_t k = 0;
     if (k_attr_) {
       k = *k_attr_;
     } else {
-      if (k_input->numel() != 1) error("K must hold exactly one value, it holds " + std::to_string(k_input->numel()));
+      if (k_input->numel() != 1) ctx.error("K must hold exactly one value, it holds " + std::to_string(k_input->numel()));
       k = k_input->int_at(0);
     }
-    if (k < 0 || (len >= 0 && k > len)) error("k = " + std::to_string(k) + " must lie in [0, " + std::to_string(len) + "], the axis size");
+    if (k < 0 || (len >= 0 && k > len)) ctx.error("k = " + std::to_string(k) + " must lie in [0, " + std::to_string(len) + "], the axis size");
     return k;
   }
   void infer(InferContext& ctx) const override {
@@ -287,19 +284,21 @@ class TopK final : public OpKernel {
     const Dim& len = (*x.shape)[axis];
     SymShape out = *x.shape;
     const Tensor* k_input = k_attr_ ? nullptr : ctx.input(1).value;
-    out[axis] = k_attr_ || k_input ? Dim::of(k_of(k_input, len.known() ? len.value : -1, &ctx, nullptr)) : Dim();
+    out[axis] = k_attr_ || k_input ? Dim::of(k_of(k_input, len.known() ? len.value : -1, ctx)) : Dim();
     for (size_t o = 0; o < ctx.num_outputs(); ++o) ctx.output(o).shape = out;
   }
   void compute(ComputeContext& ctx) const override {
     const Tensor& x = *ctx.inputs[0];
     const int64_t rank = static_cast<int64_t>(x.rank()), axis = axis_ < 0 ? axis_ + rank : axis_;
     const int64_t len = x.shape()[axis];
-    const int64_t k = k_of(k_attr_ ? nullptr : ctx.inputs[1], len, nullptr, &ctx);
     int64_t outer = 1, inner = 1;
     for (int64_t d = 0; d < axis; ++d) outer *= x.shape()[d];
     for (int64_t d = axis + 1; d < rank; ++d) inner *= x.shape()[d];
     Tensor* values = ctx.outputs[0];
     Tensor* indices = ctx.outputs.size() > 1 ? ctx.outputs[1] : nullptr;
+    if (!values && !indices) return;
+    // k as infer() checked it, reading K at this run: the outputs' size along the axis.
+    const int64_t k = (values ? values : indices)->shape()[axis];
     if (k == 0 || outer * inner == 0) return;
     visit_numeric(x.dtype(), [&]<class T>() {
       using C = kernels::compute_t<T>;
@@ -322,7 +321,7 @@ class TopK final : public OpKernel {
           std::partial_sort(line.begin(), line.begin() + k, line.end(), before);
           for (int64_t s = 0; s < k; ++s) {
             const int64_t at = (o * k + s) * inner + i;
-            values->data<T>()[at] = in[(o * len + line[s].second) * inner + i];
+            if (values) values->data<T>()[at] = in[(o * len + line[s].second) * inner + i];
             if (indices) indices->data<int64_t>()[at] = line[s].second;
           }
         }
