@@ -132,13 +132,20 @@ class Vit(nn.Module):
 
 
 class Wav2Vec2(nn.Module):
-    def __init__(self, d=64, heads=4, layers=2, conv=32):
+    """wav2vec2's feature encoder and Transformer. The defaults are the tiny committed model (three
+    convolutions, 800 frames per second of audio); wav2vec2-base itself has seven (kernels 10,3,3,3,
+    3,2,2, strides 5,2,2,2,2,2,2: 49 frames per second) and a positional convolution of kernel 128 in
+    16 groups, whose even kernel gives one frame too many that the model drops."""
+
+    def __init__(self, d=64, heads=4, layers=2, conv=32, kernels=(10, 3, 2), strides=(5, 2, 2), pos_kernel=7, pos_groups=4):
         super().__init__()
-        self.convs = nn.ModuleList([nn.Conv1d(1, conv, 10, 5, bias=False), nn.Conv1d(conv, conv, 3, 2, bias=False), nn.Conv1d(conv, conv, 2, 2, bias=False)])
+        widths = [1] + [conv] * len(kernels)
+        self.convs = nn.ModuleList([nn.Conv1d(widths[i], conv, k, s, bias=False) for i, (k, s) in enumerate(zip(kernels, strides))])
         self.gn = nn.GroupNorm(conv, conv)
         self.proj_ln = nn.LayerNorm(conv)
         self.proj = nn.Linear(conv, d)
-        self.pos_conv = nn.Conv1d(d, d, 7, padding=3, groups=4)
+        self.pos_conv = nn.Conv1d(d, d, pos_kernel, padding=pos_kernel // 2, groups=pos_groups)
+        self.pos_trim = pos_kernel % 2 == 0
         self.ln = nn.LayerNorm(d)
         self.layers = nn.ModuleList([Block(d, heads, 4 * d, pre_ln=False) for _ in range(layers)])
 
@@ -150,7 +157,10 @@ class Wav2Vec2(nn.Module):
                 x = self.gn(x)
             x = F.gelu(x)
         x = self.proj(self.proj_ln(x.transpose(1, 2)))
-        x = x + F.gelu(self.pos_conv(x.transpose(1, 2))).transpose(1, 2)
+        pos = self.pos_conv(x.transpose(1, 2))
+        if self.pos_trim:
+            pos = pos[:, :, :-1]
+        x = x + F.gelu(pos).transpose(1, 2)
         x = self.ln(x)
         for layer in self.layers:
             x = layer(x)
