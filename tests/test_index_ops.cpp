@@ -256,6 +256,67 @@ TEST_CASE("MatMulInteger against an int64 reference: zero points per row and col
   CHECK(msg.find("a_zero_point must hold 1 value or one per row of A (30)") != std::string::npos);
 }
 
+TEST_CASE("MatMulInteger runs on the float GEMM exactly: depth slices of 256, the largest products, constant and run-time B, every ISA") {
+  // |a - zp| = |b - zp| = 255 is the largest product (65025); 256 of them is the most a float32
+  // slice may sum exactly. Depths straddle that (255, 256, 257, 513, 1000), rows and columns are not
+  // multiples of any tile, B has two matrices, and the result is checked against int64 sums
+  // wrapped to int32.
+  std::mt19937 rng(29);
+  std::uniform_int_distribution<int> byte(0, 255), coin(0, 3);
+  struct Case {
+    int64_t m, k, n;
+    int threads;
+  };
+  for (kernels::Isa isa : {kernels::Isa::Scalar, kernels::Isa::Avx2, kernels::Isa::Avx512, kernels::Isa::Neon}) {
+    if (!kernels::isa_available(isa)) continue;
+    CAPTURE(kernels::isa_name(isa));
+    for (const Case& cs : {Case{1, 257, 17, 1}, Case{7, 513, 33, 2}, Case{13, 1000, 7, 1}, Case{6, 256, 16, 2}, Case{9, 255, 1, 1},
+                           Case{40, 300, 70, 2}}) {
+      CAPTURE(cs.m);
+      CAPTURE(cs.k);
+      CAPTURE(cs.n);
+      const int64_t m = cs.m, k = cs.k, n = cs.n;
+      // Mostly 255 - 0 against -128 - 127: products of -65025, so a slice's sum nears -2^24 and
+      // a deeper slice would pass it (where float32 holds only even integers); some random values.
+      std::vector<uint8_t> a(2 * m * k);
+      std::vector<int8_t> b(2 * k * n), bzp(2 * n);
+      for (auto& v : a) v = coin(rng) ? 255 : uint8_t(byte(rng));
+      for (auto& v : b) v = int8_t(coin(rng) ? -128 : byte(rng) - 128);
+      for (size_t j = 0; j < bzp.size(); ++j) bzp[j] = int8_t(j % 4 ? 127 : byte(rng) - 128);
+      const uint8_t azp = 0;
+      std::vector<int32_t> want(2 * m * n);
+      for (int64_t bi = 0; bi < 2; ++bi)
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            int64_t sum = 0;
+            for (int64_t kk = 0; kk < k; ++kk)
+              sum += (int64_t(a[(bi * m + i) * k + kk]) - azp) * (int64_t(b[(bi * k + kk) * n + j]) - bzp[bi * n + j]);
+            want[(bi * m + i) * n + j] = static_cast<int32_t>(static_cast<uint32_t>(sum));
+          }
+      const Tensor ta = typed<uint8_t>(DType::UInt8, {2, m, k}, a), tazp = typed<uint8_t>(DType::UInt8, {}, {azp});
+      const Tensor tb = typed<int8_t>(DType::Int8, {2, k, n}, b), tbzp = typed<int8_t>(DType::Int8, {2, 1, n}, bzp);
+      SessionOptions options;
+      options.threads = cs.threads, options.isa = isa;
+      // B and its zero points as run-time inputs, then as initializers (widened and packed once).
+      auto run_time = open(one_node("MatMulInteger", {any("A", kUInt8), any("B", kInt8), any("AZ", kUInt8), any("BZ", kInt8)}, {any("C", kInt32)}, {}, 10),
+                           options);
+      const Tensor c1 = run_time->run({"A", "B", "AZ", "BZ"}, {ta, tb, tazp, tbzp})[0];
+      onnx::ModelSpec spec = one_node("MatMulInteger", {any("A", kUInt8), any("AZ", kUInt8)}, {any("C", kInt32)}, {}, 10);
+      spec.nodes[0].inputs = {"A", "B", "AZ", "BZ"};
+      onnx::TensorSpec wb, wz;
+      wb.name = "B", wb.data_type = kInt8, wb.dims = {2, k, n}, wb.raw_data.assign(reinterpret_cast<const char*>(b.data()), b.size());
+      wz.name = "BZ", wz.data_type = kInt8, wz.dims = {2, 1, n}, wz.raw_data.assign(reinterpret_cast<const char*>(bzp.data()), bzp.size());
+      spec.initializers = {wb, wz};
+      auto constant = open(spec, options);
+      const Tensor c2 = constant->run({"A", "AZ"}, {ta, tazp})[0];
+      for (const Tensor* c : {&c1, &c2}) {
+        REQUIRE(c->shape() == Shape{2, m, n});
+        CHECK(std::vector<int32_t>(c->data<int32_t>(), c->data<int32_t>() + c->numel()) == want);
+      }
+    }
+  }
+}
+
 TEST_CASE("Dropout before opset 12: the identity, with a mask of ones in the input's type (7-9) or bool (10-11)") {
   const Tensor x = f32({3}, {1, -2, 3});
   for (int64_t opset : {7, 10}) {
@@ -369,6 +430,34 @@ TEST_CASE("QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear: ties to even
   CHECK(std::vector<uint8_t>(out[0].data<uint8_t>(), out[0].data<uint8_t>() + 6) == std::vector<uint8_t>{153, 255, 0, 26, 221, 179});
   CHECK(out[1].data<float>()[0] == doctest::Approx(5.0 / 255).epsilon(1e-6));
   CHECK(out[2].data<uint8_t>()[0] == 153);
+  // Against std::nearbyint over 1000 values (tails of the 8-lane min/max and of the vector loop):
+  // x in [-127.5, 127.5] makes the scale exactly 1 and the zero point 128 (127.5 ties to even), so
+  // the halves among them are exact ties; the rest are random.
+  {
+    std::mt19937 rng(41);
+    std::uniform_real_distribution<float> u(-127.5f, 127.5f);
+    std::vector<float> xs(1003);
+    for (size_t i = 0; i < xs.size(); ++i) xs[i] = i % 3 == 0 ? float(int(i % 255) - 127) + 0.5f : u(rng);
+    xs[10] = -127.5f, xs[500] = 127.5f, xs[7] = -0.5f, xs[8] = 0.5f;
+    auto q = dyn->run({"X"}, {f32({int64_t(xs.size())}, xs)});
+    REQUIRE(q[1].data<float>()[0] == 1.0f);
+    REQUIRE(q[2].data<uint8_t>()[0] == 128);
+    bool same = true;
+    for (size_t i = 0; i < xs.size(); ++i) same = same && q[0].data<uint8_t>()[i] == uint8_t(std::clamp(std::nearbyint(xs[i]) + 128.0f, 0.0f, 255.0f));
+    CHECK(same);
+    CHECK(q[0].data<uint8_t>()[7] == 128);  // -0.5 -> -0 -> 128
+    CHECK(q[0].data<uint8_t>()[8] == 128);  // 0.5 -> 0
+    CHECK(q[0].data<uint8_t>()[10] == 0);
+    CHECK(q[0].data<uint8_t>()[500] == 255);
+    // A NaN or an infinity past the vector loop's first lanes is still found and named.
+    xs[998] = NAN;
+    auto [nan_code, nan_msg] = error_of([&] { dyn->run({"X"}, {f32({int64_t(xs.size())}, xs)}); });
+    CHECK(nan_code == ErrorCode::RuntimeError);
+    CHECK(nan_msg.find("NaN at element 998") != std::string::npos);
+    xs[998] = INFINITY;
+    auto [inf_code, inf_msg] = error_of([&] { dyn->run({"X"}, {f32({int64_t(xs.size())}, xs)}); });
+    CHECK(inf_msg.find("infinity") != std::string::npos);
+  }
 
   // The graph ONNX Runtime's dynamic quantization writes for X [4, 16] x W [16, 8]: X quantized at
   // run time, W (uint8, zero point 128) as a constant, the int32 product scaled back to float.

@@ -230,11 +230,18 @@ class MatMul final : public OpKernel {
 // MatMulInteger (10): int32 C = (A - a_zero_point) x (B - b_zero_point) for int8/uint8 A and B,
 // with MatMul's broadcasting. a_zero_point is a scalar or one value per row of A (shape [M] for a
 // 2-D A, [..., M, 1] otherwise); b_zero_point a scalar or one per column of B ([N], [..., 1, N]).
-// B, less its zero points, is widened to int16 (|b - zp| <= 255), once at session creation when
-// it is a constant; rows accumulate in int32 over k, a loop of multiply-adds over N the compiler
-// vectorizes.
+//
+// The products run on the float GEMM, and exactly: |a - zp| and |b - zp| are at most 255, so a
+// product is at most 65025 in magnitude and a sum of kExactDepth = 256 of them stays below 2^24,
+// under which float32 holds every integer. So each depth slice of 256 is one float product whose
+// every partial sum is exact, in whatever order the microkernel adds; the slices' results are
+// added as int32, wrapping past 2^31 as ONNX Runtime's sums do (as unsigned, where wrapping is
+// defined). B, less its zero points, is widened to float and packed per slice, once at session
+// creation when it is a constant.
 class MatMulInteger final : public OpKernel {
  public:
+  static constexpr int64_t kExactDepth = 256;
+
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, {DType::Int8, DType::UInt8});
     ctx.expect_type(1, {DType::Int8, DType::UInt8});
@@ -248,16 +255,16 @@ class MatMulInteger final : public OpKernel {
     ctx.output(0).shape = matmul_shape(*a.shape, *b.shape, *a.shape, *b.shape, ctx);
   }
 
-  // A constant B (a weight) with a constant or absent b_zero_point is widened here once, not at
-  // every run.
-  void prepare(const std::vector<const Tensor*>& constants, const std::vector<std::optional<SymShape>>&, kernels::Isa) override {
+  // A constant B (a weight) with a constant or absent b_zero_point is widened and packed here once,
+  // not at every run.
+  void prepare(const std::vector<const Tensor*>& constants, const std::vector<std::optional<SymShape>>&, kernels::Isa isa) override {
     const Tensor* b = constants.size() > 1 ? constants[1] : nullptr;
     const Tensor* bzp = constants.size() > 3 ? constants[3] : nullptr;
     if (!b || (constants.size() > 3 && !bzp) || b->rank() == 0) return;
     if (bzp && bzp->numel() != 1 && bzp->numel() != matrices(b->shape()) * columns(b->shape())) return;  // compute() reports it
-    wide_b_ = std::make_shared<const std::vector<int16_t>>(widen(*b, bzp));
+    packed_b_ = std::make_shared<const WideB>(kernels::gemm_primitives(isa), *b, bzp);
   }
-  bool consumes_constant_input(size_t i) const override { return i == 1 && wide_b_ != nullptr; }
+  bool consumes_constant_input(size_t i) const override { return i == 1 && packed_b_ != nullptr; }
 
   // Matrices an operand holds: the product of its batch dims (not numel / (m k), which K = 0
   // leaves undefined); columns of B (1 for a 1-D B).
@@ -274,19 +281,31 @@ class MatMulInteger final : public OpKernel {
     const int64_t at = zp->numel() == 1 ? 0 : mat * per_mat + i;
     return zp->dtype() == DType::Int8 ? zp->data<int8_t>()[at] : zp->data<uint8_t>()[at];
   }
+  static int32_t element(const Tensor& t, int64_t at) { return t.dtype() == DType::Int8 ? t.data<int8_t>()[at] : t.data<uint8_t>()[at]; }
 
-  // B less its zero points, as int16 (|b - zp| <= 255), in B's layout.
-  static std::vector<int16_t> widen(const Tensor& b, const Tensor* bzp) {
-    const int64_t n = columns(b.shape()), rows = n ? b.numel() / n : 0, k = b.rank() == 1 ? b.numel() : b.shape()[b.rank() - 2];
-    std::vector<int16_t> wide(static_cast<size_t>(b.numel()));
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t at = r * n + j;
-        const int32_t v = b.dtype() == DType::Int8 ? b.data<int8_t>()[at] : b.data<uint8_t>()[at];
-        wide[at] = static_cast<int16_t>(v - zero_point(bzp, k ? r / k : 0, n, j));
-      }
-    return wide;
-  }
+  // B less its zero points as float, packed for the GEMM per (matrix of B, depth slice of
+  // kExactDepth): slice s of matrix mat is slices[mat * slice_count + s].
+  struct WideB {
+    int64_t slice_count;
+    std::vector<kernels::PackedB> slices;
+    WideB(const kernels::GemmPrimitives& gk, const Tensor& b, const Tensor* bzp) {
+      const int64_t n = columns(b.shape()), k = b.rank() == 1 ? b.numel() : b.shape()[b.rank() - 2], mats = matrices(b.shape());
+      slice_count = (k + kExactDepth - 1) / kExactDepth;
+      std::vector<float> wide(static_cast<size_t>(b.numel()));
+      for (int64_t mat = 0; mat < mats; ++mat)
+        for (int64_t kk = 0; kk < k; ++kk)
+          for (int64_t j = 0; j < n; ++j) {
+            const int64_t at = (mat * k + kk) * n + j;
+            wide[at] = static_cast<float>(element(b, at) - zero_point(bzp, mat, n, j));
+          }
+      slices.reserve(static_cast<size_t>(mats * slice_count));
+      for (int64_t mat = 0; mat < mats; ++mat)
+        for (int64_t s = 0; s < slice_count; ++s) {
+          const int64_t depth = std::min(kExactDepth, k - s * kExactDepth);
+          slices.emplace_back(gk, depth, n, kernels::MatrixView::row_major(wide.data() + (mat * k + s * kExactDepth) * n, n));
+        }
+    }
+  };
 
   void compute(ComputeContext& ctx) const override {
     const Tensor &a = *ctx.inputs[0], &b = *ctx.inputs[1];
@@ -307,35 +326,45 @@ class MatMulInteger final : public OpKernel {
       std::fill(out, out + c.numel(), 0);
       return;
     }
-    const std::vector<int16_t> per_run = wide_b_ ? std::vector<int16_t>{} : widen(b, bzp);
-    const std::vector<int16_t>& wide = wide_b_ ? *wide_b_ : per_run;
-    const bool a_signed = a.dtype() == DType::Int8;
-    ctx.parallel.for_range(mb.count * m, std::max<int64_t>(1, kParallelMacs / std::max<int64_t>(1, k * n)), [&](int64_t r0, int64_t r1) {
+    const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
+    const std::shared_ptr<const WideB> wb = packed_b_ ? packed_b_ : std::make_shared<const WideB>(gk, b, bzp);
+    // A less its zero points, as float.
+    std::vector<float> wide_a(static_cast<size_t>(a.numel()));
+    ctx.parallel.for_range(a_mats * m, rows_grain(k), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        const int64_t bi = r / m, i = r % m, am = mb.a_offset[bi];
-        const int32_t zp = zero_point(azp, am, m, i);
-        const int64_t arow = (am * m + i) * k;
-        const int16_t* bw = wide.data() + mb.b_offset[bi] * k * n;
-        // Sums wrap at 2^32 past K of about 33000 (as int32 in ONNX Runtime): added as unsigned,
-        // where wrapping is defined, through the unsigned view the language allows of int32 storage.
-        uint32_t* crow = reinterpret_cast<uint32_t*>(out + r * n);
-        std::fill(crow, crow + n, 0u);
-        for (int64_t kk = 0; kk < k; ++kk) {
-          // Both factors int16, so the product is a widening 16 x 16 -> 32-bit multiply the
-          // compiler vectorizes even for the baseline ISA this file is built for (SSE2 has no
-          // 32-bit lane multiply): a [128, 768] x [768, 768] product took 18.7 ms, not 28.0 (1 thread,
-          // medians). Still about 9x the float MatMul: no int8 GEMM kernel in kernels/ yet.
-          const int16_t av = static_cast<int16_t>((a_signed ? int32_t(a.data<int8_t>()[arow + kk]) : int32_t(a.data<uint8_t>()[arow + kk])) - zp);
-          if (av == 0) continue;
-          const int16_t* brow = bw + kk * n;
-          for (int64_t j = 0; j < n; ++j) crow[j] += static_cast<uint32_t>(int32_t(av) * int32_t(brow[j]));
+        const int32_t zp = zero_point(azp, r / m, m, r % m);
+        for (int64_t kk = 0; kk < k; ++kk) wide_a[r * k + kk] = static_cast<float>(element(a, r * k + kk) - zp);
+      }
+    });
+    for_each_gemm_task(ctx, gk, mb.count, m, n, k, [&](int64_t bi, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+      // One slice's float product for a chunk of rows, whole rows of N (sgemm_rows_packed writes
+      // columns [n0, n1) of a C that starts at column 0), at most about 1 MiB.
+      thread_local std::vector<float> slice_c;
+      const int64_t chunk = std::max<int64_t>(gk.mr, std::min(m1 - m0, (int64_t(1) << 18) / n / gk.mr * gk.mr));
+      slice_c.resize(static_cast<size_t>(std::min(chunk, m1 - m0) * n));
+      const float* am = wide_a.data() + mb.a_offset[bi] * m * k;
+      for (int64_t i0 = m0; i0 < m1; i0 += chunk) {
+        const int64_t i1 = std::min(m1, i0 + chunk);
+        for (int64_t s = 0; s < wb->slice_count; ++s) {
+          const kernels::PackedB& slice = wb->slices[static_cast<size_t>(mb.b_offset[bi] * wb->slice_count + s)];
+          kernels::sgemm_rows_packed(gk, slice, kernels::MatrixView::row_major(am + i0 * k + s * kExactDepth, k), slice_c.data(), n, 0,
+                                     i1 - i0, n0, n1);
+          for (int64_t i = i0; i < i1; ++i) {
+            // Exact integers below 2^24 in magnitude: the conversion is exact.
+            const float* sc = slice_c.data() + (i - i0) * n;
+            uint32_t* crow = reinterpret_cast<uint32_t*>(out + (bi * m + i) * n);
+            for (int64_t j = n0; j < n1; ++j) {
+              const uint32_t v = static_cast<uint32_t>(static_cast<int32_t>(sc[j]));
+              crow[j] = s == 0 ? v : crow[j] + v;
+            }
+          }
         }
       }
     });
   }
 
  private:
-  std::shared_ptr<const std::vector<int16_t>> wide_b_;  // set by prepare() for a constant B
+  std::shared_ptr<const WideB> packed_b_;  // set by prepare() for a constant B
 };
 
 // Gemm: Y = alpha * A' * B' + beta * C, A' = transA ? A^T : A (2-D), C broadcast to [M, N].

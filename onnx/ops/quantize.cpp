@@ -4,6 +4,7 @@
 // spec says. Blocked quantization (block_size, opset 21) is refused by name.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "onnx/op_registry.h"
@@ -145,17 +146,57 @@ class DynamicQuantizeLinear final : public OpKernel {
   void compute(ComputeContext& ctx) const override {
     const Tensor& x = *ctx.inputs[0];
     const float* in = x.data<float>();
-    float lo = 0, hi = 0;
-    for (int64_t i = 0; i < x.numel(); ++i) {
-      if (in[i] != in[i]) ctx.error("x holds NaN at element " + std::to_string(i) + ": no scale quantizes it");
-      lo = std::min(lo, in[i]), hi = std::max(hi, in[i]);
-    }
+    const int64_t count = x.numel();
+    // Min and max in 8 lanes, which the compiler vectorizes (one running value would be a serial
+    // chain), with x - x summed beside them: 0 unless some x is NaN or infinite, which only then
+    // are looked for, to name the element.
+    constexpr int kLanes = 8;
+    float lo8[kLanes] = {}, hi8[kLanes] = {}, bad8[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= count; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) {
+        const float v = in[i + l];
+        lo8[l] = v < lo8[l] ? v : lo8[l], hi8[l] = v > hi8[l] ? v : hi8[l], bad8[l] += v - v;
+      }
+    for (; i < count; ++i) lo8[0] = std::min(lo8[0], in[i]), hi8[0] = std::max(hi8[0], in[i]), bad8[0] += in[i] - in[i];
+    float lo = 0, hi = 0, bad = 0;
+    for (int l = 0; l < kLanes; ++l) lo = std::min(lo, lo8[l]), hi = std::max(hi, hi8[l]), bad += bad8[l];
+    if (bad != 0 || bad != bad)
+      for (int64_t j = 0; j < count; ++j)
+        if (in[j] != in[j]) ctx.error("x holds NaN at element " + std::to_string(j) + ": no scale quantizes it");
     if (!std::isfinite(hi - lo)) ctx.error("x holds an infinity (or a range past float's): no finite scale quantizes it");
     const float scale = (hi - lo) / 255.0f;
     const uint8_t zp = scale == 0 ? 0 : saturate_round<uint8_t>(-lo / scale);
     uint8_t* out = ctx.outputs[0]->data<uint8_t>();
-    ctx.parallel.for_range(x.numel(), kMinParallelElements, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) out[i] = scale == 0 ? zp : saturate_round<uint8_t>(std::nearbyint(in[i] / scale) + float(zp));
+    ctx.parallel.for_range(count, kMinParallelElements, [&](int64_t i0, int64_t i1) {
+      if (scale == 0) {
+        std::fill(out + i0, out + i1, zp);
+        return;
+      }
+      // round-half-even(x / scale) + zp, saturated, in arithmetic the compiler vectorizes for the
+      // baseline ISA (std::nearbyint is a libm call per element there, and float comparisons stay
+      // branches). lo <= x <= hi with lo <= 0 <= hi, so |x / scale| stays below 400 even when the
+      // scale is subnormal; adding 1.5 * 2^23 to any |v| < 2^22 rounds it to an integer, ties to
+      // even (the default rounding mode), held in the sum's low mantissa bits: the sum's bits less
+      // the constant's are that integer. Saturation is then integer selects.
+      // Locals, not the captures: a store through uint8_t* may alias anything a reference reaches,
+      // and reloading them at each step would keep the loop scalar.
+      constexpr float kRound = 12582912.0f;  // 1.5 * 2^23
+      int32_t round_bits;
+      std::memcpy(&round_bits, &kRound, sizeof kRound);
+      const int32_t z = zp, offset = round_bits;
+      const float sc = scale;
+      const float* src = in;
+      uint8_t* dst = out;
+      for (int64_t j = i0; j < i1; ++j) {
+        const float t = src[j] / sc + kRound;
+        int32_t bits;
+        std::memcpy(&bits, &t, sizeof t);
+        int32_t q = bits - offset + z;
+        q = q < 0 ? 0 : q;
+        q = q > 255 ? 255 : q;
+        dst[j] = static_cast<uint8_t>(q);
+      }
     });
     if (ctx.outputs.size() > 1 && ctx.outputs[1]) ctx.outputs[1]->data<float>()[0] = scale;
     if (ctx.outputs.size() > 2 && ctx.outputs[2]) ctx.outputs[2]->data<uint8_t>()[0] = zp;
