@@ -253,11 +253,15 @@ PackedB::PackedB(const GemmPrimitives& k, int64_t kdim, int64_t n, MatrixView b,
 }
 
 void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, float* c, int64_t ldc, int64_t m0, int64_t m1,
-                       int64_t n0, int64_t n1, const GemmEpilogue& ep) {
+                       int64_t n0, int64_t n1, const GemmEpilogue& ep, bool accumulate) {
   const int64_t kdim = b.k(), n = b.n(), depth = b.depth_block();
   n1 = std::min(n1, n);
   if (m0 >= m1 || n0 >= n1) return;
-  if (kdim <= 0) return empty_product(k, c + m0 * ldc + n0, ldc, m1 - m0, n1 - n0, ep.bias ? ep.bias + n0 : nullptr, ep.act);
+  if (kdim <= 0) {
+    if (!accumulate) return empty_product(k, c + m0 * ldc + n0, ldc, m1 - m0, n1 - n0, ep.bias ? ep.bias + n0 : nullptr, ep.act);
+    if (ep.active()) activation_primitives(k.isa).bias_act(c + m0 * ldc + n0, ldc, m1 - m0, ep.bias ? ep.bias + n0 : nullptr, n1 - n0, ep.act);
+    return;
+  }
   const int mr = k.mr, nr = k.nr;
   if (m1 - m0 <= 2 && a.col_stride == 1) {
     // One or two rows: stream the packed panels once per row (the weights are the whole cost).
@@ -269,7 +273,7 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
         for (int64_t pc = 0, pb = 0; pc < kdim; pc += depth, ++pb) {
           const int64_t kc = std::min(depth, kdim - pc);
           k.row_times_panels(kc, a.data + i * a.row_stride + pc, b.block(jb, pb) + jr0 * kc * nr, jr1 - jr0, c + i * ldc + jc + jr0 * nr,
-                             std::min(nc, n1 - jc) - jr0 * nr, pc > 0);
+                             std::min(nc, n1 - jc) - jr0 * nr, accumulate || pc > 0);
         }
       }
       if (ep.active()) act.bias_act(c + i * ldc + n0, ldc, 1, ep.bias ? ep.bias + n0 : nullptr, n1 - n0, ep.act);
@@ -295,12 +299,12 @@ void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, 
         // bits). Against many, packing it once pays for itself (where "few" ends is per ISA).
         if (a.col_stride == 1 && (jr1 - jr0) * nr <= k.in_place_a_max_cols) {
           sweep(k, a.data + ic * a.row_stride + pc, b.block(jb, pb), mcc, kc, jr0, jr1, std::min(nc, n1 - jc), c + ic * ldc + jc, ldc,
-                pc > 0, 0, last && ep.active() ? &jep : nullptr, a.row_stride);
+                accumulate || pc > 0, 0, last && ep.active() ? &jep : nullptr, a.row_stride);
           continue;
         }
         float* ap = a_buf.get(static_cast<size_t>((mcc + mr - 1) / mr * mr * kc));
         pack_a(k, {a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, mcc, kc, ap);
-        sweep(k, ap, b.block(jb, pb), mcc, kc, jr0, jr1, std::min(nc, n1 - jc), c + ic * ldc + jc, ldc, pc > 0, 0,
+        sweep(k, ap, b.block(jb, pb), mcc, kc, jr0, jr1, std::min(nc, n1 - jc), c + ic * ldc + jc, ldc, accumulate || pc > 0, 0,
               last && ep.active() ? &jep : nullptr);
       }
     }

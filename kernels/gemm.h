@@ -135,9 +135,9 @@ class PackedB {
 };
 
 // Rows [m0, m1), columns [n0, n1) of C = A * B with B prepacked; n0 must be a multiple of nr.
-// c points at C's first column.
+// c points at C's first column. accumulate: C += A * B instead (the epilogue still runs last).
 void sgemm_rows_packed(const GemmPrimitives& k, const PackedB& b, MatrixView a, float* c, int64_t ldc, int64_t m0, int64_t m1,
-                       int64_t n0, int64_t n1, const GemmEpilogue& ep = {});
+                       int64_t n0, int64_t n1, const GemmEpilogue& ep = {}, bool accumulate = false);
 
 // All of a row-major A [m, b.k()] packed once, for threads that share it across column ranges of
 // one product (each would otherwise pack all of it): prepacked_a_floats floats (64-byte aligned),

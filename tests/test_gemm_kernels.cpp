@@ -125,6 +125,39 @@ TEST_CASE("prepacked B gives the same bits as packing per call, for any column s
   }
 }
 
+TEST_CASE("sgemm_rows_packed with accumulate adds A * B into C, on every path and ISA") {
+  // 1 and 2 rows (row_times_panels), few columns (A read in place), many (A packed), K past one
+  // depth block, K = 0 (C unchanged, the epilogue still applied).
+  struct Case { int64_t m, n, k; };
+  for (Isa isa : isas()) {
+    const GemmPrimitives& g = gemm_primitives(isa);
+    for (const Case& cs : {Case{1, 37, 17}, Case{2, 200, 250}, Case{7, 50, 9}, Case{40, 3100, 300}, Case{13, 33, 1000}, Case{5, 20, 0}}) {
+      const int64_t m = cs.m, n = cs.n, k = cs.k;
+      std::vector<float> a = random_matrix(m * std::max<int64_t>(k, 1), 21), b = random_matrix(std::max<int64_t>(k, 1) * n, 22);
+      const std::vector<float> c0 = random_matrix(m * n, 23), bias = random_matrix(n, 24);
+      std::vector<float> c = c0;
+      const PackedB packed(g, k, n, MatrixView::row_major(b.data(), n));
+      const int64_t split = std::min(n, int64_t(g.nr) * 2);
+      for (bool with_bias : {false, true}) {
+        c = c0;
+        const GemmEpilogue ep{with_bias ? bias.data() : nullptr};
+        sgemm_rows_packed(g, packed, MatrixView::row_major(a.data(), k), c.data(), n, 0, m, 0, split, ep, true);
+        sgemm_rows_packed(g, packed, MatrixView::row_major(a.data(), k), c.data(), n, 0, m, split, n, ep, true);
+        double worst = 0;
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double want = double(c0[i * n + j]) + (with_bias ? bias[j] : 0.0), scale = 1;
+            for (int64_t p = 0; p < k; ++p) want += double(a[i * k + p]) * b[p * n + j], scale += std::fabs(double(a[i * k + p]) * b[p * n + j]);
+            worst = std::max(worst, std::fabs(c[i * n + j] - want) / scale);
+          }
+        const std::string shape = std::to_string(m) + "," + std::to_string(n) + "," + std::to_string(k);
+        INFO("isa " << std::string(isa_name(isa)) << " M,N,K = " << shape << " bias " << with_bias);
+        CHECK(worst < 1e-5);
+      }
+    }
+  }
+}
+
 TEST_CASE("GEMM epilogues: bias and ReLU / GELU (erf, tanh) fused into the store, every path and ISA") {
   struct Case { int64_t m, n, k; };
   const Case cases[] = {{1, 37, 17}, {2, 64, 300}, {7, 100, 513}, {130, 70, 64}, {5, 33, 0}};

@@ -317,6 +317,45 @@ TEST_CASE("MatMulInteger runs on the float GEMM exactly: depth slices of 256, th
   }
 }
 
+TEST_CASE("MatMulInteger sums several depth slices in float when its zero points bound the factors, still exactly") {
+  // A uint8 with zero point 128 (|a - zp| <= 128) against an int8 B in [-127, 127] without a zero
+  // point: 4 slices (1024 deep) per float sum. Mostly 1 - 128 against 127, odd products of -16129,
+  // so a sum 8 slices deep would pass 2^24 with odd values float32 cannot hold.
+  std::mt19937 rng(31);
+  std::uniform_int_distribution<int> byte(0, 255), weight(-127, 127), coin(0, 3);
+  for (kernels::Isa isa : {kernels::Isa::Scalar, kernels::Isa::Avx2, kernels::Isa::Avx512, kernels::Isa::Neon}) {
+    if (!kernels::isa_available(isa)) continue;
+    CAPTURE(kernels::isa_name(isa));
+    for (int64_t k : {1024, 1025, 2100}) {
+      CAPTURE(k);
+      const int64_t m = 5, n = 19;
+      std::vector<uint8_t> a(m * k);
+      std::vector<int8_t> b(k * n);
+      for (auto& v : a) v = coin(rng) ? 1 : uint8_t(byte(rng));
+      for (auto& v : b) v = int8_t(coin(rng) ? 127 : weight(rng));
+      std::vector<int32_t> want(m * n);
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          int64_t sum = 0;
+          for (int64_t kk = 0; kk < k; ++kk) sum += (int64_t(a[i * k + kk]) - 128) * int64_t(b[kk * n + j]);
+          want[i * n + j] = static_cast<int32_t>(static_cast<uint32_t>(sum));
+        }
+      SessionOptions options;
+      options.threads = 1, options.isa = isa;
+      const Tensor ta = typed<uint8_t>(DType::UInt8, {m, k}, a), tazp = typed<uint8_t>(DType::UInt8, {}, {128});
+      auto run_time = open(one_node("MatMulInteger", {any("A", kUInt8), any("B", kInt8), any("AZ", kUInt8)}, {any("C", kInt32)}, {}, 10), options);
+      const Tensor c1 = run_time->run({"A", "B", "AZ"}, {ta, typed<int8_t>(DType::Int8, {k, n}, b), tazp})[0];
+      onnx::ModelSpec spec = one_node("MatMulInteger", {any("A", kUInt8), any("AZ", kUInt8)}, {any("C", kInt32)}, {}, 10);
+      spec.nodes[0].inputs = {"A", "B", "AZ"};
+      onnx::TensorSpec wb;
+      wb.name = "B", wb.data_type = kInt8, wb.dims = {k, n}, wb.raw_data.assign(reinterpret_cast<const char*>(b.data()), b.size());
+      spec.initializers = {wb};
+      const Tensor c2 = open(spec, options)->run({"A", "AZ"}, {ta, tazp})[0];
+      for (const Tensor* c : {&c1, &c2}) CHECK(std::vector<int32_t>(c->data<int32_t>(), c->data<int32_t>() + c->numel()) == want);
+    }
+  }
+}
+
 TEST_CASE("Dropout before opset 12: the identity, with a mask of ones in the input's type (7-9) or bool (10-11)") {
   const Tensor x = f32({3}, {1, -2, 3});
   for (int64_t opset : {7, 10}) {

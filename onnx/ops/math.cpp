@@ -232,12 +232,14 @@ class MatMul final : public OpKernel {
 // 2-D A, [..., M, 1] otherwise); b_zero_point a scalar or one per column of B ([N], [..., 1, N]).
 //
 // The products run on the float GEMM, and exactly: |a - zp| and |b - zp| are at most 255, so a
-// product is at most 65025 in magnitude and a sum of kExactDepth = 256 of them stays below 2^24,
-// under which float32 holds every integer. So each depth slice of 256 is one float product whose
+// product is at most 65025 in magnitude and a sum of kExactDepth = 256 of them stays within 2^24,
+// up to which float32 holds every integer. So each depth slice of 256 is one float product whose
 // every partial sum is exact, in whatever order the microkernel adds; the slices' results are
 // added as int32, wrapping past 2^31 as ONNX Runtime's sums do (as unsigned, where wrapping is
-// defined). B, less its zero points, is widened to float and packed per slice, once at session
-// creation when it is a constant.
+// defined). Usually the factors are smaller (a weight quantized to [-127, 127], an activation's
+// zero point near 128), and then several slices are summed in float before the int32 addition,
+// as many as keep |A| * |B| * depth within 2^24. B, less its zero points, is widened to float and
+// packed per slice, once at session creation when it is a constant.
 class MatMulInteger final : public OpKernel {
  public:
   static constexpr int64_t kExactDepth = 256;
@@ -287,6 +289,7 @@ class MatMulInteger final : public OpKernel {
   // kExactDepth): slice s of matrix mat is slices[mat * slice_count + s].
   struct WideB {
     int64_t slice_count;
+    int64_t max_abs = 0;  // the largest |b - zp|
     std::vector<kernels::PackedB> slices;
     WideB(const kernels::GemmPrimitives& gk, const Tensor& b, const Tensor* bzp) {
       const int64_t n = columns(b.shape()), k = b.rank() == 1 ? b.numel() : b.shape()[b.rank() - 2], mats = matrices(b.shape());
@@ -296,7 +299,9 @@ class MatMulInteger final : public OpKernel {
         for (int64_t kk = 0; kk < k; ++kk)
           for (int64_t j = 0; j < n; ++j) {
             const int64_t at = (mat * k + kk) * n + j;
-            wide[at] = static_cast<float>(element(b, at) - zero_point(bzp, mat, n, j));
+            const int32_t v = element(b, at) - zero_point(bzp, mat, n, j);
+            wide[at] = static_cast<float>(v);
+            max_abs = std::max<int64_t>(max_abs, std::abs(v));
           }
       slices.reserve(static_cast<size_t>(mats * slice_count));
       for (int64_t mat = 0; mat < mats; ++mat)
@@ -336,6 +341,15 @@ class MatMulInteger final : public OpKernel {
         for (int64_t kk = 0; kk < k; ++kk) wide_a[r * k + kk] = static_cast<float>(element(a, r * k + kk) - zp);
       }
     });
+    // The largest |a - zp| A's type and zero points allow, and how many slices one float sum holds.
+    int64_t max_abs_a = 0;
+    const int32_t type_lo = a.dtype() == DType::Int8 ? -128 : 0, type_hi = a.dtype() == DType::Int8 ? 127 : 255;
+    for (int64_t z = 0; z < (azp ? azp->numel() : 1); ++z) {
+      const int32_t zp = azp ? element(*azp, z) : 0;
+      max_abs_a = std::max<int64_t>(max_abs_a, std::max(type_hi - zp, zp - type_lo));
+    }
+    const int64_t bound = max_abs_a * wb->max_abs * kExactDepth;
+    const int64_t group = bound == 0 ? wb->slice_count : std::max<int64_t>(1, (int64_t(1) << 24) / bound);
     for_each_gemm_task(ctx, gk, mb.count, m, n, k, [&](int64_t bi, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
       // One slice's float product for a chunk of rows, whole rows of N (sgemm_rows_packed writes
       // columns [n0, n1) of a C that starts at column 0), at most about 1 MiB.
@@ -345,17 +359,19 @@ class MatMulInteger final : public OpKernel {
       const float* am = wide_a.data() + mb.a_offset[bi] * m * k;
       for (int64_t i0 = m0; i0 < m1; i0 += chunk) {
         const int64_t i1 = std::min(m1, i0 + chunk);
-        for (int64_t s = 0; s < wb->slice_count; ++s) {
-          const kernels::PackedB& slice = wb->slices[static_cast<size_t>(mb.b_offset[bi] * wb->slice_count + s)];
-          kernels::sgemm_rows_packed(gk, slice, kernels::MatrixView::row_major(am + i0 * k + s * kExactDepth, k), slice_c.data(), n, 0,
-                                     i1 - i0, n0, n1);
+        for (int64_t s0 = 0; s0 < wb->slice_count; s0 += group) {
+          for (int64_t s = s0; s < std::min(wb->slice_count, s0 + group); ++s) {
+            const kernels::PackedB& slice = wb->slices[static_cast<size_t>(mb.b_offset[bi] * wb->slice_count + s)];
+            kernels::sgemm_rows_packed(gk, slice, kernels::MatrixView::row_major(am + i0 * k + s * kExactDepth, k), slice_c.data(), n, 0,
+                                       i1 - i0, n0, n1, {}, s > s0);
+          }
           for (int64_t i = i0; i < i1; ++i) {
             // Exact integers below 2^24 in magnitude: the conversion is exact.
             const float* sc = slice_c.data() + (i - i0) * n;
             uint32_t* crow = reinterpret_cast<uint32_t*>(out + (bi * m + i) * n);
             for (int64_t j = n0; j < n1; ++j) {
               const uint32_t v = static_cast<uint32_t>(static_cast<int32_t>(sc[j]));
-              crow[j] = s == 0 ? v : crow[j] + v;
+              crow[j] = s0 == 0 ? v : crow[j] + v;
             }
           }
         }
