@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Dynamically quantized MatMul (DynamicQuantizeLinear, MatMulInteger, Cast, Mul, Mul) under normrt
+# and ONNX Runtime 1.30 at 1 and 2 threads, beside normrt's float MatMul of the same weight; the
+# models are generated into build/perf/quantized_models.   perf/quantized_peers.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --peers --models
+scripts/build.sh
+build=${BUILD_DIR:-build}
+seconds=${1:-1}
+perf/peers/install_ort.sh
+/usr/bin/python3 perf/quantized_peers.py "$build" "$seconds"
