@@ -161,7 +161,7 @@ class DynamicQuantizeLinear final : public OpKernel {
     for (; i < count; ++i) lo8[0] = std::min(lo8[0], in[i]), hi8[0] = std::max(hi8[0], in[i]), bad8[0] += in[i] - in[i];
     float lo = 0, hi = 0, bad = 0;
     for (int l = 0; l < kLanes; ++l) lo = std::min(lo, lo8[l]), hi = std::max(hi, hi8[l]), bad += bad8[l];
-    if (bad != 0 || bad != bad)
+    if (bad != 0)  // also when bad is NaN
       for (int64_t j = 0; j < count; ++j)
         if (in[j] != in[j]) ctx.error("x holds NaN at element " + std::to_string(j) + ": no scale quantizes it");
     if (!std::isfinite(hi - lo)) ctx.error("x holds an infinity (or a range past float's): no finite scale quantizes it");
