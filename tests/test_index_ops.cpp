@@ -5,6 +5,7 @@
 // reference written here.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -256,6 +257,29 @@ TEST_CASE("MatMulInteger against an int64 reference: zero points per row and col
   CHECK(msg.find("a_zero_point must hold 1 value or one per row of A (30)") != std::string::npos);
 }
 
+namespace {
+// MatMulInteger's C for uint8 A (zero point AZ) and int8 B (zero point BZ when bzp is given):
+// first with B and BZ as run-time inputs, then as initializers (widened and packed once).
+std::array<Tensor, 2> matmul_integer_both_ways(const Tensor& a, const Tensor& azp, const std::vector<int8_t>& b, const Shape& b_shape,
+                                                const std::vector<int8_t>* bzp, const Shape& bzp_shape, const SessionOptions& options) {
+  auto int8_spec = [](const std::string& name, const Shape& dims, const std::vector<int8_t>& v) {
+    onnx::TensorSpec t;
+    t.name = name, t.data_type = kInt8, t.dims = dims, t.raw_data.assign(reinterpret_cast<const char*>(v.data()), v.size());
+    return t;
+  };
+  std::vector<onnx::ValueSpec> ins = {any("A", kUInt8), any("B", kInt8), any("AZ", kUInt8)};
+  std::vector<std::string> names = {"A", "B", "AZ"};
+  std::vector<Tensor> feeds = {a, typed<int8_t>(DType::Int8, b_shape, b), azp};
+  if (bzp) ins.push_back(any("BZ", kInt8)), names.push_back("BZ"), feeds.push_back(typed<int8_t>(DType::Int8, bzp_shape, *bzp));
+  const Tensor run_time = open(one_node("MatMulInteger", ins, {any("C", kInt32)}, {}, 10), options)->run(names, feeds)[0];
+  onnx::ModelSpec spec = one_node("MatMulInteger", {any("A", kUInt8), any("AZ", kUInt8)}, {any("C", kInt32)}, {}, 10);
+  spec.nodes[0].inputs = names;
+  spec.initializers = {int8_spec("B", b_shape, b)};
+  if (bzp) spec.initializers.push_back(int8_spec("BZ", bzp_shape, *bzp));
+  return {run_time, open(spec, options)->run({"A", "AZ"}, {a, azp})[0]};
+}
+}  // namespace
+
 TEST_CASE("MatMulInteger runs on the float GEMM exactly: depth slices of 256, the largest products, constant and run-time B, every ISA") {
   // |a - zp| = |b - zp| = 255 is the largest product (65025); 256 of them is the most a float32
   // slice may sum exactly. Depths straddle that (255, 256, 257, 513, 1000), rows and columns are not
@@ -293,25 +317,13 @@ TEST_CASE("MatMulInteger runs on the float GEMM exactly: depth slices of 256, th
               sum += (int64_t(a[(bi * m + i) * k + kk]) - azp) * (int64_t(b[(bi * k + kk) * n + j]) - bzp[bi * n + j]);
             want[(bi * m + i) * n + j] = static_cast<int32_t>(static_cast<uint32_t>(sum));
           }
-      const Tensor ta = typed<uint8_t>(DType::UInt8, {2, m, k}, a), tazp = typed<uint8_t>(DType::UInt8, {}, {azp});
-      const Tensor tb = typed<int8_t>(DType::Int8, {2, k, n}, b), tbzp = typed<int8_t>(DType::Int8, {2, 1, n}, bzp);
       SessionOptions options;
       options.threads = cs.threads, options.isa = isa;
-      // B and its zero points as run-time inputs, then as initializers (widened and packed once).
-      auto run_time = open(one_node("MatMulInteger", {any("A", kUInt8), any("B", kInt8), any("AZ", kUInt8), any("BZ", kInt8)}, {any("C", kInt32)}, {}, 10),
-                           options);
-      const Tensor c1 = run_time->run({"A", "B", "AZ", "BZ"}, {ta, tb, tazp, tbzp})[0];
-      onnx::ModelSpec spec = one_node("MatMulInteger", {any("A", kUInt8), any("AZ", kUInt8)}, {any("C", kInt32)}, {}, 10);
-      spec.nodes[0].inputs = {"A", "B", "AZ", "BZ"};
-      onnx::TensorSpec wb, wz;
-      wb.name = "B", wb.data_type = kInt8, wb.dims = {2, k, n}, wb.raw_data.assign(reinterpret_cast<const char*>(b.data()), b.size());
-      wz.name = "BZ", wz.data_type = kInt8, wz.dims = {2, 1, n}, wz.raw_data.assign(reinterpret_cast<const char*>(bzp.data()), bzp.size());
-      spec.initializers = {wb, wz};
-      auto constant = open(spec, options);
-      const Tensor c2 = constant->run({"A", "AZ"}, {ta, tazp})[0];
-      for (const Tensor* c : {&c1, &c2}) {
-        REQUIRE(c->shape() == Shape{2, m, n});
-        CHECK(std::vector<int32_t>(c->data<int32_t>(), c->data<int32_t>() + c->numel()) == want);
+      const auto cs2 = matmul_integer_both_ways(typed<uint8_t>(DType::UInt8, {2, m, k}, a), typed<uint8_t>(DType::UInt8, {}, {azp}), b,
+                                                {2, k, n}, &bzp, {2, 1, n}, options);
+      for (const Tensor& c : cs2) {
+        REQUIRE(c.shape() == Shape{2, m, n});
+        CHECK(std::vector<int32_t>(c.data<int32_t>(), c.data<int32_t>() + c.numel()) == want);
       }
     }
   }
@@ -342,16 +354,9 @@ TEST_CASE("MatMulInteger sums several depth slices in float when its zero points
         }
       SessionOptions options;
       options.threads = 1, options.isa = isa;
-      const Tensor ta = typed<uint8_t>(DType::UInt8, {m, k}, a), tazp = typed<uint8_t>(DType::UInt8, {}, {128});
-      auto run_time = open(one_node("MatMulInteger", {any("A", kUInt8), any("B", kInt8), any("AZ", kUInt8)}, {any("C", kInt32)}, {}, 10), options);
-      const Tensor c1 = run_time->run({"A", "B", "AZ"}, {ta, typed<int8_t>(DType::Int8, {k, n}, b), tazp})[0];
-      onnx::ModelSpec spec = one_node("MatMulInteger", {any("A", kUInt8), any("AZ", kUInt8)}, {any("C", kInt32)}, {}, 10);
-      spec.nodes[0].inputs = {"A", "B", "AZ"};
-      onnx::TensorSpec wb;
-      wb.name = "B", wb.data_type = kInt8, wb.dims = {k, n}, wb.raw_data.assign(reinterpret_cast<const char*>(b.data()), b.size());
-      spec.initializers = {wb};
-      const Tensor c2 = open(spec, options)->run({"A", "AZ"}, {ta, tazp})[0];
-      for (const Tensor* c : {&c1, &c2}) CHECK(std::vector<int32_t>(c->data<int32_t>(), c->data<int32_t>() + c->numel()) == want);
+      const auto cs2 = matmul_integer_both_ways(typed<uint8_t>(DType::UInt8, {m, k}, a), typed<uint8_t>(DType::UInt8, {}, {128}), b, {k, n},
+                                                nullptr, {}, options);
+      for (const Tensor& c : cs2) CHECK(std::vector<int32_t>(c.data<int32_t>(), c.data<int32_t>() + c.numel()) == want);
     }
   }
 }

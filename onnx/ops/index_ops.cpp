@@ -13,13 +13,6 @@ namespace normrt::onnx {
 
 namespace {
 
-// Row-major strides (in elements) of a shape.
-std::vector<int64_t> strides_of(const Shape& s) {
-  std::vector<int64_t> st(s.size(), 1);
-  for (size_t d = s.size(); d-- > 1;) st[d - 1] = st[d] * s[d];
-  return st;
-}
-
 // The index at position i of an int32/int64 index tensor, wrapped into [0, axis_len); an error
 // naming `what` when it lies outside [-axis_len, axis_len).
 int64_t checked_index(const Tensor& idx, int64_t i, int64_t axis_len, const ComputeContext& ctx, const char* what) {
@@ -337,9 +330,8 @@ class OneHot final : public OpKernel {
     if (values.numel() != 2) ctx.error("values must hold exactly two elements [off_value, on_value]");
     const int64_t rank = static_cast<int64_t>(y.rank());
     const int64_t axis = axis_ < 0 ? axis_ + rank : axis_;
-    const int64_t depth = y.shape()[axis];
-    int64_t inner = 1;
-    for (int64_t d = axis + 1; d < rank; ++d) inner *= y.shape()[d];
+    const AroundAxis around = around_axis(y.shape(), axis);
+    const int64_t depth = around.len, inner = around.inner;
     visit_width(dtype_size(values.dtype()), [&]<class U>() {
       const U off = static_cast<const U*>(values.raw())[0], on = static_cast<const U*>(values.raw())[1];
       U* out = static_cast<U*>(y.raw());

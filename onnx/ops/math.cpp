@@ -73,8 +73,6 @@ void for_each_gemm_task(const ComputeContext& ctx, const kernels::GemmPrimitives
   });
 }
 
-// MatMul; as the internal FusedMatMul (from the matmul_bias pass), also a bias row (input 2) and
-// an activation applied in the GEMM's epilogue.
 // numpy matmul's output shape for A and B (1-D operands promoted, batch dims broadcast); `a` and
 // `b` are the shapes as the node has them, for the error message.
 SymShape matmul_shape(SymShape sa, SymShape sb, const SymShape& a, const SymShape& b, const InferContext& ctx) {
@@ -127,6 +125,8 @@ struct MatMulBatches {
   }
 };
 
+// MatMul; as the internal FusedMatMul (from the matmul_bias pass), also a bias row (input 2) and
+// an activation applied in the GEMM's epilogue.
 class MatMul final : public OpKernel {
  public:
   MatMul() = default;
@@ -277,13 +277,12 @@ class MatMulInteger final : public OpKernel {
   }
   static int64_t columns(const Shape& b) { return b.size() == 1 ? 1 : b.back(); }
 
+  // Element `at` of an int8 or uint8 tensor.
+  static int32_t element(const Tensor& t, int64_t at) { return t.dtype() == DType::Int8 ? t.data<int8_t>()[at] : t.data<uint8_t>()[at]; }
   // The zero point of row (or column) i of matrix `mat`: per tensor, or one per row of each matrix.
   static int32_t zero_point(const Tensor* zp, int64_t mat, int64_t per_mat, int64_t i) {
-    if (!zp) return 0;
-    const int64_t at = zp->numel() == 1 ? 0 : mat * per_mat + i;
-    return zp->dtype() == DType::Int8 ? zp->data<int8_t>()[at] : zp->data<uint8_t>()[at];
+    return zp ? element(*zp, zp->numel() == 1 ? 0 : mat * per_mat + i) : 0;
   }
-  static int32_t element(const Tensor& t, int64_t at) { return t.dtype() == DType::Int8 ? t.data<int8_t>()[at] : t.data<uint8_t>()[at]; }
 
   // B less its zero points as float, packed for the GEMM per (matrix of B, depth slice of
   // kExactDepth): slice s of matrix mat is slices[mat * slice_count + s].

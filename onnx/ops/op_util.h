@@ -92,6 +92,26 @@ inline bool shapes_may_match(const SymShape& a, const SymShape& b) {
   return true;
 }
 
+// Row-major strides (in elements) of a shape.
+inline std::vector<int64_t> strides_of(const Shape& s) {
+  std::vector<int64_t> st(s.size(), 1);
+  for (size_t d = s.size(); d-- > 1;) st[d - 1] = st[d] * s[d];
+  return st;
+}
+
+// A shape seen as [outer, len, inner] around `axis` (in [0, rank)): the product of the dims
+// before it, its own, and the product of those after it.
+struct AroundAxis {
+  int64_t outer = 1, len = 1, inner = 1;
+};
+inline AroundAxis around_axis(const Shape& s, int64_t axis) {
+  AroundAxis a;
+  for (int64_t d = 0; d < axis; ++d) a.outer *= s[d];
+  a.len = s[axis];
+  for (size_t d = axis + 1; d < s.size(); ++d) a.inner *= s[d];
+  return a;
+}
+
 // Numpy broadcasting of two possibly symbolic shapes; an error through ctx if incompatible.
 SymShape broadcast_sym(const SymShape& a, const SymShape& b, const InferContext& ctx);
 
@@ -162,8 +182,8 @@ void gather_elements(const Tensor& x, Tensor& y, Source&& source, const void* fi
     std::memcpy(dst, src, width);
     return;
   }
-  std::vector<int64_t> stride(rank, 1), idx(rank - 1, 0);
-  for (size_t d = rank; d-- > 1;) stride[d - 1] = stride[d] * x.shape()[d];
+  const std::vector<int64_t> stride = strides_of(x.shape());
+  std::vector<int64_t> idx(rank - 1, 0);
   const int64_t inner = y.shape()[rank - 1], rows = y.numel() / inner;
   std::vector<int64_t> last(inner);
   bool consecutive = true;

@@ -57,8 +57,8 @@ QuantLayout quant_layout(const Shape& x, const Tensor& scale, const Tensor* zp, 
     ctx.error("a 1-D scale must hold one value per element of axis " + std::to_string(axis) + " (" + std::to_string(x[axis]) + "), it holds " +
               std::to_string(scale.numel()));
   l.per_axis = true;
-  l.axis_len = x[axis];
-  for (int64_t d = axis + 1; d < rank; ++d) l.inner *= x[d];
+  const AroundAxis around = around_axis(x, axis);
+  l.axis_len = around.len, l.inner = around.inner;
   return l;
 }
 

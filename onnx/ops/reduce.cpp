@@ -33,8 +33,7 @@ struct ReducePlan {
 
 ReducePlan make_plan(const Shape& in, const std::vector<bool>& reduce) {
   ReducePlan p;
-  std::vector<int64_t> stride(in.size(), 1);
-  for (size_t d = in.size(); d-- > 1;) stride[d - 1] = stride[d] * in[d];
+  const std::vector<int64_t> stride = strides_of(in);
   for (size_t d = 0; d < in.size(); ++d) {
     if (reduce[d]) {
       p.red_dims.push_back(in[d]), p.red_strides.push_back(stride[d]), p.red_count *= in[d];
@@ -227,10 +226,8 @@ class ArgReduce final : public OpKernel {
   void compute(ComputeContext& ctx) const override {
     const Tensor& x = *ctx.inputs[0];
     const int64_t rank = static_cast<int64_t>(x.rank()), axis = axis_ < 0 ? axis_ + rank : axis_;
-    int64_t outer = 1, inner = 1;
-    for (int64_t d = 0; d < axis; ++d) outer *= x.shape()[d];
-    for (int64_t d = axis + 1; d < rank; ++d) inner *= x.shape()[d];
-    const int64_t len = x.shape()[axis];
+    const AroundAxis around = around_axis(x.shape(), axis);
+    const int64_t outer = around.outer, len = around.len, inner = around.inner;
     int64_t* out = ctx.outputs[0]->data<int64_t>();
     visit_numeric(x.dtype(), [&]<class T>() {
       using C = kernels::compute_t<T>;
@@ -290,10 +287,8 @@ class TopK final : public OpKernel {
   void compute(ComputeContext& ctx) const override {
     const Tensor& x = *ctx.inputs[0];
     const int64_t rank = static_cast<int64_t>(x.rank()), axis = axis_ < 0 ? axis_ + rank : axis_;
-    const int64_t len = x.shape()[axis];
-    int64_t outer = 1, inner = 1;
-    for (int64_t d = 0; d < axis; ++d) outer *= x.shape()[d];
-    for (int64_t d = axis + 1; d < rank; ++d) inner *= x.shape()[d];
+    const AroundAxis around = around_axis(x.shape(), axis);
+    const int64_t outer = around.outer, len = around.len, inner = around.inner;
     Tensor* values = ctx.outputs[0];
     Tensor* indices = ctx.outputs.size() > 1 ? ctx.outputs[1] : nullptr;
     if (!values && !indices) return;

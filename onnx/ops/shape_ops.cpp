@@ -215,10 +215,8 @@ class Gather final : public OpKernel {
     Tensor& out = *ctx.outputs[0];
     const int64_t rank = static_cast<int64_t>(data.rank());
     const int64_t axis = axis_ < 0 ? axis_ + rank : axis_;
-    int64_t outer = 1, inner = 1;
-    for (int64_t d = 0; d < axis; ++d) outer *= data.shape()[d];
-    for (int64_t d = axis + 1; d < rank; ++d) inner *= data.shape()[d];
-    const int64_t axis_len = data.shape()[axis];
+    const AroundAxis around = around_axis(data.shape(), axis);
+    const int64_t outer = around.outer, axis_len = around.len, inner = around.inner;
     const int64_t n_idx = idx.numel();
     const size_t block = static_cast<size_t>(inner) * dtype_size(data.dtype());
     // Validate every index before writing anything, so a bad index is an error, never a stray read.

@@ -112,10 +112,9 @@ class Concat final : public OpKernel {
     Tensor& y = *ctx.outputs[0];
     const int64_t axis = axis_ < 0 ? axis_ + static_cast<int64_t>(y.rank()) : axis_;
     const size_t width = dtype_size(y.dtype());
-    int64_t outer = 1, inner = 1;
-    for (int64_t d = 0; d < axis; ++d) outer *= y.shape()[d];
-    for (size_t d = axis + 1; d < y.rank(); ++d) inner *= y.shape()[d];
-    const int64_t out_row = y.shape()[axis] * inner * static_cast<int64_t>(width);
+    const AroundAxis around = around_axis(y.shape(), axis);
+    const int64_t outer = around.outer, out_len = around.len, inner = around.inner;
+    const int64_t out_row = out_len * inner * static_cast<int64_t>(width);
     int64_t offset = 0;
     for (const Tensor* t : ctx.inputs) {
       const int64_t block = t->shape()[axis] * inner * static_cast<int64_t>(width);
@@ -176,10 +175,9 @@ class Split final : public OpKernel {
     const Tensor& x = *ctx.inputs[0];
     const int64_t axis = axis_ < 0 ? axis_ + static_cast<int64_t>(x.rank()) : axis_;
     const size_t width = dtype_size(x.dtype());
-    int64_t outer = 1, inner = 1;
-    for (int64_t d = 0; d < axis; ++d) outer *= x.shape()[d];
-    for (size_t d = axis + 1; d < x.rank(); ++d) inner *= x.shape()[d];
-    const int64_t in_row = x.shape()[axis] * inner * static_cast<int64_t>(width);
+    const AroundAxis around = around_axis(x.shape(), axis);
+    const int64_t outer = around.outer, in_len = around.len, inner = around.inner;
+    const int64_t in_row = in_len * inner * static_cast<int64_t>(width);
     // Outer rows across threads (a fused QKV projection's Split copies 1.8 MB per ViT-B/16 layer).
     ctx.parallel.for_range(outer, rows_grain(x.shape()[axis] * inner), [&](int64_t r0, int64_t r1) {
       int64_t offset = 0;
@@ -605,10 +603,8 @@ class CumSum final : public OpKernel {
     int64_t axis = ints_of(*ctx.inputs[1]).at(0);
     if (axis < -rank || axis >= rank) ctx.error("axis " + std::to_string(axis) + " is out of range");
     if (axis < 0) axis += rank;
-    int64_t outer = 1, inner = 1;
-    for (int64_t d = 0; d < axis; ++d) outer *= x.shape()[d];
-    for (int64_t d = axis + 1; d < rank; ++d) inner *= x.shape()[d];
-    const int64_t len = x.shape()[axis];
+    const AroundAxis around = around_axis(x.shape(), axis);
+    const int64_t outer = around.outer, len = around.len, inner = around.inner;
     visit_numeric(x.dtype(), [&]<class T>() {
       using C = kernels::compute_t<T>;
       for (int64_t o = 0; o < outer; ++o)
