@@ -393,6 +393,14 @@ TEST_CASE("Conv 1-D and 2-D: groups, strides, dilations, pads, auto_pad, bias, t
       // One block of positions, many channels: two threads split the channels.
       {{1, 16, 6, 6}, {160, 16, 3, 3}, 1, {1, 1}, {1, 1}, {0, 2, 1, 0}, "NOTSET", true},
       {{2, 6, 150}, {70, 3, 1}, 2, {1}, {1}, {0, 0}, "NOTSET", false},  // 1x1 1-D, groups: X read in place
+      // 1-D with unit stride, constant W: rows read from a zero-padded window of the input.
+      // wav2vec2's positional convolution in small (kernel 128 over 49 frames, pads past both
+      // ends, 1024 deep: two AVX-512 depth blocks); dilation 2 with uneven pads over three blocks of
+      // positions and batch 2; pads beyond the input on one side only; no padding at all.
+      {{1, 16, 49}, {16, 8, 128}, 2, {1}, {1}, {64, 64}, "NOTSET", true},
+      {{2, 6, 300}, {8, 3, 5}, 2, {1}, {2}, {3, 1}, "NOTSET", true},
+      {{1, 4, 20}, {5, 4, 9}, 1, {1}, {1}, {0, 12}, "NOTSET", false},
+      {{1, 3, 140}, {7, 3, 4}, 1, {1}, {3}, {}, "VALID", true},
       {{1, 100, 12, 13}, {40, 100, 3, 3}, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}, "NOTSET", true},  // 900 deep: several GEMM depth blocks
       // Constant 3x3 weights with unit strides, 32+ channels and 16+ tiles of 4x4 run on Winograd
       // F(4x4, 3x3): outputs not a multiple of 4, asymmetric pads, batch 2; tile rows longer than a
