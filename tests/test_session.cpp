@@ -401,6 +401,10 @@ TEST_CASE("Conv 1-D and 2-D: groups, strides, dilations, pads, auto_pad, bias, t
       {{2, 6, 300}, {8, 3, 5}, 2, {1}, {2}, {3, 1}, "NOTSET", true},
       {{1, 4, 20}, {5, 4, 9}, 1, {1}, {1}, {0, 12}, "NOTSET", false},
       {{1, 3, 140}, {7, 3, 4}, 1, {1}, {3}, {}, "VALID", true},
+      // Strided 1-D (im2col): stride 3 with dilation 2 over three blocks of positions, and a
+      // wav2vec2-like first convolution (one channel, kernel 10, stride 5).
+      {{1, 5, 800}, {6, 5, 4}, 1, {3}, {2}, {2, 5}, "NOTSET", true},
+      {{2, 1, 1603}, {12, 1, 10}, 1, {5}, {1}, {0, 0}, "NOTSET", false},
       {{1, 100, 12, 13}, {40, 100, 3, 3}, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}, "NOTSET", true},  // 900 deep: several GEMM depth blocks
       // Constant 3x3 weights with unit strides, 32+ channels and 16+ tiles of 4x4 run on Winograd
       // F(4x4, 3x3): outputs not a multiple of 4, asymmetric pads, batch 2; tile rows longer than a
