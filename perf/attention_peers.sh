@@ -6,10 +6,8 @@
 #   perf/attention_peers.sh [SECONDS_PER_MEASUREMENT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --peers
-scripts/build.sh
+perf/peers/prepare.sh --peers
 build=${BUILD_DIR:-build}
 seconds=${1:-2}
-perf/peers/install_ort.sh
 "$build/perf/make_attention_models" "$build/perf/attention_models" >/dev/null
 /usr/bin/python3 perf/attention_peers.py "$build" "$seconds"

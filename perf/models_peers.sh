@@ -4,10 +4,8 @@
 # demand into build/perf/full_models (never committed).   perf/models_peers.sh [SECONDS] [MODEL...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --peers --models
-scripts/build.sh
+perf/peers/prepare.sh --peers --models
 build=${BUILD_DIR:-build}
 seconds=${1:-2}
 shift || true
-perf/peers/install_ort.sh
 /usr/bin/python3 perf/models_peers.py "$build" "$seconds" "$@"

@@ -6,11 +6,9 @@
 #   [ROUNDS=N] perf/norm_peers.sh [SECONDS_PER_MEASUREMENT]   (model level: N alternating rounds, default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --peers --models
-scripts/build.sh
+perf/peers/prepare.sh --peers --models
 build=${BUILD_DIR:-build}
 seconds=${1:-1}
-perf/peers/install_ort.sh
 "$build/perf/make_norm_models" "$build/perf/norm_models" >/dev/null
 echo "## Kernel level: normrt vs memcpy of the same bytes and oneDNN (GB/s = bytes read + written)"
 "$build/perf/normrt_norm_bench" --min-seconds "$seconds"

@@ -4,9 +4,7 @@
 # models are generated into build/perf/quantized_models.   perf/quantized_peers.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --peers --models
-scripts/build.sh
+perf/peers/prepare.sh --peers --models
 build=${BUILD_DIR:-build}
 seconds=${1:-1}
-perf/peers/install_ort.sh
 /usr/bin/python3 perf/quantized_peers.py "$build" "$seconds"
