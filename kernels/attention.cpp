@@ -62,7 +62,7 @@ const AttentionPrimitives& attention_primitives(Isa isa) {
 #endif
     default: {
       static const AttentionPrimitives t{Isa::Scalar,   scale_scalar,     softcap_scalar, add_scalar, add_constant_scalar, replace_scalar,
-                                         max_scalar,    exp_sum_scalar,   scale_add_scalar};
+                                         max_scalar,    exp_sum_scalar,   scale_add_scalar, nullptr};
       return t;
     }
   }
@@ -83,8 +83,43 @@ void copy_scores(const AttentionHead& h, int64_t i, int64_t kb, const float* s, 
 
 }  // namespace
 
+bool attention_is_plain(const AttentionHead& h) {
+  return h.bias == nullptr && !h.causal && h.kv_valid >= h.kv_len && h.softcap == 0 && h.scores == nullptr && h.dk > 0 && h.dv > 0 &&
+         h.kv_len > 0;
+}
+
+size_t attention_keys_t_floats(int64_t kv_len, int64_t dk) {
+  constexpr int64_t P = kAttnTransposedPanel;
+  return static_cast<size_t>((kv_len + P - 1) / P * P * dk);
+}
+size_t attention_values_t_floats(int64_t kv_len, int64_t dv) {
+  constexpr int64_t P = kAttnTransposedPanel;
+  return static_cast<size_t>((dv + P - 1) / P * P * kv_len);
+}
+
+// Panel j holds keys [4j, 4j + 4) (zeros past kv_len), step p of the depth at out[(j dk + p) 4 + i].
+void pack_attention_keys_t(const float* k, int64_t k_stride, int64_t kv_len, int64_t dk, float scale, float* out) {
+  constexpr int64_t P = kAttnTransposedPanel;
+  for (int64_t j0 = 0; j0 < kv_len; j0 += P, out += P * dk)
+    for (int64_t i = 0; i < P; ++i) {
+      const float* row = j0 + i < kv_len ? k + (j0 + i) * k_stride : nullptr;
+      for (int64_t p = 0; p < dk; ++p) out[p * P + i] = row ? row[p] * scale : 0.0f;
+    }
+}
+
+// Panel j holds values [4j, 4j + 4) of every key (zeros past dv), key r at out[(j kv_len + r) 4 + i].
+void pack_attention_values_t(const float* v, int64_t v_stride, int64_t kv_len, int64_t dv, float* out) {
+  constexpr int64_t P = kAttnTransposedPanel;
+  for (int64_t c0 = 0; c0 < dv; c0 += P, out += P * kv_len)
+    for (int64_t r = 0; r < kv_len; ++r)
+      for (int64_t i = 0; i < P; ++i) out[r * P + i] = c0 + i < dv ? v[r * v_stride + c0 + i] : 0.0f;
+}
+
 void attention_rows(const GemmPrimitives& gemm, const AttentionPrimitives& prim, const AttentionHead& h, int64_t q0, int64_t q1,
                     AttentionScratch& sc) {
+  if (h.kt_panels && h.vt_panels && prim.rows_transposed && attention_is_plain(h) && prim.rows_transposed(h, q0, q1, sc)) return;
+  // The general loop, also for a query block the transposed loop gave back (a score, maximum or
+  // sum not finite): it reads K and V in place unless they were packed for it too.
   constexpr int64_t BQ = kAttnQueryBlock, BK = kAttnKeyBlock;
   const int64_t dv = h.dv;
   const bool packed = h.k_packed && h.v_packed;

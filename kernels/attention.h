@@ -20,6 +20,9 @@
 
 namespace normrt::kernels {
 
+struct AttentionHead;
+struct AttentionScratch;
+
 // Row operations of the attention loop, one table per ISA (attention_simd.h).
 struct AttentionPrimitives {
   Isa isa;
@@ -31,6 +34,10 @@ struct AttentionPrimitives {
   float (*max)(const float* s, int64_t n);                             // NaN if any is NaN; -inf for n == 0
   float (*exp_sum)(float* s, int64_t n, float m);                      // s = exp(s - m); returns the sum
   void (*scale_add)(float* o, const float* t, int64_t n, float alpha); // o = o * alpha + t
+  // The transposed loop of a plain head (see kAttnTransposedKeyBlock) for queries [q0, q1);
+  // false when a score, a row maximum or a row sum is not finite, and then Y is left for the
+  // general loop to write. Null where the ISA has no such loop (the scalar path).
+  bool (*rows_transposed)(const AttentionHead& h, int64_t q0, int64_t q1, AttentionScratch& scratch);
 };
 const AttentionPrimitives& attention_primitives(Isa isa);
 
@@ -79,6 +86,10 @@ struct AttentionHead {
   const PackedB* v_packed = nullptr;
   // k_packed holds scale * Kᵀ: the scores come out scaled, and the pass that scales them is skipped.
   bool k_packed_scaled = false;
+  // K and V packed for the transposed loop (pack_attention_keys_t / pack_attention_values_t), for a
+  // plain head (attention_is_plain). When set, attention_rows takes that loop.
+  const float* kt_panels = nullptr;
+  const float* vt_panels = nullptr;
   // Optional [q_len, kv_len] scores output (row stride scores_stride) at the given stage.
   float* scores = nullptr;
   int64_t scores_stride = 0;
@@ -86,7 +97,7 @@ struct AttentionHead {
 };
 
 // Scratch of one thread: the S tile, the O accumulator and the P V product of one query block,
-// and the packed Q block of the packed path.
+// and the packed Q block of the packed path (the transposed loop keeps Sᵀ, Oᵀ and Qᵀ in them).
 struct AttentionScratch {
   std::vector<float> s, o, pv, m, l;
   std::vector<float> qa;
@@ -110,6 +121,27 @@ inline size_t attention_keys_floats(const GemmPrimitives& g, int64_t kv_len, int
 inline size_t attention_values_floats(const GemmPrimitives& g, int64_t kv_len, int64_t dv) {
   return PackedB::floats_needed(g, kv_len, dv, kAttnKeyBlock);
 }
+
+// The transposed loop, for a plain head: softmax(scale Q Kᵀ) V with no mask, bias, softcap or
+// scores output. It computes Sᵀ = K Qᵀ, keys down and queries across, a block of
+// kAttnTransposedKeyBlock keys at a time:
+//   - the softmax runs down the columns, so each query's running maximum and sum are vector lanes
+//     (no horizontal reduction per row), and the block maximum is taken from the registers of
+//     the tile that computed the scores (no pass of its own);
+//   - Oᵀ = Vᵀ Pᵀ has the head dimension as its rows, in tiles of 4, so a head size of 40 (Stable
+//     Diffusion's, and the UNet block's) fills every lane, where P V wastes the 8 columns past its
+//     32 (40 of 48 lanes).
+// K is packed in panels of 4 keys (depth dk, scale folded in), V in panels of 4 of its dv values
+// (depth kv_len), once per head; Y = (Oᵀ)ᵀ / l. Any score, maximum or sum that is not finite
+// (NaN or inf in Q, K or V) sends the query block to the general loop, so every such case gives
+// exactly its result.
+constexpr int64_t kAttnTransposedKeyBlock = 128;
+constexpr int64_t kAttnTransposedPanel = 4;
+bool attention_is_plain(const AttentionHead& h);
+size_t attention_keys_t_floats(int64_t kv_len, int64_t dk);
+size_t attention_values_t_floats(int64_t kv_len, int64_t dv);
+void pack_attention_keys_t(const float* k, int64_t k_stride, int64_t kv_len, int64_t dk, float scale, float* out);
+void pack_attention_values_t(const float* v, int64_t v_stride, int64_t kv_len, int64_t dv, float* out);
 
 // True when the bool mask [q_len, kv_len] (row-major) holds `keep` exactly at the keys
 // j <= i + (kv_len - q_len) of each query i: the causal mask, aligned to the last key.

@@ -103,6 +103,89 @@ TEST_CASE("attention kernel: odd sizes and strided heads match float64 on every 
       }
 }
 
+namespace {
+
+// The transposed loop of a plain head, as the op runs it: K and V packed for it once, the queries
+// in blocks of kAttnQueryBlock (or of `block`). Returns how many blocks it took (the rest went to
+// the general loop).
+int64_t run_transposed(Isa isa, const AttentionHead& h, int64_t block = kAttnQueryBlock) {
+  std::vector<float> kt(attention_keys_t_floats(h.kv_len, h.dk)), vt(attention_values_t_floats(h.kv_len, h.dv));
+  pack_attention_keys_t(h.k, h.k_stride, h.kv_len, h.dk, h.scale, kt.data());
+  pack_attention_values_t(h.v, h.v_stride, h.kv_len, h.dv, vt.data());
+  AttentionHead ht = h;
+  ht.kt_panels = kt.data(), ht.vt_panels = vt.data();
+  const AttentionPrimitives& prim = attention_primitives(isa);
+  AttentionScratch scratch;
+  int64_t taken = 0;
+  for (int64_t q0 = 0; q0 < h.q_len; q0 += block) {
+    const int64_t q1 = std::min(h.q_len, q0 + block);
+    if (prim.rows_transposed && prim.rows_transposed(ht, q0, q1, scratch)) ++taken;
+    else attention_rows(gemm_primitives(isa), prim, ht, q0, q1, scratch);
+  }
+  return taken;
+}
+
+}  // namespace
+
+TEST_CASE("attention kernel: the transposed loop of a plain head matches float64 on every ISA") {
+  struct Size {
+    int64_t q, kv, dk, dv, pad, block;
+  };
+  // Head sizes of 40 and 80 (Stable Diffusion's), 64, and odd ones; keys past a panel of 4 and past
+  // a key block; query blocks shorter than a chunk, a whole chunk and ragged ones.
+  const Size sizes[] = {{1, 1, 1, 1, 0, 96},      {5, 3, 7, 5, 0, 96},       {17, 130, 40, 40, 0, 96}, {100, 257, 13, 9, 3, 96},
+                        {96, 128, 64, 64, 0, 96},  {200, 300, 40, 80, 8, 96}, {33, 1000, 3, 41, 0, 96}, {150, 129, 40, 40, 0, 50},
+                        {64, 4, 2, 3, 1, 7}};
+  for (Isa isa : isas()) {
+    const bool has_loop = attention_primitives(isa).rows_transposed != nullptr;
+    for (const Size& s : sizes) {
+      INFO("isa " << std::string(isa_name(isa)) << " q " << s.q << " kv " << s.kv << " dk " << s.dk << " dv " << s.dv << " pad " << s.pad
+                  << " block " << s.block);
+      Data d;
+      AttentionHead h = make_head(d, s.q, s.kv, s.dk, s.dv, s.pad, 17);
+      CHECK(attention_is_plain(h));
+      const int64_t blocks = (s.q + s.block - 1) / s.block;
+      CHECK(run_transposed(isa, h, s.block) == (has_loop ? blocks : 0));
+      CHECK(check_against_reference(h, d) < 2e-5);
+    }
+  }
+}
+
+TEST_CASE("attention kernel: non-finite inputs in a plain head give exactly the general loop's result") {
+  const int64_t q = 40, kv = 70, dk = 12, dv = 40;
+  const float inf = std::numeric_limits<float>::infinity();
+  struct Poison {
+    const char* what;
+    char tensor;
+    int64_t row, col;
+    float value;
+    bool transposed_gives_back;  // the transposed loop must hand the block to the general loop
+  };
+  const Poison cases[] = {{"NaN query", 'q', 7, 3, NAN, true},  {"NaN key", 'k', 69, 0, NAN, true}, {"+inf key", 'k', 5, 11, inf, true},
+                          {"-inf query", 'q', 0, 2, -inf, true}, {"NaN value", 'v', 3, 39, NAN, false}, {"+inf value", 'v', 0, 0, inf, false}};
+  for (Isa isa : isas())
+    for (const Poison& c : cases) {
+      INFO("isa " << std::string(isa_name(isa)) << " " << std::string(c.what));
+      Data d;
+      AttentionHead h = make_head(d, q, kv, dk, dv, 0, 23);
+      std::vector<float>& t = c.tensor == 'q' ? d.q : c.tensor == 'k' ? d.k : d.v;
+      t[c.row * (c.tensor == 'v' ? h.v_stride : h.k_stride) + c.col] = c.value;
+      attention_rows(gemm_primitives(isa), attention_primitives(isa), h, 0, q, *std::make_unique<AttentionScratch>());
+      const std::vector<float> general = d.y;
+      std::fill(d.y.begin(), d.y.end(), -7.0f);
+      const int64_t taken = run_transposed(isa, h, q);
+      if (attention_primitives(isa).rows_transposed) CHECK(taken == (c.transposed_gives_back ? 0 : 1));
+      int64_t non_finite = 0;
+      for (size_t i = 0; i < general.size(); ++i) {
+        non_finite += !std::isfinite(general[i]);
+        if (std::isnan(general[i])) CHECK(std::isnan(d.y[i]));
+        else if (std::isinf(general[i])) CHECK(d.y[i] == general[i]);
+        else CHECK(d.y[i] == doctest::Approx(general[i]).epsilon(1e-5));
+      }
+      CHECK(non_finite > 0);  // each poison reaches the output
+    }
+}
+
 TEST_CASE("attention kernel: scale, softcap, biases, causal offsets and padded keys") {
   const int64_t q = 70, kv = 300, dk = 16, dv = 12;
   for (Isa isa : isas()) {
@@ -288,6 +371,33 @@ TEST_CASE("attention kernel: scratch memory does not grow with the sequence") {
       for (int64_t c = 0; c < 16; ++c) err = std::max(err, std::fabs(d.y[i * 16 + c] - ref[i * 16 + c]));
     CHECK(err < 2e-5);
   }
+}
+
+TEST_CASE("attention kernel: the transposed loop's scratch does not grow with the sequence") {
+  const AttentionPrimitives& prim = attention_primitives(Isa::Auto);
+  if (!prim.rows_transposed) {
+    MESSAGE("skipped: this machine's best ISA (" << std::string(isa_name(prim.isa)) << ") has no transposed loop");
+    return;
+  }
+  std::vector<size_t> floats;
+  for (int64_t seq : {256, 2048}) {
+    Data d;
+    AttentionHead h = make_head(d, seq, seq, 40, 40, 0, 53);
+    std::vector<float> kt(attention_keys_t_floats(seq, 40)), vt(attention_values_t_floats(seq, 40));
+    pack_attention_keys_t(h.k, h.k_stride, seq, 40, h.scale, kt.data());
+    pack_attention_values_t(h.v, h.v_stride, seq, 40, vt.data());
+    h.kt_panels = kt.data(), h.vt_panels = vt.data();
+    AttentionScratch scratch;
+    CHECK(prim.rows_transposed(h, seq - kAttnQueryBlock, seq, scratch));
+    floats.push_back(scratch.s.size() + scratch.o.size() + scratch.m.size() + scratch.qa.size());
+    std::vector<double> ref;
+    attention_reference(h, ref);
+    double err = 0;
+    for (int64_t i = seq - kAttnQueryBlock; i < seq; ++i)
+      for (int64_t c = 0; c < 40; ++c) err = std::max(err, std::fabs(d.y[i * 40 + c] - ref[i * 40 + c]));
+    CHECK(err < 2e-5);
+  }
+  CHECK(floats[0] == floats[1]);
 }
 
 TEST_CASE("attention row operations: exp_sum against std::exp, masked and NaN entries, every ISA") {

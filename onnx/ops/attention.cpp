@@ -80,7 +80,29 @@ void run_heads(const ComputeContext& ctx, int64_t batch, int64_t heads, int64_t 
   const int64_t group = heads / kv_heads;
   std::vector<std::optional<kernels::PackedB>> packed_k, packed_v;
   std::shared_ptr<void> workspace;  // from the tensor block cache, so repeated runs reuse it instead of faulting in new pages
-  if (q_len >= kPackMinQueries && total > 0 && dk > 0 && dv > 0) {
+  // A plain head (no mask of any kind, softcap or scores output) takes the transposed loop where
+  // the ISA has one: K and V are then packed for it instead.
+  bool transposed = q_len >= kPackMinQueries && prim.rows_transposed != nullptr;
+  for (int64_t b = 0; b < batch && transposed; ++b) transposed = kernels::attention_is_plain(make_head(b, 0));
+  std::vector<const float*> kt_panels, vt_panels;
+  if (transposed) {
+    auto lines = [](size_t floats) { return static_cast<int64_t>((floats + 15) / 16 * 16); };
+    const int64_t k_floats = lines(kernels::attention_keys_t_floats(total, dk));
+    const int64_t v_floats = lines(kernels::attention_values_t_floats(total, dv));
+    workspace = allocate_aligned(checked_bytes(DType::Float32, checked_numel({batch * kv_heads, k_floats + v_floats}, "attention workspace"),
+                                               "attention workspace"));
+    float* ws = static_cast<float*>(workspace.get());
+    kt_panels.resize(batch * kv_heads), vt_panels.resize(batch * kv_heads);
+    ctx.parallel.for_range(batch * kv_heads, rows_grain(total * (dk + dv)), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const kernels::AttentionHead a = make_head(i / kv_heads, (i % kv_heads) * group);
+        float* head_ws = ws + i * (k_floats + v_floats);
+        kernels::pack_attention_keys_t(a.k, a.k_stride, total, dk, a.scale, head_ws);
+        kernels::pack_attention_values_t(a.v, a.v_stride, total, dv, head_ws + k_floats);
+        kt_panels[i] = head_ws, vt_panels[i] = head_ws + k_floats;
+      }
+    });
+  } else if (q_len >= kPackMinQueries && total > 0 && dk > 0 && dv > 0) {
     packed_k.resize(batch * kv_heads), packed_v.resize(batch * kv_heads);
     // Per head, rounded up to whole 64-byte lines so every head's panels stay aligned.
     auto lines = [](size_t floats) { return static_cast<int64_t>((floats + 15) / 16 * 16); };
@@ -108,7 +130,10 @@ void run_heads(const ComputeContext& ctx, int64_t batch, int64_t heads, int64_t 
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t bh = t / q_blocks, qb = t % q_blocks, b = bh / heads, h = bh % heads;
       kernels::AttentionHead a = make_head(b, h);
-      if (!packed_k.empty()) {
+      if (!kt_panels.empty()) {
+        a.kt_panels = kt_panels[b * kv_heads + h / group];
+        a.vt_panels = vt_panels[b * kv_heads + h / group];
+      } else if (!packed_k.empty()) {
         a.k_packed_scaled = true;
         a.k_packed = &*packed_k[b * kv_heads + h / group];
         a.v_packed = &*packed_v[b * kv_heads + h / group];
