@@ -30,17 +30,17 @@ def ort(model, threads):
 # This VM's speed drifts by 10-20% over minutes: the four measurements of a row take turns, ROUNDS
 # rounds of them (default 3), and each column is the median of its round medians.
 rounds = int(os.environ.get("ROUNDS", "3"))
-print("| seq | threads | normrt fused ms | normrt unfused ms | fused speedup | per-round speedups | ORT Attention ms | ORT unfused ms "
+print("| heads x seq x head size | threads | normrt fused ms | normrt unfused ms | fused speedup | per-round speedups | ORT Attention ms | ORT unfused ms "
       "| normrt fused / ORT best | peak MB: normrt fused | normrt unfused | ORT Attention |")
 print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-for seq in (128, 512, 2048):
+for shape in ("12x128x64", "12x512x64", "12x2048x64", "8x4096x40"):
     for threads in (1, 2):
         runs = []
         for _ in range(rounds):
-            runs.append((normrt(f"attn_fused_{seq}", threads), normrt(f"attn_unfused_{seq}", threads, optimize=False),
-                         ort(f"attn_fused_{seq}", threads), ort(f"attn_unfused_{seq}", threads)))
+            runs.append((normrt(f"attn_fused_{shape}", threads), normrt(f"attn_unfused_{shape}", threads, optimize=False),
+                         ort(f"attn_fused_{shape}", threads), ort(f"attn_unfused_{shape}", threads)))
         nf, nu, of, ou = (float(np.median([r[i][0] for r in runs])) for i in range(4))
         nf_mb, nu_mb, of_mb = (max(r[i][1] for r in runs) for i in range(3))
         speedups = [r[1][0] / r[0][0] for r in runs]
-        print(f"| {seq} | {threads} | {nf:.3f} | {nu:.3f} | {nu / nf:.2f}x | {min(speedups):.2f}-{max(speedups):.2f} | {of:.3f} | {ou:.3f} "
+        print(f"| {shape} | {threads} | {nf:.3f} | {nu:.3f} | {nu / nf:.2f}x | {min(speedups):.2f}-{max(speedups):.2f} | {of:.3f} | {ou:.3f} "
               f"| {min(of, ou) / nf:.2f}x | {nf_mb:.0f} | {nu_mb:.0f} | {of_mb:.0f} |", flush=True)
