@@ -108,12 +108,19 @@ namespace {
 // The transposed loop of a plain head, as the op runs it: K and V packed for it once, the queries
 // in blocks of kAttnQueryBlock (or of `block`). Returns how many blocks it took (the rest went to
 // the general loop).
-int64_t run_transposed(Isa isa, const AttentionHead& h, int64_t block = kAttnQueryBlock) {
-  std::vector<float> kt(attention_keys_t_floats(h.kv_len, h.dk)), vt(attention_values_t_floats(h.kv_len, h.dv));
+// h with K and V packed for the transposed loop into `kt` and `vt`, as the op packs them.
+AttentionHead with_transposed_panels(const AttentionHead& h, std::vector<float>& kt, std::vector<float>& vt) {
+  kt.resize(attention_keys_t_floats(h.kv_len, h.dk)), vt.resize(attention_values_t_floats(h.kv_len, h.dv));
   pack_attention_keys_t(h.k, h.k_stride, h.kv_len, h.dk, h.scale, kt.data());
   pack_attention_values_t(h.v, h.v_stride, h.kv_len, h.dv, vt.data());
   AttentionHead ht = h;
   ht.kt_panels = kt.data(), ht.vt_panels = vt.data();
+  return ht;
+}
+
+int64_t run_transposed(Isa isa, const AttentionHead& h, int64_t block = kAttnQueryBlock) {
+  std::vector<float> kt, vt;
+  const AttentionHead ht = with_transposed_panels(h, kt, vt);
   const AttentionPrimitives& prim = attention_primitives(isa);
   AttentionScratch scratch;
   int64_t taken = 0;
@@ -382,11 +389,8 @@ TEST_CASE("attention kernel: the transposed loop's scratch does not grow with th
   std::vector<size_t> floats;
   for (int64_t seq : {256, 2048}) {
     Data d;
-    AttentionHead h = make_head(d, seq, seq, 40, 40, 0, 53);
-    std::vector<float> kt(attention_keys_t_floats(seq, 40)), vt(attention_values_t_floats(seq, 40));
-    pack_attention_keys_t(h.k, h.k_stride, seq, 40, h.scale, kt.data());
-    pack_attention_values_t(h.v, h.v_stride, seq, 40, vt.data());
-    h.kt_panels = kt.data(), h.vt_panels = vt.data();
+    std::vector<float> kt, vt;
+    const AttentionHead h = with_transposed_panels(make_head(d, seq, seq, 40, 40, 0, 53), kt, vt);
     AttentionScratch scratch;
     CHECK(prim.rows_transposed(h, seq - kAttnQueryBlock, seq, scratch));
     floats.push_back(scratch.s.size() + scratch.o.size() + scratch.m.size() + scratch.qa.size());

@@ -79,46 +79,40 @@ void run_heads(const ComputeContext& ctx, int64_t batch, int64_t heads, int64_t 
   const kernels::AttentionPrimitives& prim = kernels::attention_primitives(ctx.isa);
   const int64_t group = heads / kv_heads;
   std::vector<std::optional<kernels::PackedB>> packed_k, packed_v;
-  std::shared_ptr<void> workspace;  // from the tensor block cache, so repeated runs reuse it instead of faulting in new pages
+  std::vector<const float*> kt_panels, vt_panels;
   // A plain head (no mask of any kind, softcap or scores output) takes the transposed loop where
-  // the ISA has one: K and V are then packed for it instead.
+  // the ISA has one, with K and V packed for it; other heads of long enough query sequences get
+  // them packed for the GEMM microkernel; the rest read them in place.
   bool transposed = q_len >= kPackMinQueries && prim.rows_transposed != nullptr;
   for (int64_t b = 0; b < batch && transposed; ++b) transposed = kernels::attention_is_plain(make_head(b, 0));
-  std::vector<const float*> kt_panels, vt_panels;
-  if (transposed) {
-    auto lines = [](size_t floats) { return static_cast<int64_t>((floats + 15) / 16 * 16); };
-    const int64_t k_floats = lines(kernels::attention_keys_t_floats(total, dk));
-    const int64_t v_floats = lines(kernels::attention_values_t_floats(total, dv));
-    workspace = allocate_aligned(checked_bytes(DType::Float32, checked_numel({batch * kv_heads, k_floats + v_floats}, "attention workspace"),
-                                               "attention workspace"));
-    float* ws = static_cast<float*>(workspace.get());
-    kt_panels.resize(batch * kv_heads), vt_panels.resize(batch * kv_heads);
-    ctx.parallel.for_range(batch * kv_heads, rows_grain(total * (dk + dv)), [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const kernels::AttentionHead a = make_head(i / kv_heads, (i % kv_heads) * group);
-        float* head_ws = ws + i * (k_floats + v_floats);
-        kernels::pack_attention_keys_t(a.k, a.k_stride, total, dk, a.scale, head_ws);
-        kernels::pack_attention_values_t(a.v, a.v_stride, total, dv, head_ws + k_floats);
-        kt_panels[i] = head_ws, vt_panels[i] = head_ws + k_floats;
-      }
-    });
-  } else if (q_len >= kPackMinQueries && total > 0 && dk > 0 && dv > 0) {
-    packed_k.resize(batch * kv_heads), packed_v.resize(batch * kv_heads);
+  const bool pack = transposed || (q_len >= kPackMinQueries && total > 0 && dk > 0 && dv > 0);
+  std::shared_ptr<void> workspace;  // from the tensor block cache, so repeated runs reuse it instead of faulting in new pages
+  if (pack) {
     // Per head, rounded up to whole 64-byte lines so every head's panels stay aligned.
     auto lines = [](size_t floats) { return static_cast<int64_t>((floats + 15) / 16 * 16); };
-    const int64_t k_floats = lines(kernels::attention_keys_floats(gemm, total, dk));
-    const int64_t v_floats = lines(kernels::attention_values_floats(gemm, total, dv));
+    const int64_t k_floats = lines(transposed ? kernels::attention_keys_t_floats(total, dk) : kernels::attention_keys_floats(gemm, total, dk));
+    const int64_t v_floats =
+        lines(transposed ? kernels::attention_values_t_floats(total, dv) : kernels::attention_values_floats(gemm, total, dv));
     workspace = allocate_aligned(checked_bytes(DType::Float32, checked_numel({batch * kv_heads, k_floats + v_floats}, "attention workspace"),
                                                "attention workspace"));
     float* ws = static_cast<float*>(workspace.get());
+    if (transposed) kt_panels.resize(batch * kv_heads), vt_panels.resize(batch * kv_heads);
+    else packed_k.resize(batch * kv_heads), packed_v.resize(batch * kv_heads);
     ctx.parallel.for_range(batch * kv_heads, rows_grain(total * (dk + dv)), [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         const kernels::AttentionHead a = make_head(i / kv_heads, (i % kv_heads) * group);
-        float* head_ws = ws + i * (k_floats + v_floats);
-        packed_k[i].emplace(kernels::pack_attention_keys(gemm, a.k, a.k_stride, total, dk, head_ws));
-        // Fold the scale into the packed keys (once per head) instead of scaling every score.
-        prim.scale(head_ws, static_cast<int64_t>(kernels::attention_keys_floats(gemm, total, dk)), a.scale);
-        packed_v[i].emplace(kernels::pack_attention_values(gemm, a.v, a.v_stride, total, dv, head_ws + k_floats));
+        float* k_ws = ws + i * (k_floats + v_floats);
+        float* v_ws = k_ws + k_floats;
+        if (transposed) {
+          kernels::pack_attention_keys_t(a.k, a.k_stride, total, dk, a.scale, k_ws);
+          kernels::pack_attention_values_t(a.v, a.v_stride, total, dv, v_ws);
+          kt_panels[i] = k_ws, vt_panels[i] = v_ws;
+        } else {
+          packed_k[i].emplace(kernels::pack_attention_keys(gemm, a.k, a.k_stride, total, dk, k_ws));
+          // Fold the scale into the packed keys (once per head) instead of scaling every score.
+          prim.scale(k_ws, static_cast<int64_t>(kernels::attention_keys_floats(gemm, total, dk)), a.scale);
+          packed_v[i].emplace(kernels::pack_attention_values(gemm, a.v, a.v_stride, total, dv, v_ws));
+        }
       }
     });
   }
