@@ -118,6 +118,20 @@ struct Attention {
 
   static float* aligned(float* p) { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t(63)); }
 
+  // The tile product both tiles share: acc[i] += panel[p * 4 + i] * rows[p] over `steps` steps,
+  // rows[p] being NV vectors at rows + p * kTQ. Always inlined: the accumulators stay in registers.
+  template <int NV>
+  [[gnu::always_inline]] static inline void panel_times_rows(B (&acc)[kP][NV], const float* panel, const float* rows, int64_t steps) {
+    for (int64_t p = 0; p < steps; ++p) {
+      B bv[NV];
+      for (int v = 0; v < NV; ++v) bv[v] = B::load_aligned(rows + p * kTQ + v * W);
+      for (int i = 0; i < kP; ++i) {
+        const B a(panel[p * kP + i]);
+        for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(a, bv[v], acc[i][v]);
+      }
+    }
+  }
+
   // Sᵀ rows of one key panel (kp: depth-major, 4 keys per step) for NV vectors of a chunk of Qᵀ
   // (qt: depth-major, row stride kTQ): the first `rows` go to st (row stride kTQ) and into the
   // block maximum.
@@ -126,14 +140,7 @@ struct Attention {
     B acc[kP][NV];
     for (int i = 0; i < kP; ++i)
       for (int v = 0; v < NV; ++v) acc[i][v] = B(0.0f);
-    for (int64_t p = 0; p < dk; ++p) {
-      B bv[NV];
-      for (int v = 0; v < NV; ++v) bv[v] = B::load_aligned(qt + p * kTQ + v * W);
-      for (int i = 0; i < kP; ++i) {
-        const B a(kp[p * kP + i]);
-        for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(a, bv[v], acc[i][v]);
-      }
-    }
+    panel_times_rows<NV>(acc, kp, qt, dk);
     for (int i = 0; i < kP; ++i) {
       if (i == rows) break;
       for (int v = 0; v < NV; ++v) {
@@ -150,14 +157,7 @@ struct Attention {
     B acc[kP][NV];
     for (int i = 0; i < kP; ++i)
       for (int v = 0; v < NV; ++v) acc[i][v] = first ? B(0.0f) : B::load_aligned(ot + i * kTQ + v * W) * alpha[v];
-    for (int64_t r = 0; r < n; ++r) {
-      B bv[NV];
-      for (int v = 0; v < NV; ++v) bv[v] = B::load_aligned(st + r * kTQ + v * W);
-      for (int i = 0; i < kP; ++i) {
-        const B a(vp[r * kP + i]);
-        for (int v = 0; v < NV; ++v) acc[i][v] = fmadd(a, bv[v], acc[i][v]);
-      }
-    }
+    panel_times_rows<NV>(acc, vp, st, n);
     for (int i = 0; i < kP; ++i)
       for (int v = 0; v < NV; ++v) acc[i][v].store_aligned(ot + i * kTQ + v * W);
   }
