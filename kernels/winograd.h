@@ -31,9 +31,10 @@ struct WinogradPrimitives {
   void (*input_tiles)(const float* plane, int64_t h, int64_t w, int64_t y0, int64_t x0, int64_t n, float* out, int64_t ld);
   // Tiles t in [0, n) of one output plane (oh x ow): in[point * ld + t] are tile t's 36 products.
   // Its 4x4 block plus `bias` goes to rows y0 .. y0 + 3, columns x0 + 4t .. x0 + 4t + 3 of the
-  // plane, cropped at its bottom and right edges.
+  // plane, cropped at its bottom and right edges; element (row, column) is plane[row * pitch +
+  // column * step] (pitch ow and step 1 for a plain plane; ConvTranspose's phases interleave).
   void (*output_tiles)(const float* in, int64_t ld, int64_t n, float bias, float* plane, int64_t oh, int64_t ow, int64_t y0,
-                       int64_t x0);
+                       int64_t x0, int64_t pitch, int64_t step);
 };
 
 const WinogradPrimitives& winograd_primitives(Isa isa);

@@ -78,7 +78,7 @@ struct Winograd {
   }
 
   static void output_tiles(const float* in, int64_t ld, int64_t n, float bias, float* plane, int64_t oh, int64_t ow, int64_t y0,
-                           int64_t x0) {
+                           int64_t x0, int64_t pitch, int64_t step) {
     alignas(64) float s[4][kWinogradWindow][L];
     alignas(64) float o[4][L];
     const int64_t rows = std::min<int64_t>(kWinogradTile, oh - y0);
@@ -98,8 +98,11 @@ struct Winograd {
         at(m, r);
         for (int j = 0; j < kWinogradTile; ++j) (r[j] + B(bias)).store_aligned(o[j]);
         // Interleave the four column phases into the output row.
-        float* dst = plane + (y0 + i) * ow + c0;
-        for (int64_t x = 0; x < width; ++x) dst[x] = o[x % 4][x / 4];
+        float* dst = plane + (y0 + i) * pitch + c0 * step;
+        if (step == 1)
+          for (int64_t x = 0; x < width; ++x) dst[x] = o[x % 4][x / 4];
+        else
+          for (int64_t x = 0; x < width; ++x) dst[x * step] = o[x % 4][x / 4];
       }
     }
   }

@@ -723,6 +723,64 @@ TEST_CASE("ConvTranspose with a constant (packed) W equals W given as an input: 
   }
 }
 
+TEST_CASE("ConvTranspose kernel 4, stride 2, pads 1 (the upsampler) on Winograd: against float64, every ISA, 1 and 2 threads") {
+  // 32+ input channels, 8+ output channels (32+ in the 3x3 form) and 16+ tiles of X take the
+  // Winograd path: batch 2 with ragged tiles; 800 input channels (two depth blocks); a tile row of
+  // 18 tiles (longer than a vector, cut by B panels). NORMRT_CONV_WINOGRAD=0 gives the col2im
+  // path, which must round differently somewhere (so the first really ran on Winograd).
+  struct Case {
+    Shape x, w;
+  };
+  const Case cases[] = {{{2, 40, 17, 13}, {40, 12, 4, 4}}, {{1, 800, 16, 15}, {800, 8, 4, 4}}, {{1, 33, 4, 70}, {33, 9, 4, 4}}};
+  for (const Case& c : cases) {
+    auto dims = [](const Shape& s) { return std::vector<std::variant<int64_t, std::string>>(s.begin(), s.end()); };
+    const Tensor x = random_f32(c.x, 7), w = random_f32(c.w, 8), b = random_f32({c.w[1]}, 9);
+    onnx::ModelSpec m;
+    m.inputs = {{"X", 1, dims(c.x)}, {"B", 1, dims({c.w[1]})}};
+    m.initializers = {onnx::tensor_spec("W", w)};
+    m.outputs = {{"Y", 1, {}, false}};
+    m.nodes = {{"ConvTranspose", {"X", "W", "B"}, {"Y"}, {{"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})}}, "up"}};
+    const int64_t nb = c.x[0], ci = c.x[1], h = c.x[2], wd = c.x[3], mo = c.w[1], oh = 2 * h, ow = 2 * wd;
+    std::vector<double> ref(nb * mo * oh * ow), mag(ref.size());
+    for (int64_t n = 0; n < nb; ++n)
+      for (int64_t co = 0; co < mo; ++co) {
+        const size_t base = (n * mo + co) * oh * ow;
+        for (int64_t p = 0; p < oh * ow; ++p) ref[base + p] = b.data<float>()[co], mag[base + p] = std::fabs(ref[base + p]);
+        for (int64_t c0 = 0; c0 < ci; ++c0)
+          for (int64_t i = 0; i < h; ++i)
+            for (int64_t j = 0; j < wd; ++j)
+              for (int64_t kh = 0; kh < 4; ++kh)
+                for (int64_t kw = 0; kw < 4; ++kw) {
+                  const int64_t yy = 2 * i - 1 + kh, xx = 2 * j - 1 + kw;  // output = input * stride - pad + tap
+                  if (yy < 0 || yy >= oh || xx < 0 || xx >= ow) continue;
+                  const double t = double(x.data<float>()[((n * ci + c0) * h + i) * wd + j]) * w.data<float>()[((c0 * mo + co) * 4 + kh) * 4 + kw];
+                  ref[base + yy * ow + xx] += t, mag[base + yy * ow + xx] += std::fabs(t);
+                }
+      }
+    for (kernels::Isa isa : available_isas())
+      for (int threads : {1, 2}) {
+        INFO("X " << shape_to_string(c.x) << " W " << shape_to_string(c.w) << " isa " << std::string(kernels::isa_name(isa)) << " threads " << threads);
+        const Tensor got = open(m, SessionOptions{threads, isa})->run({"X", "B"}, {x, b})[0];
+        setenv("NORMRT_CONV_WINOGRAD", "0", 1);
+        const Tensor col2im = open(m, SessionOptions{threads, isa})->run({"X", "B"}, {x, b})[0];
+        unsetenv("NORMRT_CONV_WINOGRAD");
+        REQUIRE(got.shape() == Shape{nb, mo, oh, ow});
+        REQUIRE(col2im.shape() == got.shape());
+        double worst = 0, worst_col2im = 0;
+        bool differ = false;
+        for (size_t i = 0; i < ref.size(); ++i) {
+          const double e = std::fabs(got.data<float>()[i] - ref[i]) / std::max(1.0, mag[i]);
+          worst = std::isnan(e) ? 1.0 : std::max(worst, e);
+          worst_col2im = std::max(worst_col2im, std::fabs(col2im.data<float>()[i] - ref[i]) / std::max(1.0, mag[i]));
+          differ |= got.data<float>()[i] != col2im.data<float>()[i];
+        }
+        CHECK(worst < 1e-5);
+        CHECK(worst_col2im < 2e-6);
+        CHECK(differ);
+      }
+  }
+}
+
 TEST_CASE("ConvTranspose on an input with an empty spatial dim gives the bias; Conv says the kernel does not fit") {
   // The fuzzer's ConvTranspose on X [1,1,3,0] divided by the empty last dim when laying out runs.
   auto model = [](const std::string& op, const Shape& ws, const Tensor* w) {

@@ -47,12 +47,16 @@ TEST_CASE("Winograd F(4x4, 3x3): weight, input and output transforms compose to 
               }
           ref[(oc * oh + i) * ow + j] = acc, mag[(oc * oh + i) * ow + j] = ma;
         }
-    for (Isa isa : normrt::test::available_isas()) {
-      INFO("isa " << isa_name(isa) << " h " << cs.h << " w " << cs.w);
+    // step 1: plain output planes; step 2: each plane's elements every other column of every
+    // other row of a wider buffer, one element in (ConvTranspose's interleaved phases).
+    for (Isa isa : normrt::test::available_isas())
+    for (int64_t step : {1, 2}) {
+      INFO("isa " << isa_name(isa) << " h " << cs.h << " w " << cs.w << " step " << step);
       const WinogradPrimitives& k = winograd_primitives(isa);
       const int64_t ld = tiles_x + 3;  // an odd point stride: rows of points are unaligned
+      const int64_t pitch = step == 1 ? ow : 2 * step * ow, plane_floats = step == 1 ? oh * ow : oh * pitch, first = step == 1 ? 0 : 1;
       std::vector<float> v(c * P * ld + 1), z(m * P * ld + 1);
-      std::vector<float> y(m * oh * ow, std::numeric_limits<float>::quiet_NaN());
+      std::vector<float> y(m * plane_floats, std::numeric_limits<float>::quiet_NaN());
       for (int64_t ty = 0; ty < tiles_y; ++ty) {
         // Each tile row's tiles in two runs, the second starting mid-row.
         const int64_t split = tiles_x / 2;
@@ -72,16 +76,24 @@ TEST_CASE("Winograd F(4x4, 3x3): weight, input and output transforms compose to 
             }
         for (int64_t oc = 0; oc < m; ++oc) {
           const float* in = z.data() + 1 + oc * P * ld;
-          k.output_tiles(in, ld, split, bias[oc], y.data() + oc * oh * ow, oh, ow, ty * S, 0);
-          k.output_tiles(in + split, ld, tiles_x - split, bias[oc], y.data() + oc * oh * ow, oh, ow, ty * S, split * S);
+          float* plane = y.data() + oc * plane_floats + first;
+          k.output_tiles(in, ld, split, bias[oc], plane, oh, ow, ty * S, 0, pitch, step);
+          k.output_tiles(in + split, ld, tiles_x - split, bias[oc], plane, oh, ow, ty * S, split * S, pitch, step);
         }
       }
       double worst = 0;
-      for (size_t i = 0; i < y.size(); ++i) worst = std::max(worst, std::fabs(y[i] - ref[i]) / std::max(1.0, mag[i]));  // NaN: never written
+      for (int64_t oc = 0; oc < m; ++oc)
+        for (int64_t i = 0; i < oh; ++i)
+          for (int64_t j = 0; j < ow; ++j) {
+            const size_t r = (oc * oh + i) * ow + j;
+            const float got = y[oc * plane_floats + first + i * pitch + j * step];
+            worst = std::isnan(got) ? 1.0 : std::max(worst, std::fabs(got - ref[r]) / std::max(1.0, mag[r]));  // NaN: never written
+          }
       CHECK(worst < 1e-5);
-      bool all_written = true;
-      for (float e : y) all_written &= !std::isnan(e);
-      CHECK(all_written);
+      // Every plane element written, nothing else.
+      int64_t written = 0;
+      for (float e : y) written += !std::isnan(e);
+      CHECK(written == m * oh * ow);
     }
   }
 }

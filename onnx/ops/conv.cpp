@@ -194,6 +194,107 @@ void for_each_run(const ConvGeometry& g, const std::vector<int64_t>& from, const
   }
 }
 
+// Winograd runs when both channel counts of the 3x3 convolution reach kWinogradMinChannels and
+// its output has kWinogradMinTiles tiles of 4x4 (Conv::winograd_applies says why).
+constexpr int64_t kWinogradMinChannels = 32, kWinogradMinTiles = 16;
+
+// Not turned off by NORMRT_CONV_WINOGRAD=0 (the im2col path's float32 sums are a few times
+// closer), and X [N, C, h, w], where inference knows h and w, has kWinogradMinTiles tiles of 4x4
+// (the size of the output of both convolutions that use it).
+bool winograd_allowed(const std::optional<SymShape>& x) {
+  const char* env = std::getenv("NORMRT_CONV_WINOGRAD");
+  if (env && std::string(env) == "0") return false;
+  return !(x && x->size() == 4 && (*x)[2].known() && (*x)[3].known() &&
+           ((*x)[2].value + 3) / 4 * (((*x)[3].value + 3) / 4) < kWinogradMinTiles);
+}
+
+// Where a Winograd convolution puts output channel oc of image n: element (row, column) of its
+// oh x ow plane at plane[row * pitch + column * step], plus bias.
+struct WinogradPlane {
+  float* plane;
+  int64_t pitch, step;
+  float bias;
+};
+
+// Winograd F(4x4, 3x3) (kernels/winograd.h) of X [N, C, h, w], stride 1, pads pad_top and pad_left
+// (the bottom and right ones follow from oh x ow), with U packed as one group per transformed
+// point ([36] x [M, C]); out(n, oc) gives each output plane (WinogradPlane).
+// Tasks of (batch, block of output tiles taken row-major over the tile grid, chunk of output
+// channels): each transforms its tiles' input windows into B panels per transformed point (depth
+// block by depth block of input channels), multiplies every point's packed U rows of its channels
+// with them into Z[point][M][tiles], and transforms Z back into the output tiles with the bias.
+template <class Out>
+void winograd_conv(ComputeContext& ctx, const kernels::GemmPrimitives& gk, const PackedWeight& pw, const Tensor& x, int64_t pad_top,
+                   int64_t pad_left, int64_t oh, int64_t ow, const Out& out) {
+  constexpr int64_t P = kernels::kWinogradPoints, S = kernels::kWinogradTile;
+  const kernels::WinogradPrimitives& wk = kernels::winograd_primitives(ctx.isa);
+  const int64_t batch = x.shape()[0], c_in = x.shape()[1], m = pw.rows, kc = pw.kc, nr = gk.nr, mr = gk.mr;
+  if (x.rank() != 4 || pw.kdim != c_in || pw.mr != mr) ctx.error("internal: the Winograd weight does not match X");
+  const int64_t h = x.shape()[2], w = x.shape()[3];
+  const int64_t tiles_x = (ow + S - 1) / S, tiles = (oh + S - 1) / S * tiles_x;
+  // 128 tiles per block (B panels of 128 columns, as im2col's positions), fewer when the products
+  // Z[36][M][block] would pass 8 MiB (many output channels) or a thread would be left idle.
+  int64_t block = std::max<int64_t>(nr, std::min<int64_t>(128, (int64_t(2) << 20) / (P * m)) / nr * nr);
+  // Fewer than two blocks per thread only when they split evenly (whole blocks, the same count per
+  // thread): a wider block keeps each point's product wide. UNet's 320-channel 3x3 convs on 64x64 at
+  // 2 threads take two blocks of 128 tiles instead of four of 64: paired runs of the UNet block
+  // 1.024x and 1.032x (the two convs had scaled 1.52-1.56x from 1 to 2 threads).
+  const int64_t threads = ctx.parallel.threads();
+  auto blocks_of = [&](int64_t blk) { return batch * ((tiles + blk - 1) / blk); };  // over the whole batch
+  auto splits_evenly = [&](int64_t blk) { return tiles % blk == 0 && blocks_of(blk) % threads == 0; };
+  while (block > nr && blocks_of(block) < 2 * threads && !splits_evenly(block)) block -= nr;
+  const int64_t blocks = (tiles + block - 1) / block, depth = std::min(kc, c_in);
+  // Still fewer blocks than threads: each block's output channels are split into chunks, each task
+  // transforming the block's input itself (cheap next to its products).
+  const std::pair<int64_t, int64_t> chunks = channel_chunks(batch * blocks, threads, m, mr);
+  const int64_t row_chunks = chunks.first, chunk = chunks.second;
+  const int64_t v_stride = (kernels::packed_b_floats(gk, depth, block) + 15) / 16 * 16;  // 64-byte aligned points
+  const int64_t row_block = kernels::sgemm_row_block(gk);
+  ctx.parallel.for_range(batch * blocks * row_chunks, 1, [&](int64_t t0, int64_t t1) {
+    thread_local AlignedFloats v_buf, z_buf;  // one block: bounded, reused across runs
+    float* v = v_buf.get(static_cast<size_t>(P * v_stride));
+    float* z = z_buf.get(static_cast<size_t>(P * m * block));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t img = t / row_chunks, r0 = t % row_chunks * chunk, r1 = std::min(m, r0 + chunk);
+      if (r0 >= r1) continue;
+      const int64_t n = img / blocks, first = img % blocks * block, nt = std::min(block, tiles - first);
+      const float* xin = x.data<float>() + n * c_in * h * w;
+      // f(tile, column, run): runs of tiles [tile, tile + run) of this block in one tile row,
+      // cut at B panel boundaries; column is the first one's index in the block.
+      auto for_each_run = [&](bool panel_cuts, auto&& f) {
+        for (int64_t j = 0; j < nt;) {
+          const int64_t tile = first + j;
+          int64_t run = std::min(tiles_x - tile % tiles_x, nt - j);
+          if (panel_cuts) run = std::min(run, nr - j % nr);
+          f(tile, j, run);
+          j += run;
+        }
+      };
+      for (size_t pb = 0; pb < pw.block_offset.size(); ++pb) {
+        const int64_t pc = static_cast<int64_t>(pb) * kc, kcc = std::min(kc, c_in - pc);
+        for (int64_t ch = pc; ch < pc + kcc; ++ch)
+          for_each_run(true, [&](int64_t tile, int64_t j, int64_t run) {
+            wk.input_tiles(xin + ch * h * w, h, w, tile / tiles_x * S - pad_top, tile % tiles_x * S - pad_left, run,
+                           v + (j / nr) * kcc * nr + (ch - pc) * nr + j % nr, v_stride);
+          });
+        for (int64_t p = 0; p < P; ++p) {
+          const float* a = pw.block(p, pb);
+          for (int64_t i0 = r0; i0 < r1; i0 += row_block)
+            kernels::sgemm_packed_ab(gk, a + (i0 / mr) * mr * kcc, std::min(row_block, r1 - i0), v + p * v_stride, kcc, nt,
+                                     z + p * m * block + i0 * block, block, pb > 0);
+        }
+      }
+      for (int64_t oc = r0; oc < r1; ++oc) {
+        const WinogradPlane o = out(n, oc);
+        for_each_run(false, [&](int64_t tile, int64_t j, int64_t run) {
+          wk.output_tiles(z + oc * block + j, m * block, run, o.bias, o.plane, oh, ow, tile / tiles_x * S, tile % tiles_x * S, o.pitch,
+                          o.step);
+        });
+      }
+    }
+  });
+}
+
 class Conv final : public OpKernel {
  public:
   explicit Conv(const Node& n)
@@ -351,92 +452,22 @@ class Conv final : public OpKernel {
   // products) and the image, when inference knows its size, has kWinogradMinTiles 4x4 tiles (each
   // point's product is as wide as the tile count: a 7x7 image's 4 tiles fill an eighth of a B panel,
   // and 512 channels at 7x7 measured 2.3x slower than im2col, 256 at 14x14 1.5x faster).
-  // NORMRT_CONV_WINOGRAD=0 turns it off (the im2col path's float32 sums are a few times closer).
-  static constexpr int64_t kWinogradMinChannels = 32, kWinogradMinTiles = 16;
+  // NORMRT_CONV_WINOGRAD=0 turns it off (winograd_allowed).
   bool winograd_applies(const Tensor& w, const std::optional<SymShape>& x) const {
-    const char* env = std::getenv("NORMRT_CONV_WINOGRAD");
-    if (env && std::string(env) == "0") return false;
     auto ones = [](const std::vector<int64_t>& v) { return std::all_of(v.begin(), v.end(), [](int64_t e) { return e == 1; }); };
-    if (x && x->size() == 4 && (*x)[2].known() && (*x)[3].known() &&
-        ((*x)[2].value + 3) / 4 * (((*x)[3].value + 3) / 4) < kWinogradMinTiles)
-      return false;
+    if (!winograd_allowed(x)) return false;
     return w.rank() == 4 && w.shape()[2] == 3 && w.shape()[3] == 3 && group_ == 1 && ones(strides_) && ones(dilations_) &&
            w.shape()[0] >= kWinogradMinChannels && w.shape()[1] >= kWinogradMinChannels;
   }
 
-  // Tasks of (batch, block of output tiles taken row-major over the tile grid, chunk of output
-  // channels): each transforms its tiles' input windows into B panels per transformed point (depth
-  // block by depth block of input channels), multiplies every point's packed U rows of its channels
-  // with them into Z[point][M][tiles], and transforms Z back into the output tiles with the bias.
   void compute_winograd(ComputeContext& ctx, const kernels::GemmPrimitives& gk, const ConvGeometry& g, const Tensor& x, const Tensor* b,
                         Tensor& y) const {
-    constexpr int64_t P = kernels::kWinogradPoints, S = kernels::kWinogradTile;
-    const PackedWeight& pw = *winograd_;
-    const kernels::WinogradPrimitives& wk = kernels::winograd_primitives(ctx.isa);
-    const int64_t batch = x.shape()[0], c_in = x.shape()[1], m = pw.rows, kc = pw.kc, nr = gk.nr, mr = gk.mr;
-    if (g.kernel != std::vector<int64_t>{3, 3} || pw.kdim != c_in || pw.mr != mr) ctx.error("internal: the Winograd weight does not match X");
-    const int64_t h = g.in[0], w = g.in[1], oh = g.out[0], ow = g.out[1];
-    const int64_t tiles_x = (ow + S - 1) / S, tiles = (oh + S - 1) / S * tiles_x;
-    // 128 tiles per block (B panels of 128 columns, as im2col's positions), fewer when the products
-    // Z[36][M][block] would pass 8 MiB (many output channels) or a thread would be left idle.
-    int64_t block = std::max<int64_t>(nr, std::min<int64_t>(128, (int64_t(2) << 20) / (P * m)) / nr * nr);
-    // Fewer than two blocks per thread only when they split evenly (whole blocks, the same count per
-    // thread): a wider block keeps each point's product wide. UNet's 320-channel 3x3 convs on 64x64 at
-    // 2 threads take two blocks of 128 tiles instead of four of 64: paired runs of the UNet block
-    // 1.024x and 1.032x (the two convs had scaled 1.52-1.56x from 1 to 2 threads).
-    const int64_t threads = ctx.parallel.threads();
-    auto blocks_of = [&](int64_t blk) { return batch * ((tiles + blk - 1) / blk); };  // over the whole batch
-    auto splits_evenly = [&](int64_t blk) { return tiles % blk == 0 && blocks_of(blk) % threads == 0; };
-    while (block > nr && blocks_of(block) < 2 * threads && !splits_evenly(block)) block -= nr;
-    const int64_t blocks = (tiles + block - 1) / block, depth = std::min(kc, c_in);
-    // Still fewer blocks than threads: each block's output channels are split into chunks, each task
-    // transforming the block's input itself (cheap next to its products).
-    const std::pair<int64_t, int64_t> chunks = channel_chunks(batch * blocks, threads, m, mr);
-    const int64_t row_chunks = chunks.first, chunk = chunks.second;
-    const int64_t v_stride = (kernels::packed_b_floats(gk, depth, block) + 15) / 16 * 16;  // 64-byte aligned points
-    const int64_t row_block = kernels::sgemm_row_block(gk);
+    if (g.kernel != std::vector<int64_t>{3, 3}) ctx.error("internal: the Winograd weight does not match X");
+    const int64_t m = winograd_->rows, oh = g.out[0], ow = g.out[1];
     const float* bias = b ? b->data<float>() : nullptr;
-    ctx.parallel.for_range(batch * blocks * row_chunks, 1, [&](int64_t t0, int64_t t1) {
-      thread_local AlignedFloats v_buf, z_buf;  // one block: bounded, reused across runs
-      float* v = v_buf.get(static_cast<size_t>(P * v_stride));
-      float* z = z_buf.get(static_cast<size_t>(P * m * block));
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t img = t / row_chunks, r0 = t % row_chunks * chunk, r1 = std::min(m, r0 + chunk);
-        if (r0 >= r1) continue;
-        const int64_t n = img / blocks, first = img % blocks * block, nt = std::min(block, tiles - first);
-        const float* xin = x.data<float>() + n * c_in * h * w;
-        float* yout = y.data<float>() + n * m * oh * ow;
-        // f(tile, column, run): runs of tiles [tile, tile + run) of this block in one tile row,
-        // cut at B panel boundaries; column is the first one's index in the block.
-        auto for_each_run = [&](bool panel_cuts, auto&& f) {
-          for (int64_t j = 0; j < nt;) {
-            const int64_t tile = first + j;
-            int64_t run = std::min(tiles_x - tile % tiles_x, nt - j);
-            if (panel_cuts) run = std::min(run, nr - j % nr);
-            f(tile, j, run);
-            j += run;
-          }
-        };
-        for (size_t pb = 0; pb < pw.block_offset.size(); ++pb) {
-          const int64_t pc = static_cast<int64_t>(pb) * kc, kcc = std::min(kc, c_in - pc);
-          for (int64_t ch = pc; ch < pc + kcc; ++ch)
-            for_each_run(true, [&](int64_t tile, int64_t j, int64_t run) {
-              wk.input_tiles(xin + ch * h * w, h, w, tile / tiles_x * S - g.pad_begin[0], tile % tiles_x * S - g.pad_begin[1], run,
-                             v + (j / nr) * kcc * nr + (ch - pc) * nr + j % nr, v_stride);
-            });
-          for (int64_t p = 0; p < P; ++p) {
-            const float* a = pw.block(p, pb);
-            for (int64_t i0 = r0; i0 < r1; i0 += row_block)
-              kernels::sgemm_packed_ab(gk, a + (i0 / mr) * mr * kcc, std::min(row_block, r1 - i0), v + p * v_stride, kcc, nt,
-                                       z + p * m * block + i0 * block, block, pb > 0);
-          }
-        }
-        for (int64_t oc = r0; oc < r1; ++oc)
-          for_each_run(false, [&](int64_t tile, int64_t j, int64_t run) {
-            wk.output_tiles(z + oc * block + j, m * block, run, bias ? bias[oc] : 0.0f, yout + oc * oh * ow, oh, ow, tile / tiles_x * S,
-                            tile % tiles_x * S);
-          });
-      }
+    float* py = y.data<float>();
+    winograd_conv(ctx, gk, *winograd_, x, g.pad_begin[0], g.pad_begin[1], oh, ow, [&](int64_t n, int64_t oc) {
+      return WinogradPlane{py + (n * m + oc) * oh * ow, ow, 1, bias ? bias[oc] : 0.0f};
     });
   }
 
@@ -568,7 +599,9 @@ class Conv final : public OpKernel {
 
 // ConvTranspose: per (batch, group), columns = Wᵀ X on the SGEMM ([M/g * kernel, C/g] x [C/g, in
 // positions]), then each column is added into the output positions its kernel taps reach
-// (col2im); output_padding, output_shape (with the padding it implies), auto_pad, bias.
+// (col2im); output_padding, output_shape (with the padding it implies), auto_pad, bias. With a
+// constant W of the upsampling form (kernel 4, stride 2, pads 1) it is a 3x3 convolution on
+// Winograd instead (winograd_applies).
 class ConvTranspose final : public OpKernel {
  public:
   explicit ConvTranspose(const Node& n)
@@ -623,16 +656,38 @@ class ConvTranspose final : public OpKernel {
   }
 
   // A constant float W [C, M/g, kernel...] is packed here once: per group, Wᵀ's rows (output
-  // channel, kernel offset) over that group's input channels, as A panels.
-  void prepare(const std::vector<const Tensor*>& constants, const std::vector<std::optional<SymShape>>&, kernels::Isa isa) override {
+  // channel, kernel offset) over that group's input channels, as A panels. The upsampling form
+  // (kernel 4, stride 2, pads 1) goes to Winograd instead (winograd_applies).
+  void prepare(const std::vector<const Tensor*>& constants, const std::vector<std::optional<SymShape>>& shapes,
+               kernels::Isa isa) override {
     const Tensor* w = packable_weight(constants, group_);
     if (!w) return;
+    if (winograd_applies(*w, shapes.empty() ? std::nullopt : shapes[0])) {
+      // Output phase (ph, pw) of channel co is 3x3 convolution channel 4 co + 2 ph + pw, with
+      // taps (a, b) = W[c, co, ph + 3 - 2a, pw + 3 - 2b] where that lies in the kernel, else 0.
+      const int64_t c = w->shape()[0], mo = w->shape()[1], m = 4 * mo;
+      std::vector<float> w3(checked_numel({m, c, 9}, "Winograd ConvTranspose weight"), 0.0f);
+      const float* pw = w->data<float>();
+      for (int64_t z = 0; z < m; ++z)
+        for (int64_t ic = 0; ic < c; ++ic)
+          for (int64_t a = 0; a < 3; ++a)
+            for (int64_t e = 0; e < 3; ++e) {
+              const int64_t kh = z / 2 % 2 + 3 - 2 * a, kw = z % 2 + 3 - 2 * e;
+              if (kh >= 0 && kh < 4 && kw >= 0 && kw < 4) w3[((z * c + ic) * 3 + a) * 3 + e] = pw[((ic * mo + z / 4) * 4 + kh) * 4 + kw];
+            }
+      std::vector<float> u(checked_numel({kernels::kWinogradPoints, m, c}, "Winograd weight"));
+      kernels::winograd_weights(w3.data(), m, c, u.data());
+      winograd_ = PackedWeight::pack(kernels::gemm_primitives(isa), kernels::kWinogradPoints, m, c, [&](int64_t point) {
+        return kernels::MatrixView::row_major(u.data() + point * m * c, c);
+      });
+      return;
+    }
     const int64_t cg = w->shape()[0] / group_, rows = w->numel() / std::max<int64_t>(1, w->shape()[0]);
     packed_ = PackedWeight::pack(kernels::gemm_primitives(isa), group_, rows, cg, [&](int64_t g) {
       return kernels::MatrixView::transposed(w->data<float>() + g * cg * rows, rows);
     });
   }
-  bool consumes_constant_input(size_t i) const override { return i == 1 && packed_ != nullptr; }
+  bool consumes_constant_input(size_t i) const override { return i == 1 && (packed_ != nullptr || winograd_ != nullptr); }
 
   void infer(InferContext& ctx) const override {
     ctx.expect_type(0, {DType::Float32});
@@ -660,6 +715,21 @@ class ConvTranspose final : public OpKernel {
     const int64_t batch = xs[0], c_in = xs[1], cg = c_in / group_, mg = ws[1], m = mg * group_;
     const int64_t rows = mg * g.kernel_size, positions = g.in_size;
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
+    if (winograd_) {
+      if (b && b->numel() != m) ctx.error("B must hold one value per output channel (" + std::to_string(m) + ")");
+      if (g.in.size() != 2 || winograd_->rows != 4 * m || g.pad_begin != std::vector<int64_t>{1, 1} || g.out[0] != 2 * g.in[0] ||
+          g.out[1] != 2 * g.in[1])
+        ctx.error("internal: the Winograd weight does not match X");
+      const int64_t h = g.in[0], w2 = g.in[1];
+      const float* bias = b ? b->data<float>() : nullptr;
+      float* py = y.data<float>();
+      // Phase (ph, pw) of channel co: every other column of every other row of its plane.
+      winograd_conv(ctx, gk, *winograd_, x, 1, 1, h, w2, [&](int64_t n, int64_t z) {
+        const int64_t co = z / 4, ph = z / 2 % 2, pw = z % 2;
+        return WinogradPlane{py + (n * m + co) * g.out_size + ph * 2 * w2 + pw, 4 * w2, 2, bias ? bias[co] : 0.0f};
+      });
+      return;
+    }
     if (packed_) {
       if (b && b->numel() != m) ctx.error("B must hold one value per output channel (" + std::to_string(m) + ")");
       if (packed_->rows != rows || packed_->kdim != cg || packed_->mr != gk.mr) ctx.error("internal: the packed weight does not match X");
@@ -741,6 +811,23 @@ class ConvTranspose final : public OpKernel {
     });
   }
 
+  // Winograd for the upsampling form, kernel 4, stride 2, pads 1 (each side), one group: output
+  // phase (ph, pw) (row parity, column parity) of channel co at (i, j) is the sum over input
+  // channels of the 2x2 taps that reach it from X's rows i - 1 .. i + 1 and columns j - 1 .. j + 1,
+  // so the op is a 3x3, stride-1, pad-1 convolution of X to 4 M channels (one per channel and
+  // phase, 5 of its 9 taps zero), written interleaved. Winograd's 36 products per 4x4 tile
+  // against the 64 multiply-adds of the four taps reaching each of the 16 outputs of those channels:
+  // 0.56x the GEMM work of col2im's path, and no col2im. The same thresholds as Conv's (channels
+  // of X and of the 3x3 form, tiles of X's size) and NORMRT_CONV_WINOGRAD=0.
+  bool winograd_applies(const Tensor& w, const std::optional<SymShape>& x) const {
+    const std::vector<int64_t> ones{1, 1};
+    if (!winograd_allowed(x)) return false;
+    return w.rank() == 4 && w.shape()[2] == 4 && w.shape()[3] == 4 && group_ == 1 && strides_ == std::vector<int64_t>{2, 2} &&
+           (dilations_.empty() || dilations_ == ones) && auto_pad_ == "NOTSET" && output_shape_.empty() &&
+           pads_ == std::vector<int64_t>{1, 1, 1, 1} && (output_padding_.empty() || output_padding_ == std::vector<int64_t>{0, 0}) &&
+           w.shape()[0] >= kWinogradMinChannels && 4 * w.shape()[1] >= kWinogradMinChannels;
+  }
+
   // Adds row (kernel offset kk) of one output channel's columns, input positions [p0, p1), into
   // its output plane: input i reaches output i * stride - pad + offset * dilation per dim.
   static void col2im_row(const ConvGeometry& g, int64_t kk, const float* src, int64_t p0, int64_t p1, float* out) {
@@ -765,6 +852,7 @@ class ConvTranspose final : public OpKernel {
   int64_t group_;
   std::vector<int64_t> kernel_shape_, output_padding_, output_shape_, pads_, strides_;
   std::shared_ptr<const PackedWeight> packed_;  // set by prepare() when W is constant
+  std::shared_ptr<const PackedWeight> winograd_;  // instead, when the Winograd path applies
 };
 
 }  // namespace
