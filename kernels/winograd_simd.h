@@ -99,10 +99,7 @@ struct Winograd {
         for (int j = 0; j < kWinogradTile; ++j) (r[j] + B(bias)).store_aligned(o[j]);
         // Interleave the four column phases into the output row.
         float* dst = plane + (y0 + i) * pitch + c0 * step;
-        if (step == 1)
-          for (int64_t x = 0; x < width; ++x) dst[x] = o[x % 4][x / 4];
-        else
-          for (int64_t x = 0; x < width; ++x) dst[x * step] = o[x % 4][x / 4];
+        for (int64_t x = 0; x < width; ++x) dst[x * step] = o[x % 4][x / 4];
       }
     }
   }

@@ -208,6 +208,16 @@ bool winograd_allowed(const std::optional<SymShape>& x) {
            ((*x)[2].value + 3) / 4 * (((*x)[3].value + 3) / 4) < kWinogradMinTiles);
 }
 
+// W [M, C, 3, 3] (row-major) as the Winograd path's packed weight: the 36 transformed weights
+// U[point] = G g Gt, each [M, C], packed as A panels like one group per point.
+std::shared_ptr<const PackedWeight> pack_winograd_weight(kernels::Isa isa, const float* w, int64_t m, int64_t c) {
+  Scratch u(checked_numel({kernels::kWinogradPoints, m, c}, "Winograd weight"));
+  kernels::winograd_weights(w, m, c, u.data());
+  return PackedWeight::pack(kernels::gemm_primitives(isa), kernels::kWinogradPoints, m, c, [&](int64_t point) {
+    return kernels::MatrixView::row_major(u.data() + point * m * c, c);
+  });
+}
+
 // Where a Winograd convolution puts output channel oc of image n: element (row, column) of its
 // oh x ow plane at plane[row * pitch + column * step], plus bias.
 struct WinogradPlane {
@@ -367,13 +377,7 @@ class Conv final : public OpKernel {
     const Tensor* w = packable_weight(constants, group_);
     if (!w) return;
     if (winograd_applies(*w, shapes.empty() ? std::nullopt : shapes[0])) {
-      // The 36 transformed weights U[point] = G g Gt, each [M, C], packed as A panels like a group.
-      const int64_t m = w->shape()[0], c = w->shape()[1];
-      Scratch u(checked_numel({kernels::kWinogradPoints, m, c}, "Winograd weight"));
-      kernels::winograd_weights(w->data<float>(), m, c, u.data());
-      winograd_ = PackedWeight::pack(kernels::gemm_primitives(isa), kernels::kWinogradPoints, m, c, [&](int64_t point) {
-        return kernels::MatrixView::row_major(u.data() + point * m * c, c);
-      });
+      winograd_ = pack_winograd_weight(isa, w->data<float>(), w->shape()[0], w->shape()[1]);
       return;
     }
     const int64_t mg = w->shape()[0] / group_, kdim = w->numel() / std::max<int64_t>(1, w->shape()[0]);
@@ -675,11 +679,7 @@ class ConvTranspose final : public OpKernel {
               const int64_t kh = z / 2 % 2 + 3 - 2 * a, kw = z % 2 + 3 - 2 * e;
               if (kh >= 0 && kh < 4 && kw >= 0 && kw < 4) w3[((z * c + ic) * 3 + a) * 3 + e] = pw[((ic * mo + z / 4) * 4 + kh) * 4 + kw];
             }
-      std::vector<float> u(checked_numel({kernels::kWinogradPoints, m, c}, "Winograd weight"));
-      kernels::winograd_weights(w3.data(), m, c, u.data());
-      winograd_ = PackedWeight::pack(kernels::gemm_primitives(isa), kernels::kWinogradPoints, m, c, [&](int64_t point) {
-        return kernels::MatrixView::row_major(u.data() + point * m * c, c);
-      });
+      winograd_ = pack_winograd_weight(isa, w3.data(), m, c);
       return;
     }
     const int64_t cg = w->shape()[0] / group_, rows = w->numel() / std::max<int64_t>(1, w->shape()[0]);
@@ -715,8 +715,8 @@ class ConvTranspose final : public OpKernel {
     const int64_t batch = xs[0], c_in = xs[1], cg = c_in / group_, mg = ws[1], m = mg * group_;
     const int64_t rows = mg * g.kernel_size, positions = g.in_size;
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
+    if ((winograd_ || packed_) && b && b->numel() != m) ctx.error("B must hold one value per output channel (" + std::to_string(m) + ")");
     if (winograd_) {
-      if (b && b->numel() != m) ctx.error("B must hold one value per output channel (" + std::to_string(m) + ")");
       if (g.in.size() != 2 || winograd_->rows != 4 * m || g.pad_begin != std::vector<int64_t>{1, 1} || g.out[0] != 2 * g.in[0] ||
           g.out[1] != 2 * g.in[1])
         ctx.error("internal: the Winograd weight does not match X");
@@ -731,7 +731,6 @@ class ConvTranspose final : public OpKernel {
       return;
     }
     if (packed_) {
-      if (b && b->numel() != m) ctx.error("B must hold one value per output channel (" + std::to_string(m) + ")");
       if (packed_->rows != rows || packed_->kdim != cg || packed_->mr != gk.mr) ctx.error("internal: the packed weight does not match X");
       compute_packed(ctx, gk, g, x, b, y);
       return;
