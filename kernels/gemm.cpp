@@ -66,7 +66,7 @@ void scalar_pack_b_panel_transposed(const float* b, int64_t ldb, int64_t cols, i
 }
 
 const GemmPrimitives& gemm_primitives_scalar() {
-  static const GemmPrimitives t{Isa::Scalar,           kScalarMR,          kScalarNR,
+  static const GemmPrimitives t{Isa::Scalar,           kScalarMR,          kScalarNR,              kScalarMR,
                                 kScalarKC,             kGemmInPlaceMaxColumns, scalar_microkernel,
                                 scalar_microkernel_rows, scalar_row_times_matrix, scalar_row_times_panels,
                                 scalar_pack_a_panel,   scalar_pack_b_panel_transposed};
@@ -186,6 +186,10 @@ void empty_product(const GemmPrimitives& k, float* c, int64_t ldc, int64_t rows,
   if (bias || act != Activation::None) activation_primitives(k.isa).bias_act(c, ldc, rows, bias, cols, act);
 }
 
+// The rows of the next microkernel call when `left` rows remain: all of them when one tile takes
+// them (GemmPrimitives::mr_max), else mr.
+int64_t tile_rows(const GemmPrimitives& k, int64_t left) { return left <= k.mr_max ? left : k.mr; }
+
 // The microkernel sweep over one packed A block and the B panels [jr0, jr1) of one (column, depth)
 // block; c is where column col0 of the block goes (col0 = 0 unless the caller's C starts later).
 // ep (when given) runs on each finished tile, so only pass it with the last depth block; its bias is
@@ -203,8 +207,8 @@ void sweep(const GemmPrimitives& k, const float* ap, const float* bp, int64_t mc
     // at sequence 128, 1 thread: 3.5-4.5% faster end to end, measured run by run in one process).
     const float* next = jr + 1 < jr1 ? bp + (jr + 1) * kc * nr : nullptr;
     const int64_t slice = kc * 4;  // floats: 16 per 4 steps of k
-    for (int64_t ir = 0, t = 0; ir < mcc; ir += mr, ++t) {
-      const int64_t rows = std::min<int64_t>(mr, mcc - ir);
+    for (int64_t ir = 0, t = 0, rows = 0; ir < mcc; ir += rows, ++t) {
+      rows = tile_rows(k, mcc - ir);
       const float* pf = next && (t + 1) * slice <= kc * nr ? next + t * slice : nullptr;
       float* tile = c + ir * ldc + (jr * nr - col0);
       if (lda > 0) k.microkernel_rows(kc, ap + ir * lda, lda, bp + jr * kc * nr, tile, ldc, accumulate, rows, cols, pf);
@@ -378,15 +382,17 @@ void sgemm_inplace_a(const GemmPrimitives& k, const float* a, int64_t lda, int64
                      int64_t n1, float* c, int64_t ldc, bool accumulate) {
   n1 = std::min(n1, b.n());
   if (m <= 0 || n0 >= n1) return;
-  const int mr = k.mr, nr = k.nr;
+  const int nr = k.nr;
   const int64_t jc = n0 / kNC * kNC, jb = n0 / kNC, depth = b.depth_block();
   const int64_t kc = std::min(depth, b.k() - pb * depth), nc = std::min(std::min(kNC, b.n() - jc), n1 - jc);
   const float* bp = b.block(jb, pb);
   for (int64_t jr = (n0 - jc) / nr, jr1 = (n1 - jc + nr - 1) / nr; jr < jr1; ++jr) {
     const int64_t cols = std::min<int64_t>(nr, nc - jr * nr);
-    for (int64_t ir = 0; ir < m; ir += mr)
-      k.microkernel_rows(kc, a + ir * lda, lda, bp + jr * kc * nr, c + ir * ldc + (jc + jr * nr - n0), ldc, accumulate,
-                         std::min<int64_t>(mr, m - ir), cols, nullptr);
+    for (int64_t ir = 0, rows = 0; ir < m; ir += rows) {
+      rows = tile_rows(k, m - ir);
+      k.microkernel_rows(kc, a + ir * lda, lda, bp + jr * kc * nr, c + ir * ldc + (jc + jr * nr - n0), ldc, accumulate, rows, cols,
+                         nullptr);
+    }
   }
 }
 

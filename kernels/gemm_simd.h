@@ -14,8 +14,11 @@
 
 namespace normrt::kernels::simd {
 
-template <class Arch, int MR, int NV, int KC, int64_t InPlaceCols = kGemmInPlaceMaxColumns>
+// MRX: the most rows one tile takes (GemmPrimitives::mr_max), MR or up to MR + 2; rows past MR
+// come from the next packed A panel.
+template <class Arch, int MR, int NV, int KC, int64_t InPlaceCols = kGemmInPlaceMaxColumns, int MRX = MR>
 struct Gemm {
+  static_assert(MRX >= MR && MRX <= MR + 2, "a tall tile takes at most two rows of the next panel");
   using B = xsimd::batch<float, Arch>;
   static constexpr int64_t W = B::size;
   static constexpr int64_t NR = NV * W;
@@ -34,6 +37,8 @@ struct Gemm {
     // of 2 rows, which cost as much as a full one, 3% of every product's tiles. Paired runs on Zen 3:
     // BERT-base s128 1.030x at 1 thread and 1.024x at 2, GPT-2 s128 1.018x and 1.013x. Same bits
     // (each value is the same chain of multiply-adds).
+    if constexpr (MRE == MR && MRX > MR)
+      if (rows > MR) return tile<Packed, NVE, MRX>(kc, a, lda, b, c, ldc, accumulate, rows, cols, pf);
     if constexpr (MRE == MR && MR > 4)
       if (rows <= 4) return rows <= 2 ? tile<Packed, NVE, 2>(kc, a, lda, b, c, ldc, accumulate, rows, cols, pf)
                                       : tile<Packed, NVE, 4>(kc, a, lda, b, c, ldc, accumulate, rows, cols, pf);
@@ -75,7 +80,7 @@ struct Gemm {
       B bv[NVE];
       for (int v = 0; v < NVE; ++v) bv[v] = B::load_aligned(b + p * NR + v * W);
       for (int i = 0; i < MRE; ++i) {
-        const B ai(Packed ? a[p * MR + i] : row[i][p]);
+        const B ai(Packed ? (i < MR ? a[p * MR + i] : a[(kc + p) * MR + i - MR]) : row[i][p]);
         for (int v = 0; v < NVE; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
       }
     };
@@ -290,7 +295,7 @@ struct Gemm {
   }
 
   static const GemmPrimitives& table(Isa isa) {
-    static const GemmPrimitives t{isa,         MR,         static_cast<int>(NR), KC,           InPlaceCols,
+    static const GemmPrimitives t{isa,         MR,         static_cast<int>(NR), MRX,          KC,          InPlaceCols,
                                   microkernel, microkernel_rows, row_times_matrix,  row_times_panels, pack_a_panel,
                                   pack_b_panel_transposed};
     return t;

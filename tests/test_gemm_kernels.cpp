@@ -30,7 +30,8 @@ TEST_CASE("sgemm_rows matches float64 on odd sizes, every ISA") {
   struct Case { int64_t m, n, k; };
   const Case cases[] = {{1, 1, 1}, {1, 7, 17}, {7, 17, 1}, {17, 7, 255}, {7, 255, 17}, {255, 17, 7},
                         {33, 65, 300}, {1, 1000, 17}, {100, 1000, 7}, {13, 40, 1000}, {6, 32, 256}, {12, 64, 513},
-                        {20, 112, 1600}, {26, 50, 800}};  // parts ending in a tile of 2 rows, several depth blocks
+                        {20, 112, 1600}, {26, 50, 800},  // parts ending in a tile of 2 rows, several depth blocks
+                        {22, 45, 770}, {24, 33, 20}};  // parts of 7 and 8 rows: one tall tile where mr_max allows
   for (Isa isa : isas()) {
     const GemmPrimitives& g = gemm_primitives(isa);
     for (const Case& c : cases) {
