@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <utility>
 
 #include "runtime/error.h"
 #include "runtime/log.h"
@@ -31,7 +32,23 @@ struct Session::RunState {
   Parallel parallel;
   std::vector<std::shared_ptr<void>> slot_storage;
   std::vector<size_t> slot_capacity;
+  // The outputs of shape-only nodes as the last run made them (find_shape_only_nodes): memo[v]
+  // per value, memo_has and memo_shape (a Shape or Size node's input shape then) per node.
+  std::vector<Tensor> memo;
+  std::vector<char> memo_has;
+  std::vector<Shape> memo_shape;
+  std::vector<size_t> memo_node_bytes;
+  size_t memo_bytes = 0;
 };
+
+namespace {
+// The most bytes of shape-only outputs one run state keeps (GPT-2 small at sequence 512: 3.25 MiB
+// a layer, 39 MiB in all, for the [512, 1024] and [512, 512] float slices of its [1024, 1024]
+// causal-mask buffer and the bool mask); a node that would pass it is computed every run instead.
+constexpr size_t kMaxMemoBytes = size_t(64) << 20;
+
+bool reads_only_shape(const Node& n) { return n.domain.empty() && (n.op_type == "Shape" || n.op_type == "Size"); }
+}  // namespace
 
 Session::Session(Graph graph, const KernelResolver& resolve, SessionOptions options)
     : graph_(std::move(graph)), profile_(options.profile), max_tensor_bytes_(options.max_tensor_bytes),
@@ -60,6 +77,7 @@ Session::Session(Graph graph, const KernelResolver& resolve, SessionOptions opti
   std::vector<std::vector<int>> in_place(n);
   for (size_t i = 0; i < n; ++i) in_place[i] = kernels_[i]->in_place_inputs();
   plan_ = plan_memory(graph_, order_, runs_, view_of_input_, in_place);
+  find_shape_only_nodes();
   for (int v : graph_.inputs) inputs_.push_back({graph_.values[v].name, graph_.values[v].dtype, graph_.values[v].shape});
   for (int v : graph_.outputs) outputs_.push_back({graph_.values[v].name, graph_.values[v].dtype, graph_.values[v].shape});
   log(LogLevel::Info, [&] {
@@ -136,6 +154,32 @@ void Session::fold_if_constant(int n, InferContext& ctx) {
   }
   for (size_t o = 0; o < node.outputs.size(); ++o)
     if (node.outputs[o] >= 0) ctx.set_value(o, std::move(outs[o]));
+}
+
+// The nodes computed every run whose outputs depend on the input shapes only: Shape and Size, and
+// nodes whose inputs are all constants or outputs of such nodes (the position ids, causal masks and
+// Reshape targets exporters compute from Shape). A run reuses their outputs from the previous run
+// of its run state while every Shape and Size node sees the shapes it saw then: GPT-2 small runs
+// 159 nodes instead of 465 (2.6 ms of them per run at sequence 128, mostly slicing causal masks),
+// BERT-base 164 instead of 401. Paired runs: GPT-2 s128 1.009x at 1 thread and 1.019x at 2,
+// BERT-base s128 1.010x at 2; the tiny GPT-2 and BERT models (runs of 0.1 ms) 1.42x and 1.37x.
+// A node writing a graph output is left out (outputs are the caller's), as is anything without
+// outputs.
+void Session::find_shape_only_nodes() {
+  const Graph& g = graph_;
+  shape_only_.assign(g.nodes.size(), false);
+  std::vector<bool> is_output(g.values.size(), false);
+  for (int v : g.outputs) is_output[v] = true;
+  for (int n : order_) {
+    const Node& node = g.nodes[n];
+    if (!runs_[n] || node.outputs.empty()) continue;
+    bool ok = reads_only_shape(node) ? !node.inputs.empty() && node.inputs[0] >= 0 : !node.inputs.empty();
+    for (int v : node.outputs) ok = ok && v >= 0 && !is_output[v];
+    if (ok && !reads_only_shape(node))
+      for (int v : node.inputs)
+        if (v >= 0 && !g.values[v].constant && !(g.values[v].producer >= 0 && shape_only_[g.values[v].producer])) ok = false;
+    shape_only_[n] = ok;
+  }
 }
 
 // A weight every reader packed at prepare() is held twice (unpacked and packed): its unpacked
@@ -240,6 +284,10 @@ std::unique_ptr<Session::RunState> Session::acquire() const {
   auto s = std::make_unique<RunState>(threads_);
   s->slot_storage.resize(plan_.num_slots);
   s->slot_capacity.assign(plan_.num_slots, 0);
+  s->memo.resize(graph_.values.size());
+  s->memo_has.assign(graph_.nodes.size(), 0);
+  s->memo_shape.resize(graph_.nodes.size());
+  s->memo_node_bytes.assign(graph_.nodes.size(), 0);
   return s;
 }
 
@@ -357,12 +405,47 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
 
   std::unique_ptr<RunState> state = acquire();
   std::vector<bool> fresh(g.values.size(), false);  // owned storage made by this run
+  // Shape-only outputs in the run state's memo: unchanged from the last run, or kept (also new ones).
+  std::vector<bool> unchanged(g.values.size(), false), kept(g.values.size(), false);
+  std::vector<Tensor> previous;  // a recomputed shape-only node's outputs as the last run made them
   try {
     state->parallel.run([&] {
       for (int n : order_) {
         if (!runs_[n]) continue;
         if (run_options.cancel && run_options.cancel->load(std::memory_order_relaxed))
           fail(ErrorCode::Cancelled, "run cancelled (before node '" + g.nodes[n].name + "')");
+        // A shape-only node: reused as the last run made it when what it reads is unchanged (a
+        // Shape or Size node's input shape, or every other node's inputs reused or constant), else
+        // computed, into storage of its own when every input it reads is kept too, and kept for the
+        // next run when it fits the budget.
+        bool keep = false;
+        if (shape_only_[n]) {
+          const Node& node = g.nodes[n];
+          bool same = state->memo_has[n] != 0;
+          if (reads_only_shape(node)) {
+            same = same && at[node.inputs[0]]->shape() == state->memo_shape[n];
+            keep = true;
+          } else {
+            keep = true;
+            for (int v : node.inputs) {
+              if (v < 0 || g.values[v].constant) continue;
+              same = same && unchanged[v];
+              keep = keep && kept[v];
+            }
+          }
+          if (same) {
+            for (int v : node.outputs) {
+              at[v] = &state->memo[v];
+              unchanged[v] = kept[v] = true;
+            }
+            continue;
+          }
+          state->memo_has[n] = 0;  // stale: dropped before anything can fail, kept aside to compare
+          state->memo_bytes -= state->memo_node_bytes[n];
+          state->memo_node_bytes[n] = 0;
+          previous.clear();
+          for (int v : node.outputs) previous.push_back(std::exchange(state->memo[v], Tensor()));
+        }
         const auto node_start = profile_ ? clock::now() : clock::time_point{};
         const Node& node = g.nodes[n];
         std::vector<ValueType> ins;
@@ -400,7 +483,10 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
             // In place only when the input really has this shape and type (the plan saw symbols).
             const int ip = o == 0 ? plan_.in_place_input[n] : -1;
             const bool slot_ok = ip < 0 || (at[node.inputs[ip]]->shape() == shape && at[node.inputs[ip]]->dtype() == ot.dtype);
-            if (bound_of[v]) {  // straight into the caller's memory
+            if (keep) {  // a shape-only output to keep: never in a slot another value reuses
+              auto storage = allocate_aligned(bytes);
+              made[v] = Tensor::view(ot.dtype, shape, storage, storage.get());
+            } else if (bound_of[v]) {  // straight into the caller's memory
               check_bound(v, ot.dtype, shape);
               made[v] = *bound_of[v];
               fresh[v] = true;
@@ -422,6 +508,28 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
         if (!(view_of_input_[n] >= 0 && node.outputs.size() == 1)) {
           ComputeContext cctx{node, std::move(in_tensors), std::move(out_tensors), state->parallel, isa_};
           kernels_[n]->compute(cctx);
+        }
+        if (keep) {  // kept for the next run when it fits the budget
+          const Node& node = g.nodes[n];
+          size_t bytes = 0;
+          for (int v : node.outputs) bytes += made[v].byte_size();
+          if (state->memo_bytes + bytes <= kMaxMemoBytes) {
+            // An output equal to what the last run made counts as unchanged: when only the batch
+            // changes, Shape's output changes but a Gather of its sequence length does not, and
+            // what reads that is reused.
+            for (size_t o = 0; o < node.outputs.size(); ++o) {
+              const int v = node.outputs[o];
+              state->memo[v] = made[v];
+              kept[v] = true;
+              const Tensor& p = previous[o];
+              unchanged[v] = p.dtype() == made[v].dtype() && p.shape() == made[v].shape() &&
+                             (p.byte_size() == 0 || std::memcmp(p.raw(), made[v].raw(), p.byte_size()) == 0);
+            }
+            state->memo_has[n] = 1;
+            state->memo_node_bytes[n] = bytes;
+            state->memo_bytes += bytes;
+            if (reads_only_shape(node)) state->memo_shape[n] = at[node.inputs[0]]->shape();
+          }
         }
         if (profile_) {
           const auto end = clock::now();

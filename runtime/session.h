@@ -98,12 +98,16 @@ class Session {
   void infer_static();
   void fold_if_constant(int node, InferContext& ctx);
   void prepare_kernels();
+  void find_shape_only_nodes();
 
   Graph graph_;
   std::vector<std::unique_ptr<OpKernel>> kernels_;  // per node
   std::vector<int> order_;
   std::vector<bool> runs_;
   std::vector<int> view_of_input_;
+  // Nodes whose outputs depend on input shapes only, never on input data (shape_only_nodes()):
+  // each run state keeps their outputs and reuses them while the shapes stay the same.
+  std::vector<bool> shape_only_;
   MemoryPlan plan_;
   int dropped_constants_ = 0;  // weights held only in packed form
   std::vector<IoInfo> inputs_, outputs_;

@@ -452,6 +452,61 @@ TEST_CASE("constant folding: a Shape-driven subgraph folds once the input shape 
   }
 }
 
+TEST_CASE("shape-only nodes: reused while the shapes they read stay, recomputed when they change, never taken from data") {
+  // Y = X + buf[:, :seq] (the causal-mask slice GPT-2 exports: Shape, Gather, Unsqueeze, Slice of
+  // a constant), Z = X * count (count = Shape(NonZero(M))[1] as float: a Shape of a value whose
+  // shape comes from M's data, not from any input's shape).
+  onnx::ModelSpec m;
+  m.inputs = {{"X", 1, {std::string("batch"), std::string("seq")}}, {"M", 1, {int64_t(6)}}};
+  m.outputs = {{"Y", 1, {}, false}, {"Z", 1, {}, false}};
+  std::vector<float> ramp(8);
+  for (int i = 0; i < 8; ++i) ramp[i] = float(i);
+  m.initializers = {onnx::tensor_spec("buf", f32({1, 8}, ramp)), onnx::tensor_spec("one", typed<int64_t>(DType::Int64, {}, {1})),
+                    onnx::tensor_spec("zero1", typed<int64_t>(DType::Int64, {1}, {0})),
+                    onnx::tensor_spec("axis1", typed<int64_t>(DType::Int64, {1}, {1}))};
+  m.opsets = {{"", 17}};
+  m.nodes = {{"Shape", {"X"}, {"s"}, {}, "shape_x"},
+             {"Gather", {"s", "one"}, {"len"}, {{"axis", attr_int(0)}}, "gather_len"},
+             {"Unsqueeze", {"len", "zero1"}, {"len1"}, {}, "unsqueeze_len"},
+             {"Slice", {"buf", "zero1", "len1", "axis1"}, {"mask"}, {}, "slice_mask"},
+             {"Add", {"X", "mask"}, {"Y"}, {}, "add"},
+             {"NonZero", {"M"}, {"nz"}, {}, "nonzero"},
+             {"Shape", {"nz"}, {"ns"}, {}, "shape_nz"},
+             {"Gather", {"ns", "one"}, {"k"}, {{"axis", attr_int(0)}}, "gather_k"},
+             {"Unsqueeze", {"k", "zero1"}, {"k1"}, {}, "unsqueeze_k"},
+             {"Cast", {"k1"}, {"kf"}, {{"to", attr_int(1)}}, "cast_k"},
+             {"Mul", {"X", "kf"}, {"Z"}, {}, "mul"}};
+  SessionOptions options{1};
+  options.profile = true;
+  auto s = open(m, options);
+  REQUIRE(s->folded_nodes() == 0);
+  // (batch, seq, nonzeros in M); the events each run records: all 11 nodes, then only what reads
+  // data (Add, NonZero, Mul) plus each Shape-driven chain whose Shape saw a new shape, as far as
+  // the values change (a new batch: Shape(X) and its Gather run, and the Gather gives the same seq).
+  struct Run { int64_t batch, seq; int nonzeros; size_t events; };
+  const Run runs[] = {{2, 3, 2, 11}, {2, 3, 2, 3}, {2, 3, 4, 7}, {2, 5, 4, 7}, {3, 5, 4, 5}, {3, 2, 1, 11}, {3, 2, 1, 3}};
+  int64_t index = 0;
+  for (const Run& r : runs) {
+    CAPTURE(index);
+    std::vector<float> xv(r.batch * r.seq);
+    for (size_t i = 0; i < xv.size(); ++i) xv[i] = 0.25f * float(i + 1) - float(index);
+    const Tensor x = f32({r.batch, r.seq}, xv);
+    std::vector<float> mv(6, 0.0f);
+    for (int i = 0; i < r.nonzeros; ++i) mv[5 - i] = float(i + 1);
+    const std::vector<Tensor> out = s->run({"X", "M"}, {x, f32({6}, mv)});
+    REQUIRE(out[0].shape() == Shape{r.batch, r.seq});
+    REQUIRE(out[1].shape() == Shape{r.batch, r.seq});
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      CHECK(out[0].data<float>()[i] == x.data<float>()[i] + float(i % r.seq));
+      CHECK(out[1].data<float>()[i] == x.data<float>()[i] * float(r.nonzeros));
+    }
+    size_t events = 0;
+    for (const NodeEvent& e : s->profile()) events += e.run == index;
+    CHECK(events == r.events);
+    ++index;
+  }
+}
+
 namespace {
 // A BERT-style block written out op by op, as exporters do: y = GELU(LayerNorm(x) W + b),
 // LayerNorm as ReduceMean, Sub, Pow, ReduceMean, Add(eps), Sqrt, Div, Mul(gamma), Add(beta), GELU
