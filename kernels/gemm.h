@@ -42,8 +42,8 @@ struct GemmPrimitives {
   // C[mr, nr] (leading dimension ldc) = (accumulate ? C : 0) + A_panel * B_panel over kc, where
   // A_panel is kc steps of mr values and B_panel kc steps of nr values. Only the top-left
   // rows x cols of the tile are written (edge tiles). rows may exceed mr up to mr_max: rows past
-  // mr come from the next panel (a_panel + kc * mr), as packed. prefetch (may be null): kc * 4 floats the
-  // kernel prefetches as it goes, one line per 4 steps of k (the caller's next B panel).
+  // mr come from the next panel (a_panel + kc * mr), as packed. prefetch (may be null): kc * 4
+  // floats the kernel prefetches as it goes, one line per 4 steps of k (the caller's next B panel).
   void (*microkernel)(int64_t kc, const float* a_panel, const float* b_panel, float* c, int64_t ldc, bool accumulate,
                       int64_t rows, int64_t cols, const float* prefetch);
   // The same with A read in place: `rows` rows of kc values, row i at a + i * lda (no packing, for

@@ -3,5 +3,7 @@
 #include "kernels/gemm_simd.h"
 
 namespace normrt::kernels {
-const GemmPrimitives& gemm_primitives_avx512() { return simd::Gemm<xsimd::avx512bw, 6, 2, 768, kGemmInPlaceMaxColumns, 8>::table(Isa::Avx512); }
+const GemmPrimitives& gemm_primitives_avx512() {
+  return simd::Gemm<xsimd::avx512bw, 6, 2, 768, kGemmInPlaceMaxColumns, 8>::table(Isa::Avx512);
+}
 }  // namespace normrt::kernels

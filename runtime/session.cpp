@@ -510,7 +510,6 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
           kernels_[n]->compute(cctx);
         }
         if (keep) {  // kept for the next run when it fits the budget
-          const Node& node = g.nodes[n];
           size_t bytes = 0;
           for (int v : node.outputs) bytes += made[v].byte_size();
           if (state->memo_bytes + bytes <= kMaxMemoBytes) {
