@@ -46,8 +46,6 @@ namespace {
 // a layer, 39 MiB in all, for the [512, 1024] and [512, 512] float slices of its [1024, 1024]
 // causal-mask buffer and the bool mask); a node that would pass it is computed every run instead.
 constexpr size_t kMaxMemoBytes = size_t(64) << 20;
-
-bool reads_only_shape(const Node& n) { return n.domain.empty() && (n.op_type == "Shape" || n.op_type == "Size"); }
 }  // namespace
 
 Session::Session(Graph graph, const KernelResolver& resolve, SessionOptions options)
@@ -167,18 +165,23 @@ void Session::fold_if_constant(int n, InferContext& ctx) {
 // outputs.
 void Session::find_shape_only_nodes() {
   const Graph& g = graph_;
-  shape_only_.assign(g.nodes.size(), false);
+  shape_only_.assign(g.nodes.size(), ShapeOnly::No);
   std::vector<bool> is_output(g.values.size(), false);
   for (int v : g.outputs) is_output[v] = true;
   for (int n : order_) {
     const Node& node = g.nodes[n];
-    if (!runs_[n] || node.outputs.empty()) continue;
-    bool ok = reads_only_shape(node) ? !node.inputs.empty() && node.inputs[0] >= 0 : !node.inputs.empty();
+    if (!runs_[n] || node.outputs.empty() || node.inputs.empty()) continue;
+    bool ok = true;
     for (int v : node.outputs) ok = ok && v >= 0 && !is_output[v];
-    if (ok && !reads_only_shape(node))
-      for (int v : node.inputs)
-        if (v >= 0 && !g.values[v].constant && !(g.values[v].producer >= 0 && shape_only_[g.values[v].producer])) ok = false;
-    shape_only_[n] = ok;
+    if (!ok) continue;
+    const bool shape_of = node.domain.empty() && (node.op_type == "Shape" || node.op_type == "Size");
+    if (shape_of) {
+      if (node.inputs[0] >= 0) shape_only_[n] = ShapeOnly::ReadsShape;
+      continue;
+    }
+    for (int v : node.inputs)
+      if (v >= 0 && !g.values[v].constant && !(g.values[v].producer >= 0 && shape_only_[g.values[v].producer] != ShapeOnly::No)) ok = false;
+    if (ok) shape_only_[n] = ShapeOnly::FromInputs;
   }
 }
 
@@ -418,15 +421,14 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
         // Shape or Size node's input shape, or every other node's inputs reused or constant), else
         // computed, into storage of its own when every input it reads is kept too, and kept for the
         // next run when it fits the budget.
-        bool keep = false;
-        if (shape_only_[n]) {
+        const ShapeOnly shape_only = shape_only_[n];
+        bool keep = shape_only != ShapeOnly::No;
+        if (keep) {
           const Node& node = g.nodes[n];
           bool same = state->memo_has[n] != 0;
-          if (reads_only_shape(node)) {
+          if (shape_only == ShapeOnly::ReadsShape) {
             same = same && at[node.inputs[0]]->shape() == state->memo_shape[n];
-            keep = true;
           } else {
-            keep = true;
             for (int v : node.inputs) {
               if (v < 0 || g.values[v].constant) continue;
               same = same && unchanged[v];
@@ -483,14 +485,11 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
             // In place only when the input really has this shape and type (the plan saw symbols).
             const int ip = o == 0 ? plan_.in_place_input[n] : -1;
             const bool slot_ok = ip < 0 || (at[node.inputs[ip]]->shape() == shape && at[node.inputs[ip]]->dtype() == ot.dtype);
-            if (keep) {  // a shape-only output to keep: never in a slot another value reuses
-              auto storage = allocate_aligned(bytes);
-              made[v] = Tensor::view(ot.dtype, shape, storage, storage.get());
-            } else if (bound_of[v]) {  // straight into the caller's memory
+            if (bound_of[v]) {  // straight into the caller's memory
               check_bound(v, ot.dtype, shape);
               made[v] = *bound_of[v];
               fresh[v] = true;
-            } else if (slot >= 0 && slot_ok) {
+            } else if (slot >= 0 && slot_ok && !keep) {  // a shape-only output to keep: storage of its own
               if (!state->slot_storage[slot] || state->slot_capacity[slot] < bytes) {  // empty tensors get memory too
                 state->slot_storage[slot] = allocate_aligned(bytes);
                 state->slot_capacity[slot] = bytes;
@@ -527,7 +526,7 @@ std::vector<Tensor> Session::run(const std::vector<std::string>& input_names, co
             state->memo_has[n] = 1;
             state->memo_node_bytes[n] = bytes;
             state->memo_bytes += bytes;
-            if (reads_only_shape(node)) state->memo_shape[n] = at[node.inputs[0]]->shape();
+            if (shape_only == ShapeOnly::ReadsShape) state->memo_shape[n] = at[node.inputs[0]]->shape();
           }
         }
         if (profile_) {

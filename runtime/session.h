@@ -105,9 +105,12 @@ class Session {
   std::vector<int> order_;
   std::vector<bool> runs_;
   std::vector<int> view_of_input_;
-  // Nodes whose outputs depend on input shapes only, never on input data (shape_only_nodes()):
-  // each run state keeps their outputs and reuses them while the shapes stay the same.
-  std::vector<bool> shape_only_;
+  // Nodes whose outputs depend on input shapes only, never on input data (find_shape_only_nodes):
+  // each run state keeps their outputs and reuses them while the shapes stay the same. ReadsShape:
+  // Shape or Size (reused while its input's shape is the same); FromInputs: reads only constants
+  // and other shape-only outputs (reused while those are unchanged).
+  enum class ShapeOnly : unsigned char { No, ReadsShape, FromInputs };
+  std::vector<ShapeOnly> shape_only_;
   MemoryPlan plan_;
   int dropped_constants_ = 0;  // weights held only in packed form
   std::vector<IoInfo> inputs_, outputs_;
