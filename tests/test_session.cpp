@@ -1056,3 +1056,47 @@ TEST_CASE("MaxPool's Indices in row-major and column-major (storage_order) order
   });
   CHECK(avg_msg.find("uint8") != std::string::npos);
 }
+
+TEST_CASE("Attention op: query blocks of equal whole vectors (5 to 300 queries, causal or not) against float64, every ISA, 1 and 2 threads") {
+  // The op cuts a head's queries into blocks of at most 96, equal in whole 16-query granules (197
+  // queries: 64, 64 and 69). Every query's output must be its own softmax(q K^T / sqrt(d)) V
+  // whatever block holds it; causal rows see keys up to their own position (kv == q here).
+  const int64_t heads = 2, d = 16;
+  for (int64_t q : {5, 96, 97, 128, 197, 300})
+    for (int64_t causal : {0, 1}) {
+      const int64_t kv = causal ? q : q + 3;
+      const Shape qs{1, heads, q, d}, ks{1, heads, kv, d};
+      const Tensor tq = random_f32(qs, 31, 0.5f), tk = random_f32(ks, 32, 0.5f), tv = random_f32(ks, 33);
+      std::vector<double> ref(heads * q * d);
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t i = 0; i < q; ++i) {
+          const float* qi = tq.data<float>() + (h * q + i) * d;
+          const int64_t visible = causal ? i + 1 : kv;
+          std::vector<double> s(visible);
+          double mx = -INFINITY, sum = 0;
+          for (int64_t j = 0; j < visible; ++j) {
+            const float* kj = tk.data<float>() + (h * kv + j) * d;
+            for (int64_t p = 0; p < d; ++p) s[j] += double(qi[p]) * kj[p];
+            s[j] /= std::sqrt(double(d));
+            mx = std::max(mx, s[j]);
+          }
+          for (double& e : s) sum += (e = std::exp(e - mx));
+          for (int64_t p = 0; p < d; ++p) {
+            double o = 0;
+            for (int64_t j = 0; j < visible; ++j) o += s[j] * tv.data<float>()[(h * kv + j) * d + p];
+            ref[(h * q + i) * d + p] = o / sum;
+          }
+        }
+      const onnx::ModelSpec m = one_node("Attention", {{"Q", 1, {int64_t(1), heads, q, d}}, {"K", 1, {int64_t(1), heads, kv, d}}, {"V", 1, {int64_t(1), heads, kv, d}}},
+                                         {{"Y", 1, {}, false}}, {{"is_causal", attr_int(causal)}}, 23);
+      for (auto isa : test::available_isas())
+        for (int threads : {1, 2}) {
+          INFO("q " << q << " causal " << causal << " isa " << std::string(kernels::isa_name(isa)) << " threads " << threads);
+          const Tensor y = open(m, SessionOptions{threads, isa})->run({"Q", "K", "V"}, {tq, tk, tv})[0];
+          REQUIRE(y.numel() == static_cast<int64_t>(ref.size()));
+          double err = 0;
+          for (int64_t i = 0; i < y.numel(); ++i) err = std::max(err, std::fabs(y.data<float>()[i] - ref[i]));
+          CHECK(err < 2e-6);
+        }
+    }
+}
