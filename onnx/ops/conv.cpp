@@ -82,16 +82,30 @@ const Tensor* packable_weight(const std::vector<const Tensor*>& constants, int64
 
 // Depth rows [pc, pc + kcc) of B for n columns, into the panels sgemm_packed_ab reads; row(r)
 // gives depth row r's n values (contiguous).
-template <class Row>
-void pack_b_rows(int64_t nr, int64_t pc, int64_t kcc, int64_t n, float* panels, const Row& row) {
+// NR > 0: the panel width known at compile time, so each whole panel row is a copy of fixed size
+// the compiler inlines (a call to memcpy per 32 floats had taken 13% of wav2vec2's positional
+// convolution, 16 groups of 6144 rows x 50 positions; paired runs of that Conv alone at 1 thread
+// 1.035x, the whole model 1.009x); 0: nr known at run time only.
+template <int64_t NR, class Row>
+void pack_b_rows_of(int64_t nr_run, int64_t pc, int64_t kcc, int64_t n, float* panels, const Row& row) {
+  const int64_t nr = NR > 0 ? NR : nr_run, whole = n / nr, rest = n % nr;
   for (int64_t r = pc; r < pc + kcc; ++r) {
     const float* src = row(r);
-    for (int64_t q = 0; q * nr < n; ++q) {
-      float* dst = panels + q * kcc * nr + (r - pc) * nr;
-      const int64_t w = std::min(nr, n - q * nr);
-      std::memcpy(dst, src + q * nr, w * sizeof(float));
-      std::fill(dst + w, dst + nr, 0.0f);
+    float* dst = panels + (r - pc) * nr;
+    for (int64_t q = 0; q < whole; ++q, dst += kcc * nr) std::memcpy(dst, src + q * nr, nr * sizeof(float));
+    if (rest) {
+      std::memcpy(dst, src + whole * nr, rest * sizeof(float));
+      std::fill(dst + rest, dst + nr, 0.0f);
     }
+  }
+}
+template <class Row>
+void pack_b_rows(int64_t nr, int64_t pc, int64_t kcc, int64_t n, float* panels, const Row& row) {
+  switch (nr) {
+    case 32: return pack_b_rows_of<32>(nr, pc, kcc, n, panels, row);
+    case 16: return pack_b_rows_of<16>(nr, pc, kcc, n, panels, row);
+    case 8: return pack_b_rows_of<8>(nr, pc, kcc, n, panels, row);
+    default: return pack_b_rows_of<0>(nr, pc, kcc, n, panels, row);
   }
 }
 
