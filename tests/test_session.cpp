@@ -415,6 +415,15 @@ TEST_CASE("Conv 1-D and 2-D: groups, strides, dilations, pads, auto_pad, bias, t
       {{1, 40, 17, 17}, {32, 40, 3, 3}, 1, {1, 1}, {1, 1}, {}, "VALID", false},
       {{1, 800, 16, 15}, {32, 800, 3, 3}, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}, "NOTSET", true},
       {{1, 40, 5, 5}, {32, 40, 3, 3}, 1, {1, 1}, {1, 1}, {1, 1, 1, 1}, "NOTSET", true},
+      // Constant 1-D weights of 3 taps, stride 2, 64+ channels: the polyphase path (odd phase as a
+      // 1x1 product, even phase on Winograd F(2, 2)). Two blocks of 128 outputs and batch 2, output
+      // channels not a multiple of the tile; pads on both sides with an odd output count (the last
+      // pair has one output); 900 input channels over two depth blocks with SAME_UPPER; 63 input
+      // channels, which stays on im2col.
+      {{2, 64, 301}, {70, 64, 3}, 1, {2}, {1}, {0, 0}, "NOTSET", true},
+      {{1, 64, 260}, {64, 64, 3}, 1, {2}, {1}, {1, 2}, "NOTSET", false},
+      {{1, 900, 40}, {64, 900, 3}, 1, {2}, {1}, {}, "SAME_UPPER", true},
+      {{1, 63, 50}, {64, 63, 3}, 1, {2}, {1}, {}, "VALID", true},
   };
   for (const Case& c : cases)
   for (bool w_constant : {false, true}) {
@@ -765,6 +774,44 @@ TEST_CASE("Winograd Conv with an inf in X: non-finite outputs stay inside the 4x
     CHECK(direct_nonfinite == 32 * 9);
     CHECK(wino_nonfinite == 32 * 16);  // the whole tile, every channel
     CHECK(worst < 1e-3);  // Winograd's float32 error over 288 unit-sized terms: 2.5e-4 measured
+  }
+}
+
+TEST_CASE("Polyphase Conv (1-D, 3 taps, stride 2) with an inf and a NaN in X: non-finite outputs exactly where a tap reads them") {
+  // X [2, 64, 41], W [64, 64, 3] constant, stride 2: 20 outputs per channel, the polyphase path.
+  // X[0, 5, 20] = inf is read by outputs 9 (taps 18-20) and 10 (taps 20-22): the even phase's
+  // pairs (8, 9) and (10, 11) each hold it in one transformed value, which only output 9, resp. 10,
+  // adds. X[0, 7, 31] = NaN (odd phase) is read by output 15 only. The direct path
+  // (NORMRT_CONV_POLYPHASE=0) marks the same outputs; both agree everywhere else.
+  Tensor x = random_f32({2, 64, 41}, 14);
+  const Tensor w = random_f32({64, 64, 3}, 15);
+  x.data<float>()[5 * 41 + 20] = std::numeric_limits<float>::infinity();
+  x.data<float>()[7 * 41 + 31] = std::numeric_limits<float>::quiet_NaN();
+  onnx::ModelSpec m;
+  m.inputs = {{"X", 1, {int64_t(2), int64_t(64), int64_t(41)}}};
+  m.initializers = {onnx::tensor_spec("W", w)};
+  m.outputs = {{"Y", 1, {}, false}};
+  m.nodes = {{"Conv", {"X", "W"}, {"Y"}, {{"strides", attr_ints({2})}}, "conv"}};
+  for (kernels::Isa isa : available_isas()) {
+    INFO("isa " << std::string(kernels::isa_name(isa)));
+    const Tensor poly = open(m, SessionOptions{1, isa})->run({"X"}, {x})[0];
+    setenv("NORMRT_CONV_POLYPHASE", "0", 1);
+    const Tensor direct = open(m, SessionOptions{1, isa})->run({"X"}, {x})[0];
+    unsetenv("NORMRT_CONV_POLYPHASE");
+    REQUIRE(poly.numel() == 2 * 64 * 20);
+    int64_t poly_nonfinite = 0, mismatched = 0;
+    double worst = 0;
+    for (int64_t k = 0; k < poly.numel(); ++k) {
+      const int64_t n = k / (64 * 20), j = k % 20;
+      const float a = poly.data<float>()[k], b = direct.data<float>()[k];
+      const bool read = n == 0 && (j == 9 || j == 10 || j == 15);
+      poly_nonfinite += !std::isfinite(a);
+      mismatched += std::isfinite(a) != !read || std::isfinite(b) != !read;
+      if (!read) worst = std::max(worst, double(std::fabs(a - b)) / std::max(1.0f, std::fabs(b)));
+    }
+    CHECK(poly_nonfinite == 64 * 3);
+    CHECK(mismatched == 0);
+    CHECK(worst < 1e-4);  // two float32 sums of 192 unit-sized terms each: 1.6e-5 apart measured
   }
 }
 

@@ -232,6 +232,88 @@ std::shared_ptr<const PackedWeight> pack_winograd_weight(kernels::Isa isa, const
   });
 }
 
+// The polyphase path (Conv::compute_polyphase) takes a 1-D convolution of 3 taps and stride 2 when
+// both channel counts reach kPolyphaseMinChannels (wav2vec2's feature extractor: 512 and 512), and
+// NORMRT_CONV_POLYPHASE is not 0 (for comparison, as NORMRT_CONV_WINOGRAD).
+constexpr int64_t kPolyphasePoints = 4, kPolyphaseMinChannels = 64;
+// Outputs per task of the polyphase path (an even count: whole pairs but the image's last).
+constexpr int64_t kPolyphaseTile = 128;
+bool polyphase_allowed() {
+  const char* env = std::getenv("NORMRT_CONV_POLYPHASE");
+  return !(env && std::string(env) == "0");
+}
+
+// W [M, C, 3] (row-major) as the polyphase path's packed weight, one group per point: w0, w0 + w2
+// and w2 (the even phase's Winograd F(2, 2) points), then w1 (the odd phase's 1x1 product).
+std::shared_ptr<const PackedWeight> pack_polyphase_weight(kernels::Isa isa, const float* w, int64_t m, int64_t c) {
+  Scratch u(checked_numel({kPolyphasePoints, m, c}, "polyphase weight"));
+  float* u0 = u.data();
+  for (int64_t i = 0; i < m * c; ++i) {
+    const float* taps = w + i * 3;
+    u0[i] = taps[0], u0[m * c + i] = taps[0] + taps[2], u0[2 * m * c + i] = taps[2], u0[3 * m * c + i] = taps[1];
+  }
+  return PackedWeight::pack(kernels::gemm_primitives(isa), kPolyphasePoints, m, c,
+                            [&](int64_t point) { return kernels::MatrixView::row_major(u0 + point * m * c, c); });
+}
+
+// The polyphase path's B panels for input channels [pc, pc + kcc) of one image (x: its channels,
+// `len` values each, with `pad` zeros before them), for outputs [p0, p0 + np): the even phase's
+// three transformed rows over the `pairs` pairs of outputs into `even` (one set of panels per point,
+// `even_stride` floats apart) and the odd phase's np values into `odd`. Output n reads padded
+// positions 2n, 2n + 1 and 2n + 2; the pair (n, n + 1) takes d0 = xp[2n], d1 = xp[2n + 2] and
+// d2 = xp[2n + 4] as d0 - d1, d1 and d2 - d1. Columns past the last pair or output are 0.
+template <int64_t NR>
+void pack_polyphase_b_of(const float* x, int64_t len, int64_t pad, int64_t pc, int64_t kcc, int64_t p0, int64_t np, int64_t pairs,
+                         int64_t nr_run, float* even, int64_t even_stride, float* odd) {
+  const int64_t nr = NR > 0 ? NR : nr_run;
+  const int64_t first = 2 * p0 - pad;  // the input index of output p0's first tap
+  // Inside: every index read, first to first + 4 * pairs, lies in the row; otherwise the row's
+  // window is copied into `edge` with its zeros first (pairs <= kPolyphaseTile / 2).
+  const bool inside = first >= 0 && first + 4 * pairs < len;
+  float edge[2 * kPolyphaseTile + 1];
+  for (int64_t r = 0; r < kcc; ++r) {
+    const float* row = x + (pc + r) * len;
+    // Each channel's window is a few lines, too short for the hardware prefetcher (as in im2col):
+    // two channels on are asked for now. Integers, not pointers: past the last channel they are
+    // hints to nowhere.
+    const uintptr_t ahead = reinterpret_cast<uintptr_t>(row + std::max<int64_t>(first, 0)) + 2 * len * sizeof(float);
+    for (int64_t off = 0; off <= 4 * pairs * int64_t(sizeof(float)); off += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + off));
+    const float* xr = row + first;
+    if (!inside) {
+      for (int64_t j = 0; j <= 4 * pairs; ++j) edge[j] = first + j >= 0 && first + j < len ? row[first + j] : 0.0f;
+      xr = edge;
+    }
+    for (int64_t q = 0; q * nr < pairs; ++q) {
+      float* e0 = even + q * kcc * nr + r * nr;
+      float* e1 = e0 + even_stride;
+      float* e2 = e1 + even_stride;
+      const float* xq = xr + 4 * q * nr;
+      const int64_t cnt = std::min(nr, pairs - q * nr);
+      for (int64_t l = 0; l < cnt; ++l) {
+        const float d0 = xq[4 * l], d1 = xq[4 * l + 2], d2 = xq[4 * l + 4];
+        e0[l] = d0 - d1, e1[l] = d1, e2[l] = d2 - d1;
+      }
+      for (int64_t l = cnt; l < nr; ++l) e0[l] = e1[l] = e2[l] = 0.0f;
+    }
+    for (int64_t q = 0; q * nr < np; ++q) {
+      float* o = odd + q * kcc * nr + r * nr;
+      const float* xq = xr + 2 * q * nr + 1;
+      const int64_t cnt = std::min(nr, np - q * nr);
+      for (int64_t l = 0; l < cnt; ++l) o[l] = xq[2 * l];
+      for (int64_t l = cnt; l < nr; ++l) o[l] = 0.0f;
+    }
+  }
+}
+void pack_polyphase_b(const float* x, int64_t len, int64_t pad, int64_t pc, int64_t kcc, int64_t p0, int64_t np, int64_t pairs,
+                      int64_t nr, float* even, int64_t even_stride, float* odd) {
+  switch (nr) {
+    case 32: return pack_polyphase_b_of<32>(x, len, pad, pc, kcc, p0, np, pairs, nr, even, even_stride, odd);
+    case 16: return pack_polyphase_b_of<16>(x, len, pad, pc, kcc, p0, np, pairs, nr, even, even_stride, odd);
+    case 8: return pack_polyphase_b_of<8>(x, len, pad, pc, kcc, p0, np, pairs, nr, even, even_stride, odd);
+    default: return pack_polyphase_b_of<0>(x, len, pad, pc, kcc, p0, np, pairs, nr, even, even_stride, odd);
+  }
+}
+
 // Where a Winograd convolution puts output channel oc of image n: element (row, column) of its
 // oh x ow plane at plane[row * pitch + column * step], plus bias.
 struct WinogradPlane {
@@ -394,13 +476,17 @@ class Conv final : public OpKernel {
       winograd_ = pack_winograd_weight(isa, w->data<float>(), w->shape()[0], w->shape()[1]);
       return;
     }
+    if (polyphase_applies(*w)) {
+      polyphase_ = pack_polyphase_weight(isa, w->data<float>(), w->shape()[0], w->shape()[1]);
+      return;
+    }
     const int64_t mg = w->shape()[0] / group_, kdim = w->numel() / std::max<int64_t>(1, w->shape()[0]);
     // Group g's rows: W[g * mg + i, :], row-major.
     packed_ = PackedWeight::pack(kernels::gemm_primitives(isa), group_, mg, kdim, [&](int64_t g) {
       return kernels::MatrixView::row_major(w->data<float>() + g * mg * kdim, kdim);
     });
   }
-  bool consumes_constant_input(size_t i) const override { return i == 1 && (packed_ != nullptr || winograd_ != nullptr); }
+  bool consumes_constant_input(size_t i) const override { return i == 1 && (packed_ || winograd_ || polyphase_); }
 
   void compute(ComputeContext& ctx) const override {
     const Tensor &x = *ctx.inputs[0], &w = *ctx.inputs[1];
@@ -415,9 +501,10 @@ class Conv final : public OpKernel {
     for (size_t d = 0; d < g.in.size(); ++d)
       direct &= g.kernel[d] == 1 && g.stride[d] == 1 && g.pad_begin[d] == 0 && g.pad_end[d] == 0;
     const kernels::GemmPrimitives& gk = kernels::gemm_primitives(ctx.isa);
-    if (winograd_ || packed_) {
+    if (winograd_ || polyphase_ || packed_) {
       if (b && b->numel() != m) ctx.error("B must hold one value per output channel (" + std::to_string(m) + ")");
       if (winograd_) compute_winograd(ctx, gk, g, x, b, y);
+      else if (polyphase_) compute_polyphase(ctx, gk, g, x, b, y);
       else compute_packed(ctx, gk, g, x, b, y, direct);
       return;
     }
@@ -476,6 +563,80 @@ class Conv final : public OpKernel {
     if (!winograd_allowed(x)) return false;
     return w.rank() == 4 && w.shape()[2] == 3 && w.shape()[3] == 3 && group_ == 1 && ones(strides_) && ones(dilations_) &&
            w.shape()[0] >= kWinogradMinChannels && w.shape()[1] >= kWinogradMinChannels;
+  }
+
+  // A constant 1-D kernel of 3 taps with stride 2, dilation 1 and one group, both channel counts
+  // at least kPolyphaseMinChannels (compute_polyphase).
+  bool polyphase_applies(const Tensor& w) const {
+    const bool unit_dilation = dilations_.empty() || dilations_ == std::vector<int64_t>{1};
+    return polyphase_allowed() && w.rank() == 3 && w.shape()[2] == 3 && group_ == 1 && strides_ == std::vector<int64_t>{2} && unit_dilation &&
+           w.shape()[0] >= kPolyphaseMinChannels && w.shape()[1] >= kPolyphaseMinChannels;
+  }
+
+  // Stride 2, 3 taps, 1-D: y[n] = w0 xp[2n] + w1 xp[2n + 1] + w2 xp[2n + 2] (xp: X with its pads,
+  // summed over input channels) is the odd phase o[n] = xp[2n + 1] times w1, a 1x1 product, plus the
+  // even phase e[j] = xp[2j] under the 2-tap filter (w0, w2), which Winograd F(2, 2) takes a pair
+  // of outputs at a time with 3 products where direct takes 4:
+  //   m0 = w0 (e[n] - e[n+1]), m1 = (w0 + w2) e[n+1], m2 = w2 (e[n+2] - e[n+1]);
+  //   y[n] = m0 + m1 + odd, y[n+1] = m1 + m2 + odd.
+  // Per pair of outputs and input channel, 5 multiply-adds where im2col's product takes 6. Tasks as
+  // compute_packed's (batch, block of 128 outputs, chunk of output channels): the odd product
+  // accumulates into Y pre-filled with the bias, the three even products go to a scratch of
+  // [3][chunk][64] and are added in pairs at the end.
+  void compute_polyphase(ComputeContext& ctx, const kernels::GemmPrimitives& gk, const ConvGeometry& g, const Tensor& x, const Tensor* b,
+                         Tensor& y) const {
+    const PackedWeight& pw = *polyphase_;
+    const int64_t batch = x.shape()[0], c_in = x.shape()[1], m = pw.rows, kc = pw.kc, nr = gk.nr, mr = gk.mr;
+    if (pw.kdim != c_in || pw.mr != mr || g.kernel != std::vector<int64_t>{3} || g.stride[0] != 2 || g.dilation[0] != 1)
+      ctx.error("internal: the polyphase weight does not match X");
+    const int64_t len = g.in[0], positions = g.out[0], pad = g.pad_begin[0];
+    constexpr int64_t kTile = kPolyphaseTile, kPairs = kTile / 2;
+    const int64_t tiles = (positions + kTile - 1) / kTile, images = batch * tiles;
+    const std::pair<int64_t, int64_t> chunks = channel_chunks(images, ctx.parallel.threads(), m, mr);
+    const int64_t row_chunks = chunks.first, chunk = chunks.second;
+    const int64_t row_block = kernels::sgemm_row_block(gk);
+    const int64_t even_floats = kernels::packed_b_floats(gk, kc, kPairs), odd_floats = kernels::packed_b_floats(gk, kc, kTile);
+    const float* bias = b ? b->data<float>() : nullptr;
+    ctx.parallel.for_range(images * row_chunks, 1, [&](int64_t t0, int64_t t1) {
+      thread_local AlignedFloats panel_buf, product_buf;  // one task's: bounded, reused across runs
+      float* even = panel_buf.get(static_cast<size_t>(3 * even_floats + odd_floats));
+      float* odd = even + 3 * even_floats;
+      float* products = product_buf.get(static_cast<size_t>(3 * chunk * kPairs));
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t img = t / row_chunks, rc = t % row_chunks, n = img / tiles;
+        const int64_t p0 = img % tiles * kTile, np = std::min(positions, p0 + kTile) - p0, pairs = (np + 1) / 2;
+        const int64_t r0 = rc * chunk, r1 = std::min(m, r0 + chunk);
+        if (r0 >= r1) continue;
+        const float* xin = x.data<float>() + n * c_in * len;
+        float* yout = y.data<float>() + n * m * positions + p0;
+        for (int64_t oc = r0; oc < r1; ++oc) std::fill(yout + oc * positions, yout + oc * positions + np, bias ? bias[oc] : 0.0f);
+        for (int64_t pc = 0; pc < c_in; pc += kc) {
+          const int64_t kcc = std::min(kc, c_in - pc);
+          const size_t pb = static_cast<size_t>(pc / kc);
+          pack_polyphase_b(xin, len, pad, pc, kcc, p0, np, pairs, nr, even, even_floats, odd);
+          for (int64_t i0 = r0; i0 < r1; i0 += row_block) {
+            const int64_t rows = std::min(row_block, r1 - i0), a_off = (i0 / mr) * mr * kcc;
+            for (int64_t point = 0; point < 3; ++point)
+              kernels::sgemm_packed_ab(gk, pw.block(point, pb) + a_off, rows, even + point * even_floats, kcc, pairs,
+                                       products + (point * chunk + i0 - r0) * kPairs, kPairs, pc > 0);
+            kernels::sgemm_packed_ab(gk, pw.block(3, pb) + a_off, rows, odd, kcc, np, yout + i0 * positions, positions, true);
+          }
+        }
+        for (int64_t oc = r0; oc < r1; ++oc) {
+          const float* m0 = products + (oc - r0) * kPairs;
+          const float* m1 = m0 + chunk * kPairs;
+          const float* m2 = m1 + chunk * kPairs;
+          float* row = yout + oc * positions;
+          const int64_t whole = np / 2;  // pairs with both outputs; an odd np leaves one more
+          for (int64_t q = 0; q < whole; ++q) {
+            const float first = m0[q] + m1[q], second = m1[q] + m2[q];
+            row[2 * q] += first;
+            row[2 * q + 1] += second;
+          }
+          if (np % 2) row[np - 1] += m0[whole] + m1[whole];
+        }
+      }
+    });
   }
 
   void compute_winograd(ComputeContext& ctx, const kernels::GemmPrimitives& gk, const ConvGeometry& g, const Tensor& x, const Tensor* b,
@@ -608,6 +769,7 @@ class Conv final : public OpKernel {
 
   std::shared_ptr<const PackedWeight> packed_;  // set by prepare() when W is constant
   std::shared_ptr<const PackedWeight> winograd_;  // instead, when the Winograd path applies
+  std::shared_ptr<const PackedWeight> polyphase_;  // instead, when the polyphase path applies
   std::string auto_pad_;
   std::vector<int64_t> dilations_;
   int64_t group_;
