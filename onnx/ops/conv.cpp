@@ -581,8 +581,8 @@ class Conv final : public OpKernel {
   //   y[n] = m0 + m1 + odd, y[n+1] = m1 + m2 + odd.
   // Per pair of outputs and input channel, 5 multiply-adds where im2col's product takes 6. Tasks as
   // compute_packed's (batch, block of 128 outputs, chunk of output channels): the odd product
-  // accumulates into Y pre-filled with the bias, the three even products go to a scratch of
-  // [3][chunk][64] and are added in pairs at the end.
+  // goes straight to Y, the three even products to a scratch of [3][chunk][64], added in pairs
+  // at the end with the bias (no pass of its own to pre-fill Y with it).
   void compute_polyphase(ComputeContext& ctx, const kernels::GemmPrimitives& gk, const ConvGeometry& g, const Tensor& x, const Tensor* b,
                          Tensor& y) const {
     const PackedWeight& pw = *polyphase_;
@@ -609,7 +609,6 @@ class Conv final : public OpKernel {
         if (r0 >= r1) continue;
         const float* xin = x.data<float>() + n * c_in * len;
         float* yout = y.data<float>() + n * m * positions + p0;
-        for (int64_t oc = r0; oc < r1; ++oc) std::fill(yout + oc * positions, yout + oc * positions + np, bias ? bias[oc] : 0.0f);
         for (int64_t pc = 0; pc < c_in; pc += kc) {
           const int64_t kcc = std::min(kc, c_in - pc);
           const size_t pb = static_cast<size_t>(pc / kc);
@@ -619,7 +618,7 @@ class Conv final : public OpKernel {
             for (int64_t point = 0; point < 3; ++point)
               kernels::sgemm_packed_ab(gk, pw.block(point, pb) + a_off, rows, even + point * even_floats, kcc, pairs,
                                        products + (point * chunk + i0 - r0) * kPairs, kPairs, pc > 0);
-            kernels::sgemm_packed_ab(gk, pw.block(3, pb) + a_off, rows, odd, kcc, np, yout + i0 * positions, positions, true);
+            kernels::sgemm_packed_ab(gk, pw.block(3, pb) + a_off, rows, odd, kcc, np, yout + i0 * positions, positions, pc > 0);
           }
         }
         for (int64_t oc = r0; oc < r1; ++oc) {
@@ -627,13 +626,14 @@ class Conv final : public OpKernel {
           const float* m1 = m0 + chunk * kPairs;
           const float* m2 = m1 + chunk * kPairs;
           float* row = yout + oc * positions;
+          const float bo = bias ? bias[oc] : 0.0f;
           const int64_t whole = np / 2;  // pairs with both outputs; an odd np leaves one more
           for (int64_t q = 0; q < whole; ++q) {
-            const float first = m0[q] + m1[q], second = m1[q] + m2[q];
+            const float first = (m0[q] + m1[q]) + bo, second = (m1[q] + m2[q]) + bo;
             row[2 * q] += first;
             row[2 * q + 1] += second;
           }
-          if (np % 2) row[np - 1] += m0[whole] + m1[whole];
+          if (np % 2) row[np - 1] += (m0[whole] + m1[whole]) + bo;
         }
       }
     });
