@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <numeric>
+#include <type_traits>
 #include <utility>
 #include <new>
 #include <functional>
@@ -99,14 +100,20 @@ void pack_b_rows_of(int64_t nr_run, int64_t pc, int64_t kcc, int64_t n, float* p
     }
   }
 }
+// f(std::integral_constant<int64_t, NR>) with NR = nr for the B panel widths of the GEMM's tiles
+// (32 on AVX-512, 16 on AVX2, 8 on NEON), NR = 0 for any other.
+template <class F>
+void with_panel_width(int64_t nr, F&& f) {
+  switch (nr) {
+    case 32: return f(std::integral_constant<int64_t, 32>{});
+    case 16: return f(std::integral_constant<int64_t, 16>{});
+    case 8: return f(std::integral_constant<int64_t, 8>{});
+    default: return f(std::integral_constant<int64_t, 0>{});
+  }
+}
 template <class Row>
 void pack_b_rows(int64_t nr, int64_t pc, int64_t kcc, int64_t n, float* panels, const Row& row) {
-  switch (nr) {
-    case 32: return pack_b_rows_of<32>(nr, pc, kcc, n, panels, row);
-    case 16: return pack_b_rows_of<16>(nr, pc, kcc, n, panels, row);
-    case 8: return pack_b_rows_of<8>(nr, pc, kcc, n, panels, row);
-    default: return pack_b_rows_of<0>(nr, pc, kcc, n, panels, row);
-  }
+  with_panel_width(nr, [&](auto width) { pack_b_rows_of<decltype(width)::value>(nr, pc, kcc, n, panels, row); });
 }
 
 // A thread's growing 64-byte-aligned float buffer (the microkernel loads B panels aligned).
@@ -306,12 +313,9 @@ void pack_polyphase_b_of(const float* x, int64_t len, int64_t pad, int64_t pc, i
 }
 void pack_polyphase_b(const float* x, int64_t len, int64_t pad, int64_t pc, int64_t kcc, int64_t p0, int64_t np, int64_t pairs,
                       int64_t nr, float* even, int64_t even_stride, float* odd) {
-  switch (nr) {
-    case 32: return pack_polyphase_b_of<32>(x, len, pad, pc, kcc, p0, np, pairs, nr, even, even_stride, odd);
-    case 16: return pack_polyphase_b_of<16>(x, len, pad, pc, kcc, p0, np, pairs, nr, even, even_stride, odd);
-    case 8: return pack_polyphase_b_of<8>(x, len, pad, pc, kcc, p0, np, pairs, nr, even, even_stride, odd);
-    default: return pack_polyphase_b_of<0>(x, len, pad, pc, kcc, p0, np, pairs, nr, even, even_stride, odd);
-  }
+  with_panel_width(nr, [&](auto width) {
+    pack_polyphase_b_of<decltype(width)::value>(x, len, pad, pc, kcc, p0, np, pairs, nr, even, even_stride, odd);
+  });
 }
 
 // Where a Winograd convolution puts output channel oc of image n: element (row, column) of its
