@@ -26,6 +26,26 @@ Tensor random_f32(Shape s, uint32_t seed, float scale = 1.0f) {
   return t;
 }
 
+// A Conv of X (shape xs) by a constant W: an initializer, packed at session creation.
+onnx::ModelSpec conv_with_weight(const Shape& xs, const Tensor& w, std::map<std::string, Attribute> attrs) {
+  onnx::ModelSpec m;
+  m.inputs = {{"X", 1, std::vector<std::variant<int64_t, std::string>>(xs.begin(), xs.end())}};
+  m.initializers = {onnx::tensor_spec("W", w)};
+  m.outputs = {{"Y", 1, {}, false}};
+  m.nodes = {{"Conv", {"X", "W"}, {"Y"}, std::move(attrs), "conv"}};
+  return m;
+}
+
+// Y of a one-input model on x with its fast convolution path, then with that path turned off by
+// the environment variable `off` set to 0 (the direct sum).
+std::pair<Tensor, Tensor> fast_and_direct(const onnx::ModelSpec& m, kernels::Isa isa, const Tensor& x, const char* off) {
+  Tensor fast = open(m, SessionOptions{1, isa})->run({"X"}, {x})[0];
+  setenv(off, "0", 1);
+  Tensor direct = open(m, SessionOptions{1, isa})->run({"X"}, {x})[0];
+  unsetenv(off);
+  return {std::move(fast), std::move(direct)};
+}
+
 onnx::ModelSpec layer_norm_model(Shape x_shape, Shape scale_shape, int64_t axis, bool with_bias, int outputs, float eps = 1e-5f) {
   auto dims = [](const Shape& s) {
     std::vector<std::variant<int64_t, std::string>> d;
@@ -741,17 +761,10 @@ TEST_CASE("Winograd Conv with an inf in X: non-finite outputs stay inside the 4x
   Tensor x = random_f32({2, 32, 16, 16}, 12);
   const Tensor w = random_f32({32, 32, 3, 3}, 13);
   x.data<float>()[((0 * 32 + 3) * 16 + 5) * 16 + 6] = std::numeric_limits<float>::infinity();
-  onnx::ModelSpec m;
-  m.inputs = {{"X", 1, {int64_t(2), int64_t(32), int64_t(16), int64_t(16)}}};
-  m.initializers = {onnx::tensor_spec("W", w)};
-  m.outputs = {{"Y", 1, {}, false}};
-  m.nodes = {{"Conv", {"X", "W"}, {"Y"}, {{"pads", attr_ints({1, 1, 1, 1})}}, "conv"}};
+  const onnx::ModelSpec m = conv_with_weight(x.shape(), w, {{"pads", attr_ints({1, 1, 1, 1})}});
   for (kernels::Isa isa : available_isas()) {
     INFO("isa " << std::string(kernels::isa_name(isa)));
-    const Tensor wino = open(m, SessionOptions{1, isa})->run({"X"}, {x})[0];
-    setenv("NORMRT_CONV_WINOGRAD", "0", 1);
-    const Tensor direct = open(m, SessionOptions{1, isa})->run({"X"}, {x})[0];
-    unsetenv("NORMRT_CONV_WINOGRAD");
+    const auto [wino, direct] = fast_and_direct(m, isa, x, "NORMRT_CONV_WINOGRAD");
     int64_t outside_bad = 0, wino_nonfinite = 0, direct_nonfinite = 0, direct_outside_taps = 0;
     double worst = 0;
     for (int64_t n = 0; n < 2; ++n)
@@ -787,17 +800,10 @@ TEST_CASE("Polyphase Conv (1-D, 3 taps, stride 2) with an inf and a NaN in X: no
   const Tensor w = random_f32({64, 64, 3}, 15);
   x.data<float>()[5 * 41 + 20] = std::numeric_limits<float>::infinity();
   x.data<float>()[7 * 41 + 31] = std::numeric_limits<float>::quiet_NaN();
-  onnx::ModelSpec m;
-  m.inputs = {{"X", 1, {int64_t(2), int64_t(64), int64_t(41)}}};
-  m.initializers = {onnx::tensor_spec("W", w)};
-  m.outputs = {{"Y", 1, {}, false}};
-  m.nodes = {{"Conv", {"X", "W"}, {"Y"}, {{"strides", attr_ints({2})}}, "conv"}};
+  const onnx::ModelSpec m = conv_with_weight(x.shape(), w, {{"strides", attr_ints({2})}});
   for (kernels::Isa isa : available_isas()) {
     INFO("isa " << std::string(kernels::isa_name(isa)));
-    const Tensor poly = open(m, SessionOptions{1, isa})->run({"X"}, {x})[0];
-    setenv("NORMRT_CONV_POLYPHASE", "0", 1);
-    const Tensor direct = open(m, SessionOptions{1, isa})->run({"X"}, {x})[0];
-    unsetenv("NORMRT_CONV_POLYPHASE");
+    const auto [poly, direct] = fast_and_direct(m, isa, x, "NORMRT_CONV_POLYPHASE");
     REQUIRE(poly.numel() == 2 * 64 * 20);
     int64_t poly_nonfinite = 0, mismatched = 0;
     double worst = 0;

@@ -48,6 +48,16 @@ struct PackedWeight {
   const float* block(int64_t group, size_t pb) const {
     return static_cast<const float*>(data.get()) + group * group_floats + block_offset[pb];
   }
+  // C = (accumulate ? C : 0) + rows [r0, r1) (r0 a multiple of mr) of group g's depth block pb
+  // times B (panels of that block's depth, n columns); C's row r0 at c, rows ldc apart. One
+  // sgemm_packed_ab call per row block (sgemm_row_block).
+  void multiply(const kernels::GemmPrimitives& gk, int64_t g, size_t pb, int64_t r0, int64_t r1, const float* b, int64_t n, float* c,
+                int64_t ldc, bool accumulate) const {
+    const int64_t kcc = std::min(kc, kdim - static_cast<int64_t>(pb) * kc), row_block = kernels::sgemm_row_block(gk);
+    for (int64_t i0 = r0; i0 < r1; i0 += row_block)
+      kernels::sgemm_packed_ab(gk, block(g, pb) + (i0 / mr) * mr * kcc, std::min(row_block, r1 - i0), b, kcc, n, c + (i0 - r0) * ldc, ldc,
+                               accumulate);
+  }
   // `view(g)`: group g's A matrix, rows x kdim. Null when there is nothing to pack.
   template <class View>
   static std::shared_ptr<const PackedWeight> pack(const kernels::GemmPrimitives& gk, int64_t groups, int64_t rows, int64_t kdim,
@@ -215,6 +225,12 @@ void for_each_run(const ConvGeometry& g, const std::vector<int64_t>& from, const
   }
 }
 
+// False when the environment variable `name` is "0": a convolution path turned off for comparison.
+bool env_allows(const char* name) {
+  const char* env = std::getenv(name);
+  return !(env && std::string(env) == "0");
+}
+
 // Winograd runs when both channel counts of the 3x3 convolution reach kWinogradMinChannels and
 // its output has kWinogradMinTiles tiles of 4x4 (Conv::winograd_applies says why).
 constexpr int64_t kWinogradMinChannels = 32, kWinogradMinTiles = 16;
@@ -223,8 +239,7 @@ constexpr int64_t kWinogradMinChannels = 32, kWinogradMinTiles = 16;
 // closer), and X [N, C, h, w], where inference knows h and w, has kWinogradMinTiles tiles of 4x4
 // (the size of the output of both convolutions that use it).
 bool winograd_allowed(const std::optional<SymShape>& x) {
-  const char* env = std::getenv("NORMRT_CONV_WINOGRAD");
-  if (env && std::string(env) == "0") return false;
+  if (!env_allows("NORMRT_CONV_WINOGRAD")) return false;
   return !(x && x->size() == 4 && (*x)[2].known() && (*x)[3].known() &&
            ((*x)[2].value + 3) / 4 * (((*x)[3].value + 3) / 4) < kWinogradMinTiles);
 }
@@ -245,10 +260,7 @@ std::shared_ptr<const PackedWeight> pack_winograd_weight(kernels::Isa isa, const
 constexpr int64_t kPolyphasePoints = 4, kPolyphaseMinChannels = 64;
 // Outputs per task of the polyphase path (an even count: whole pairs but the image's last).
 constexpr int64_t kPolyphaseTile = 128;
-bool polyphase_allowed() {
-  const char* env = std::getenv("NORMRT_CONV_POLYPHASE");
-  return !(env && std::string(env) == "0");
-}
+bool polyphase_allowed() { return env_allows("NORMRT_CONV_POLYPHASE"); }
 
 // W [M, C, 3] (row-major) as the polyphase path's packed weight, one group per point: w0, w0 + w2
 // and w2 (the even phase's Winograd F(2, 2) points), then w1 (the odd phase's 1x1 product).
@@ -359,7 +371,6 @@ void winograd_conv(ComputeContext& ctx, const kernels::GemmPrimitives& gk, const
   const std::pair<int64_t, int64_t> chunks = channel_chunks(batch * blocks, threads, m, mr);
   const int64_t row_chunks = chunks.first, chunk = chunks.second;
   const int64_t v_stride = (kernels::packed_b_floats(gk, depth, block) + 15) / 16 * 16;  // 64-byte aligned points
-  const int64_t row_block = kernels::sgemm_row_block(gk);
   ctx.parallel.for_range(batch * blocks * row_chunks, 1, [&](int64_t t0, int64_t t1) {
     thread_local AlignedFloats v_buf, z_buf;  // one block: bounded, reused across runs
     float* v = v_buf.get(static_cast<size_t>(P * v_stride));
@@ -371,7 +382,7 @@ void winograd_conv(ComputeContext& ctx, const kernels::GemmPrimitives& gk, const
       const float* xin = x.data<float>() + n * c_in * h * w;
       // f(tile, column, run): runs of tiles [tile, tile + run) of this block in one tile row,
       // cut at B panel boundaries; column is the first one's index in the block.
-      auto for_each_run = [&](bool panel_cuts, auto&& f) {
+      auto for_each_tile_run = [&](bool panel_cuts, auto&& f) {
         for (int64_t j = 0; j < nt;) {
           const int64_t tile = first + j;
           int64_t run = std::min(tiles_x - tile % tiles_x, nt - j);
@@ -383,20 +394,15 @@ void winograd_conv(ComputeContext& ctx, const kernels::GemmPrimitives& gk, const
       for (size_t pb = 0; pb < pw.block_offset.size(); ++pb) {
         const int64_t pc = static_cast<int64_t>(pb) * kc, kcc = std::min(kc, c_in - pc);
         for (int64_t ch = pc; ch < pc + kcc; ++ch)
-          for_each_run(true, [&](int64_t tile, int64_t j, int64_t run) {
+          for_each_tile_run(true, [&](int64_t tile, int64_t j, int64_t run) {
             wk.input_tiles(xin + ch * h * w, h, w, tile / tiles_x * S - pad_top, tile % tiles_x * S - pad_left, run,
                            v + (j / nr) * kcc * nr + (ch - pc) * nr + j % nr, v_stride);
           });
-        for (int64_t p = 0; p < P; ++p) {
-          const float* a = pw.block(p, pb);
-          for (int64_t i0 = r0; i0 < r1; i0 += row_block)
-            kernels::sgemm_packed_ab(gk, a + (i0 / mr) * mr * kcc, std::min(row_block, r1 - i0), v + p * v_stride, kcc, nt,
-                                     z + p * m * block + i0 * block, block, pb > 0);
-        }
+        for (int64_t p = 0; p < P; ++p) pw.multiply(gk, p, pb, r0, r1, v + p * v_stride, nt, z + p * m * block + r0 * block, block, pb > 0);
       }
       for (int64_t oc = r0; oc < r1; ++oc) {
         const WinogradPlane o = out(n, oc);
-        for_each_run(false, [&](int64_t tile, int64_t j, int64_t run) {
+        for_each_tile_run(false, [&](int64_t tile, int64_t j, int64_t run) {
           wk.output_tiles(z + oc * block + j, m * block, run, o.bias, o.plane, oh, ow, tile / tiles_x * S, tile % tiles_x * S, o.pitch,
                           o.step);
         });
@@ -598,7 +604,6 @@ class Conv final : public OpKernel {
     const int64_t tiles = (positions + kTile - 1) / kTile, images = batch * tiles;
     const std::pair<int64_t, int64_t> chunks = channel_chunks(images, ctx.parallel.threads(), m, mr);
     const int64_t row_chunks = chunks.first, chunk = chunks.second;
-    const int64_t row_block = kernels::sgemm_row_block(gk);
     const int64_t even_floats = kernels::packed_b_floats(gk, kc, kPairs), odd_floats = kernels::packed_b_floats(gk, kc, kTile);
     const float* bias = b ? b->data<float>() : nullptr;
     ctx.parallel.for_range(images * row_chunks, 1, [&](int64_t t0, int64_t t1) {
@@ -617,13 +622,9 @@ class Conv final : public OpKernel {
           const int64_t kcc = std::min(kc, c_in - pc);
           const size_t pb = static_cast<size_t>(pc / kc);
           pack_polyphase_b(xin, len, pad, pc, kcc, p0, np, pairs, nr, even, even_floats, odd);
-          for (int64_t i0 = r0; i0 < r1; i0 += row_block) {
-            const int64_t rows = std::min(row_block, r1 - i0), a_off = (i0 / mr) * mr * kcc;
-            for (int64_t point = 0; point < 3; ++point)
-              kernels::sgemm_packed_ab(gk, pw.block(point, pb) + a_off, rows, even + point * even_floats, kcc, pairs,
-                                       products + (point * chunk + i0 - r0) * kPairs, kPairs, pc > 0);
-            kernels::sgemm_packed_ab(gk, pw.block(3, pb) + a_off, rows, odd, kcc, np, yout + i0 * positions, positions, pc > 0);
-          }
+          for (int64_t point = 0; point < 3; ++point)
+            pw.multiply(gk, point, pb, r0, r1, even + point * even_floats, pairs, products + point * chunk * kPairs, kPairs, pc > 0);
+          pw.multiply(gk, 3, pb, r0, r1, odd, np, yout + r0 * positions, positions, pc > 0);
         }
         for (int64_t oc = r0; oc < r1; ++oc) {
           const float* m0 = products + (oc - r0) * kPairs;
@@ -670,7 +671,6 @@ class Conv final : public OpKernel {
     const int64_t images = batch * group_ * tiles;
     const std::pair<int64_t, int64_t> chunks = channel_chunks(images, threads, mg, mr);
     const int64_t row_chunks = chunks.first, chunk = chunks.second;
-    const int64_t row_block = kernels::sgemm_row_block(gk);
     const bool small = batch * positions * m * kdim < kParallelMacs;
     const float* bias = b ? b->data<float>() : nullptr;
     // A 1-D convolution with unit stride reads row (channel c, tap kk) of the column matrix at
@@ -705,10 +705,7 @@ class Conv final : public OpKernel {
             im2col(g, xin, row, np, r, r + 1, p0, p1);
             return static_cast<const float*>(row);
           });
-          const float* a = pw.block(grp, pb);
-          for (int64_t i0 = r0; i0 < r1; i0 += row_block)
-            kernels::sgemm_packed_ab(gk, a + (i0 / mr) * mr * kcc, std::min(row_block, r1 - i0), panels, kcc, np,
-                                     yout + i0 * positions, positions, true);
+          pw.multiply(gk, grp, pb, r0, r1, panels, np, yout + r0 * positions, positions, true);
         }
       }
     });
@@ -980,8 +977,7 @@ class ConvTranspose final : public OpKernel {
             const int64_t nrows = std::min(row_block, c1 * ks - r0);
             for (size_t pb = 0; pb < pw.block_offset.size(); ++pb) {
               const int64_t pc = static_cast<int64_t>(pb) * kc, kcc = std::min(kc, cg - pc);
-              kernels::sgemm_packed_ab(gk, pw.block(grp, pb) + (r0 / mr) * mr * kcc, nrows, panels + pc * tile_floats, kcc, np, cols, np,
-                                       pb > 0);
+              pw.multiply(gk, grp, pb, r0, r0 + nrows, panels + pc * tile_floats, np, cols, np, pb > 0);
             }
             for (int64_t r = r0; r < r0 + nrows; ++r) col2im_row(g, r % ks, cols + (r - r0) * np, p0, p0 + np, yg + (r / ks) * g.out_size);
           }
