@@ -115,7 +115,11 @@ int main(int argc, char** argv) {
         ln.execute(strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
         strm.wait();
       },
-      [&] { normrt::kernels::row_norm(k, args, 0, rows); }, [&] { std::memcpy(y, x, bytes); }, [&] { nt_copy(false); }, [&] { nt_copy(true); }, [&] { sink = read_sum(x, n); }};
+      [&] { normrt::kernels::row_norm(k, args, 0, rows); },
+      [&] { std::memcpy(y, x, bytes); },
+      [&] { nt_copy(false); },
+      [&] { nt_copy(true); },
+      [&] { sink = read_sum(x, n); }};
   const std::vector<double> med = normrt::perf::time_medians_interleaved(fns, min_seconds);
   std::printf("[%ld, %ld] float32, %.1f MiB each way, 1 thread, copies with %s stores, normrt on %s%s\n\n", rows, d, bytes / 1048576.0,
               avx512 ? "AVX-512" : "AVX2", normrt::kernels::isa_name(k.isa), args.stream_stores ? " (non-temporal stores)" : "");

@@ -244,14 +244,21 @@ bool winograd_allowed(const std::optional<SymShape>& x) {
            ((*x)[2].value + 3) / 4 * (((*x)[3].value + 3) / 4) < kWinogradMinTiles);
 }
 
-// W [M, C, 3, 3] (row-major) as the Winograd path's packed weight: the 36 transformed weights
-// U[point] = G g Gt, each [M, C], packed as A panels like one group per point.
-std::shared_ptr<const PackedWeight> pack_winograd_weight(kernels::Isa isa, const float* w, int64_t m, int64_t c) {
-  Scratch u(checked_numel({kernels::kWinogradPoints, m, c}, "Winograd weight"));
-  kernels::winograd_weights(w, m, c, u.data());
-  return PackedWeight::pack(kernels::gemm_primitives(isa), kernels::kWinogradPoints, m, c, [&](int64_t point) {
+// A weight transformed into `points` matrices [M, C] (fill(u) writes point p's at u + p * M * C),
+// packed as A panels like one group per point: the Winograd and polyphase paths' weights.
+template <class Fill>
+std::shared_ptr<const PackedWeight> pack_per_point(kernels::Isa isa, int64_t points, int64_t m, int64_t c, const char* what, Fill&& fill) {
+  Scratch u(checked_numel({points, m, c}, what));
+  fill(u.data());
+  return PackedWeight::pack(kernels::gemm_primitives(isa), points, m, c, [&](int64_t point) {
     return kernels::MatrixView::row_major(u.data() + point * m * c, c);
   });
+}
+
+// W [M, C, 3, 3] (row-major) as the Winograd path's packed weight: the 36 transformed weights
+// U[point] = G g Gt, each [M, C].
+std::shared_ptr<const PackedWeight> pack_winograd_weight(kernels::Isa isa, const float* w, int64_t m, int64_t c) {
+  return pack_per_point(isa, kernels::kWinogradPoints, m, c, "Winograd weight", [&](float* u) { kernels::winograd_weights(w, m, c, u); });
 }
 
 // The polyphase path (Conv::compute_polyphase) takes a 1-D convolution of 3 taps and stride 2 when
@@ -265,14 +272,12 @@ bool polyphase_allowed() { return env_allows("NORMRT_CONV_POLYPHASE"); }
 // W [M, C, 3] (row-major) as the polyphase path's packed weight, one group per point: w0, w0 + w2
 // and w2 (the even phase's Winograd F(2, 2) points), then w1 (the odd phase's 1x1 product).
 std::shared_ptr<const PackedWeight> pack_polyphase_weight(kernels::Isa isa, const float* w, int64_t m, int64_t c) {
-  Scratch u(checked_numel({kPolyphasePoints, m, c}, "polyphase weight"));
-  float* u0 = u.data();
-  for (int64_t i = 0; i < m * c; ++i) {
-    const float* taps = w + i * 3;
-    u0[i] = taps[0], u0[m * c + i] = taps[0] + taps[2], u0[2 * m * c + i] = taps[2], u0[3 * m * c + i] = taps[1];
-  }
-  return PackedWeight::pack(kernels::gemm_primitives(isa), kPolyphasePoints, m, c,
-                            [&](int64_t point) { return kernels::MatrixView::row_major(u0 + point * m * c, c); });
+  return pack_per_point(isa, kPolyphasePoints, m, c, "polyphase weight", [&](float* u) {
+    for (int64_t i = 0; i < m * c; ++i) {
+      const float* taps = w + i * 3;
+      u[i] = taps[0], u[m * c + i] = taps[0] + taps[2], u[2 * m * c + i] = taps[2], u[3 * m * c + i] = taps[1];
+    }
+  });
 }
 
 // The polyphase path's B panels for input channels [pc, pc + kcc) of one image (x: its channels,
